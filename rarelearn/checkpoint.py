@@ -1,0 +1,34 @@
+"""Orbax checkpoints of the population state (the only module that imports orbax).
+
+Layout: ``<workdir>/checkpoints/<step>/{state,meta}``: ``state`` is the population's TrainState
+(every leaf with the leading member axis M), ``meta`` a JSON dict (step, members, versions) that
+a user can read without JAX. Saves are atomic (orbax writes to a temporary directory and renames),
+so an interrupted save never shadows the previous checkpoint.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+      item_names=('state', 'meta'))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, meta: dict) -> None:
+  mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                          meta=ocp.args.JsonSave(meta)))
+
+
+def restore(mngr: ocp.CheckpointManager, step: int, like: Any) -> tuple[Any, dict]:
+  """Restores ``step`` into the structure, shapes and dtypes of ``like``."""
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+  out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
+                                                   meta=ocp.args.JsonRestore()))
+  return out['state'], out['meta']

@@ -1,0 +1,181 @@
+"""From a ConfigDict to the objects a run needs, and the validation that comes first.
+
+Every check here runs before anything compiles or touches the disk. A bad value raises
+``ConfigError`` whose message is one line naming the field and what is accepted; ``main.py``
+prints it and exits with status 2.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import math
+import numbers
+import os
+
+import ml_collections
+import numpy as np
+
+from rarelearn import population, train
+from rarelearn.models import mlp
+from rarelearn.tasks import block_regression as br
+
+
+class ConfigError(ValueError):
+  """A config value that cannot be used; str(e) is the one line shown to the user."""
+
+
+def load_config_file(spec: str) -> ml_collections.ConfigDict:
+  """Loads ``path.py`` or ``path.py:arg`` the way ``config_flags`` does."""
+  path, _, arg = spec.partition(':')
+  if not os.path.isfile(path):
+    raise ConfigError(f'--config: no such file {path!r}')
+  module_spec = importlib.util.spec_from_file_location('_rarelearn_config', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def unknown_key_message(config: ml_collections.ConfigDict, path: str) -> str | None:
+  """A one-line explanation if ``path`` (dotted) is not a key of ``config``, else None."""
+  node, walked = config, []
+  for part in path.split('.'):
+    if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+      keys = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      where = '.'.join(walked) or 'config'
+      close = difflib.get_close_matches(part, keys, n=1)
+      hint = f'; did you mean {".".join(walked + close)!r}?' if close else ''
+      return (f'unknown config key {path!r}: {where} has no {part!r} '
+              f'(accepted: {", ".join(keys)}){hint}')
+    node, walked = node[part], walked + [part]
+  return None
+
+
+def _fail(field: str, value, accepted: str):
+  raise ConfigError(f'config.{field}={value!r} is not valid: expected {accepted}')
+
+
+def _positive_int(config, field: str):
+  value = _get(config, field)
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+    _fail(field, value, 'a positive integer')
+  return int(value)
+
+
+def _finite(config, field: str, minimum: float | None = None, strict: bool = False):
+  value = _get(config, field)
+  if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    _fail(field, value, 'a finite number')
+  if minimum is not None and (value < minimum or (strict and value == minimum)):
+    _fail(field, value, f'a number {">" if strict else ">="} {minimum}')
+  return float(value)
+
+
+def _choice(config, field: str, choices):
+  value = _get(config, field)
+  if value not in choices:
+    _fail(field, value, f'one of {", ".join(map(str, choices))}')
+  return value
+
+
+def _get(config, field: str):
+  node = config
+  for part in field.split('.'):
+    node = node[part]
+  return node
+
+
+def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) -> list[float]:
+  """A tuple with one value (for every task) or one value per task."""
+  value = _get(config, field)
+  values = list(value) if isinstance(value, (tuple, list)) else [value]
+  bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)
+         or not math.isfinite(v) or v < minimum or (strict and v == minimum)]
+  if not values or bad or len(values) not in (1, num_tasks):
+    _fail(field, value, f'one number or {num_tasks} numbers (one per task), each '
+          f'{">" if strict else ">="} {minimum}')
+  return [float(v) for v in values] * (num_tasks if len(values) == 1 else 1)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError on the first unusable value."""
+  widths = config.population.widths
+  if (not isinstance(widths, (tuple, list)) or not widths
+      or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w <= 0
+             for w in widths)):
+    _fail('population.widths', widths, 'a non-empty tuple of positive integers, e.g. (8,32,128)')
+  _positive_int(config, 'population.seeds')
+  num_tasks = _positive_int(config, 'tasks.num_tasks')
+  _positive_int(config, 'tasks.dims_per_task')
+  _finite(config, 'tasks.zipf', 0.0)
+  _finite(config, 'tasks.offset', 0.0)
+  if not isinstance(config.tasks.rotate, bool):
+    _fail('tasks.rotate', config.tasks.rotate, 'True or False')
+  _per_task(config, 'tasks.decay', num_tasks, 0.0, strict=False)
+  freqs = config.tasks.frequencies
+  if freqs:
+    values = _per_task(config, 'tasks.frequencies', num_tasks, 0.0, strict=True)
+    if len(freqs) != num_tasks or abs(sum(values) - 1.0) > 1e-6:
+      _fail('tasks.frequencies', freqs, f'{num_tasks} positive numbers summing to 1 '
+            '(or () for Zipf frequencies)')
+  _choice(config, 'model.activation', tuple(mlp.ACTIVATIONS))
+  _positive_int(config, 'model.depth')
+  _finite(config, 'model.init_scale', 0.0, strict=True)
+  _choice(config, 'optimizer.name', train.OPTIMIZERS)
+  _finite(config, 'optimizer.lr', 0.0, strict=True)
+  _choice(config, 'optimizer.schedule', train.SCHEDULES)
+  for field in ('optimizer.b1', 'optimizer.b2'):
+    if not 0.0 <= _finite(config, field) < 1.0:
+      _fail(field, _get(config, field), 'a number in [0, 1)')
+  _finite(config, 'optimizer.eps', 0.0, strict=True)
+  _finite(config, 'optimizer.weight_decay', 0.0)
+  if config.optimizer.warmup_steps < 0:
+    _fail('optimizer.warmup_steps', config.optimizer.warmup_steps, 'an integer >= 0')
+  steps = _positive_int(config, 'train.num_steps')
+  chunk = _positive_int(config, 'train.steps_per_chunk')
+  if steps % chunk:
+    _fail('train.num_steps', steps,
+          f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
+  _positive_int(config, 'train.batch_size')
+  if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
+    _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
+  _positive_int(config, 'train.checkpoint_every_chunks')
+  _positive_int(config, 'train.keep_checkpoints')
+  _positive_int(config, 'eval.examples_per_task')
+  if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
+    _fail('seed', config.seed, 'an integer')
+
+
+def task_setup(config) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+  """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity)."""
+  t = config.tasks
+  if t.frequencies:
+    freqs = np.asarray(t.frequencies, np.float64)
+    freqs = freqs / freqs.sum()
+  else:
+    freqs = br.zipf_frequencies(t.num_tasks, t.zipf, t.offset)
+  decay = _per_task(config, 'tasks.decay', t.num_tasks, 0.0, strict=False)
+  spectra = br.power_spectra([t.dims_per_task] * t.num_tasks, decay)
+  basis = None
+  if t.rotate:
+    import jax  # pylint: disable=g-import-not-at-top
+    key = jax.random.fold_in(jax.random.key(config.seed), 3)
+    basis = br.random_orthogonal(key, t.num_tasks * t.dims_per_task)
+  return freqs, spectra, basis
+
+
+def hyper(config) -> train.Hyper:
+  return train.Hyper(
+      dim=config.tasks.num_tasks * config.tasks.dims_per_task,
+      max_width=max(config.population.widths), depth=config.model.depth,
+      activation=config.model.activation, init_scale=float(config.model.init_scale),
+      optimizer=config.optimizer.name, b1=float(config.optimizer.b1),
+      b2=float(config.optimizer.b2), eps=float(config.optimizer.eps),
+      weight_decay=float(config.optimizer.weight_decay), schedule=config.optimizer.schedule,
+      warmup_steps=int(config.optimizer.warmup_steps), num_steps=int(config.train.num_steps),
+      batch_size=int(config.train.batch_size),
+      steps_per_chunk=int(config.train.steps_per_chunk))
+
+
+def members(config) -> population.Members:
+  return population.make_members(config.population.widths, config.population.seeds,
+                                 config.optimizer.lr)

@@ -1,0 +1,92 @@
+"""Figures from a workdir's result files (never from live training state)."""
+from __future__ import annotations
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+
+def _by_width(widths, values_MxK):
+  """Mean over seeds: (sorted distinct widths, [W × K])."""
+  widths = np.asarray(widths)
+  distinct = np.unique(widths)
+  return distinct, np.stack([np.mean(values_MxK[widths == w], axis=0) for w in distinct])
+
+
+def phase_diagram(summary: dict, path: str) -> None:
+  """Width × task heatmap of ℓ_k (tasks by decreasing frequency) with the predicted boundary."""
+  widths = [m['width'] for m in summary['members']]
+  freqs = np.array([t['frequency'] for t in summary['tasks']])
+  order = np.argsort(-freqs, kind='stable')
+  distinct, score = _by_width(widths, np.asarray(summary['final']['task_score'])[:, order])
+  _, pred = _by_width(widths, np.asarray(summary['predicted']['learned'], float)[:, order])
+  fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(order) + 2), 0.45 * len(distinct) + 2))
+  im = ax.imshow(score, aspect='auto', origin='lower', cmap='viridis', vmin=0.0, vmax=1.0,
+                 interpolation='nearest')
+  # Predicted boundary: below the line a task is predicted unlearned at that width.
+  first = [int(np.argmax(col >= 0.5)) if np.any(col >= 0.5) else len(distinct)
+           for col in pred.T]
+  xs, ys = [], []
+  for k, row in enumerate(first):
+    xs += [k - 0.5, k + 0.5]
+    ys += [row - 0.5, row - 0.5]
+  ax.plot(xs, ys, 'w--', lw=2, label='predicted boundary (utility theory)')
+  ax.set_yticks(range(len(distinct)), [str(w) for w in distinct])
+  ax.set_xticks(range(len(order)), [str(k) for k in order], fontsize=7)
+  ax.set_xlabel('task (most frequent left; label = task index)')
+  ax.set_ylabel('width N')
+  ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps '
+               f'(agreement with theory {summary["agreement"]:.3f})')
+  ax.legend(loc='upper right', fontsize=8)
+  fig.colorbar(im, ax=ax, label='ℓ_k = 1 − L_k')
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def task_curves(summary: dict, rows: list[dict], path: str) -> None:
+  """ℓ_k over training, one panel per width (seed 0), tasks coloured by frequency rank."""
+  freqs = np.array([t['frequency'] for t in summary['tasks']])
+  rank = np.argsort(np.argsort(-freqs, kind='stable'))
+  widths = sorted({m['width'] for m in summary['members']})
+  cols = min(3, len(widths))
+  nrows = -(-len(widths) // cols)
+  fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False,
+                           sharex=True, sharey=True)
+  cmap = plt.get_cmap('plasma')
+  for ax, width in zip(axes.flat, widths):
+    mine = [r for r in rows if r['width'] == width and r['seed'] == 0]
+    steps = [r['step'] for r in mine]
+    score = np.array([r['task_score'] for r in mine])
+    for k in range(len(freqs)):
+      ax.plot(steps, score[:, k], color=cmap(rank[k] / max(len(freqs) - 1, 1)), lw=1)
+    ax.set_title(f'width {width}')
+    ax.set_ylim(-0.05, 1.05)
+  for ax in axes.flat[len(widths):]:
+    ax.axis('off')
+  for ax in axes[-1]:
+    ax.set_xlabel('step')
+  for ax in axes[:, 0]:
+    ax.set_ylabel('ℓ_k')
+  fig.suptitle('per-task feature presence (yellow = rarest task)')
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def write_figures(workdir: str) -> list[str]:
+  with open(os.path.join(workdir, 'summary.json')) as f:
+    summary = json.load(f)
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  out = os.path.join(workdir, 'figures')
+  os.makedirs(out, exist_ok=True)
+  paths = [os.path.join(out, 'phase_diagram.png'), os.path.join(out, 'task_curves.png')]
+  phase_diagram(summary, paths[0])
+  task_curves(summary, rows, paths[1])
+  return paths

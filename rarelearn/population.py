@@ -1,0 +1,83 @@
+"""The member axis: members = widths × seeds, one leading axis M, one compiled program.
+
+This is the only module (with ``run.py``) that knows about more than one model. It vmaps the
+single-member functions of ``train.py`` over M and jits them once. Members share the data key and
+the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all.
+
+Shape letters: M members, K tasks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rarelearn import train
+from rarelearn.tasks import block_regression as br
+
+
+@dataclasses.dataclass(frozen=True)
+class Members:
+  """Host-side description of the member axis (width-major: all seeds of a width together)."""
+  widths: tuple[int, ...]
+  seeds: tuple[int, ...]
+  lrs: tuple[float, ...]
+
+  @property
+  def size(self) -> int:
+    return len(self.widths)
+
+  @property
+  def max_width(self) -> int:
+    return max(self.widths)
+
+  def hparams(self) -> train.MemberHparams:
+    return train.MemberHparams(width=jnp.asarray(self.widths, jnp.int32),
+                               lr=jnp.asarray(self.lrs, jnp.float32))
+
+  def rows(self) -> list[dict]:
+    return [{'index': i, 'width': w, 'seed': s}
+            for i, (w, s) in enumerate(zip(self.widths, self.seeds))]
+
+
+def make_members(widths, num_seeds: int, lr: float) -> Members:
+  grid = [(int(w), s) for w in widths for s in range(num_seeds)]
+  return Members(widths=tuple(w for w, _ in grid), seeds=tuple(s for _, s in grid),
+                 lrs=(float(lr),) * len(grid))
+
+
+def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainState:
+  """All members' initial states; a member's init key depends on its seed only, so members of
+  one seed are nested (a narrower member's units are the first units of a wider one)."""
+  keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(members.seeds))
+  init_fn = jax.vmap(lambda k, w: train.init_state(k, w, hp))
+  return jax.jit(init_fn)(keys, jnp.asarray(members.widths, jnp.int32))
+
+
+def make_chunk(hp: train.Hyper) -> Callable:
+  """jit(vmap(train_chunk + task_losses)) over members; the state is donated.
+
+  Signature: (state, data_key, start_step, member_hparams, spec, eval_batch)
+  -> (state, train_loss_M, task_loss_MxK). ``start_step`` is traced: one compile per run.
+  """
+  def chunk(state, data_key, start_step, member, spec, eval_batch):
+    state, loss = train.train_chunk(state, data_key, start_step, member, spec, hp)
+    return state, loss, train.task_losses(state.params, member, spec, eval_batch, hp)
+
+  batched = jax.vmap(chunk, in_axes=(0, None, None, 0, None, None))
+  return jax.jit(batched, donate_argnums=(0,))
+
+
+def make_evaluate(hp: train.Hyper) -> Callable:
+  """jit(vmap(task_losses)): (state, member_hparams, spec, eval_batch) -> task_loss_MxK."""
+  def evaluate(state, member, spec, eval_batch):
+    return train.task_losses(state.params, member, spec, eval_batch, hp)
+  return jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None, None)))
+
+
+def select(tree, index: int):
+  """One member's slice of a population pytree (host-side convenience for tests/analysis)."""
+  return jax.tree.map(lambda a: np.asarray(a[index]), tree)

@@ -1,0 +1,126 @@
+"""Single-member training: state, loss, one optimizer step, a chunk of steps, evaluation.
+
+Nothing here has a member axis; ``population.py`` adds it once with ``jax.vmap``. Every
+per-member quantity (width, learning rate) is a traced argument, so one compiled program serves
+all members. Optimizers are element-wise (exact under width masking): the learning rate is kept
+out of the optax transform and applied as ``-lr_member · schedule(step) · update``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rarelearn.models import mlp
+from rarelearn.tasks import block_regression as br
+
+OPTIMIZERS = ('adam', 'adamw', 'sgd', 'lion')
+SCHEDULES = ('constant', 'cosine')
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+  """Static (Python-valued) settings shared by every member; part of the compiled program."""
+  dim: int
+  max_width: int
+  depth: int
+  activation: str
+  init_scale: float
+  optimizer: str
+  b1: float
+  b2: float
+  eps: float
+  weight_decay: float
+  schedule: str
+  warmup_steps: int
+  num_steps: int
+  batch_size: int
+  steps_per_chunk: int
+
+
+class MemberHparams(NamedTuple):
+  """Traced per-member scalars (leading member axis in the population)."""
+  width: jax.Array  # int32
+  lr: jax.Array  # float32, peak learning rate
+
+
+class TrainState(NamedTuple):
+  params: mlp.Params
+  opt_state: Any
+
+
+def optimizer(hp: Hyper) -> optax.GradientTransformation:
+  """The lr-free direction of each optimizer (element-wise, hence exact under masking)."""
+  if hp.optimizer == 'sgd':
+    return optax.identity()
+  if hp.optimizer == 'adam':
+    return optax.scale_by_adam(b1=hp.b1, b2=hp.b2, eps=hp.eps)
+  if hp.optimizer == 'adamw':
+    return optax.chain(optax.scale_by_adam(b1=hp.b1, b2=hp.b2, eps=hp.eps),
+                       optax.add_decayed_weights(hp.weight_decay))
+  if hp.optimizer == 'lion':
+    return optax.chain(optax.scale_by_lion(b1=hp.b1, b2=hp.b2),
+                       optax.add_decayed_weights(hp.weight_decay))
+  raise ValueError(f'unknown optimizer {hp.optimizer!r}; expected one of {OPTIMIZERS}')
+
+
+def lr_multiplier(step: jax.Array, hp: Hyper) -> jax.Array:
+  """Linear warmup, then constant or cosine decay to 0 at ``num_steps``."""
+  t = step.astype(jnp.float32) + 1.0
+  warm = jnp.minimum(1.0, t / max(hp.warmup_steps, 1))
+  if hp.schedule == 'constant':
+    return warm
+  frac = jnp.clip((t - hp.warmup_steps) / max(hp.num_steps - hp.warmup_steps, 1), 0.0, 1.0)
+  return warm * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+
+
+def init_state(key: jax.Array, width: jax.Array, hp: Hyper) -> TrainState:
+  params = mlp.init_params(key, width, hp.max_width, hp.dim, hp.depth, hp.init_scale)
+  return TrainState(params, optimizer(hp).init(params))
+
+
+def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: str):
+  """Squared error summed over the D outputs, averaged over the batch."""
+  pred = mlp.apply(params, batch.x, mask_W, activation)
+  return jnp.mean(jnp.sum((pred - batch.y) ** 2, axis=-1))
+
+
+def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: MemberHparams,
+               hp: Hyper) -> tuple[TrainState, jax.Array]:
+  mask_W = mlp.hidden_mask(member.width, hp.max_width)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation)
+  direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
+  scale = -member.lr * lr_multiplier(step, hp)
+  params = jax.tree.map(lambda p, u: p + scale * u, state.params, direction)
+  return TrainState(params, opt_state), loss
+
+
+def train_chunk(state: TrainState, data_key: jax.Array, start_step: jax.Array,
+                member: MemberHparams, spec: br.BlockRegressionSpec,
+                hp: Hyper) -> tuple[TrainState, jax.Array]:
+  """``hp.steps_per_chunk`` steps from ``start_step``; returns the mean training loss.
+
+  The batch of step t comes from fold_in(data_key, t): a resumed run sees the same data, and
+  under a vmap whose data key and spec are shared, the batch is drawn once for all members.
+  """
+  def body(state, step):
+    batch = br.sample(jax.random.fold_in(data_key, step), spec, hp.batch_size)
+    return train_step(state, batch, step, member, hp)
+
+  steps = start_step + jnp.arange(hp.steps_per_chunk, dtype=jnp.int32)
+  state, losses = jax.lax.scan(body, state, steps)
+  return state, jnp.mean(losses)
+
+
+def task_losses(params: mlp.Params, member: MemberHparams, spec: br.BlockRegressionSpec,
+                eval_batch: br.Batch, hp: Hyper) -> jax.Array:
+  """Per-task loss L_k [K]: exact for linear models, Monte Carlo on ``eval_batch`` otherwise."""
+  mask_W = mlp.hidden_mask(member.width, hp.max_width)
+  if hp.activation == 'linear':
+    w, bias = mlp.affine_map(params, mask_W, hp.dim)
+    return br.closed_form_task_losses(w, bias, spec)
+  pred = mlp.apply(params, eval_batch.x, mask_W, hp.activation)
+  return br.monte_carlo_task_losses(pred, eval_batch, spec.num_tasks)

@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='rarelearn',
+    version='0.1.0',
+    description='Why larger models learn rare tasks: width populations, task mixtures, theory.',
+    packages=find_packages(include=['rarelearn', 'rarelearn.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'jax==0.10.2',
+        'jaxlib==0.10.2',
+        'flax==0.12.8',
+        'optax==0.2.8',
+        'orbax-checkpoint==0.12.8',
+        'chex==0.1.92',
+        'ml-collections==1.1.0',
+        'absl-py==2.5.1',
+        'numpy>=1.26',
+        'matplotlib==3.11.2',
+        'tqdm==4.70.1',
+    ],
+    extras_require={
+        'test': ['pytest>=8'],
+        # torch is a benchmark baseline only; this pin takes the local CPU build.
+        'bench': ['torch==2.13.0'],
+    },
+)

@@ -1,0 +1,158 @@
+"""Width masking: every member of a padded population equals its unpadded standalone model."""
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rarelearn import population, train
+from rarelearn.models import mlp
+from rarelearn.tasks import block_regression as br
+
+WIDTHS = (3, 8, 13)
+
+
+def _hyper(max_width, **kw):
+  base = dict(dim=12, max_width=max_width, depth=1, activation='linear', init_scale=1.0,
+              optimizer='adam', b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
+              schedule='cosine', warmup_steps=2, num_steps=30, batch_size=16,
+              steps_per_chunk=10)
+  base.update(kw)
+  return train.Hyper(**base)
+
+
+def _spec():
+  return br.make_spec(br.zipf_frequencies(4, 1.0, 0.0), br.power_spectra([3] * 4, [1.0] * 4),
+                      br.random_orthogonal(jax.random.key(1), 12))
+
+
+def _trained_population(hp, lr=0.02, chunks=3):
+  members = population.make_members(WIDTHS, 2, lr)
+  state = population.init(jax.random.key(0), members, hp)
+  chunk = population.make_chunk(hp)
+  spec = _spec()
+  ev = br.eval_set(jax.random.key(2), spec, 8)
+  for c in range(chunks):
+    state, _, task_loss = chunk(state, jax.random.key(9), jnp.int32(c * hp.steps_per_chunk),
+                                members.hparams(), spec, ev)
+  return members, state, task_loss, spec, ev, chunk
+
+
+def _assert_rel_close(got, want, rtol=1e-5):
+  """Relative error of the whole tensor: ||got − want|| ≤ rtol·||want|| (0 only if exact)."""
+  got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+  assert got.shape == want.shape
+  assert np.linalg.norm(got - want) <= rtol * np.linalg.norm(want), (
+      np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-30))
+
+
+CASES = [dict(optimizer='adam'), dict(optimizer='sgd'), dict(optimizer='lion', weight_decay=0.1),
+         dict(optimizer='adamw', weight_decay=0.1, activation='relu', depth=2),
+         dict(optimizer='adam', activation='gelu', depth=3, schedule='constant')]
+
+
+@pytest.mark.parametrize('case', CASES, ids=lambda c: '-'.join(map(str, c.values())))
+def test_member_equals_unpadded_standalone_model(case):
+  with jax.default_matmul_precision('highest'):
+    hp = _hyper(max(WIDTHS), **case)
+    members, state, task_loss, spec, ev, _ = _trained_population(hp)
+    for m, (width, seed) in enumerate(zip(members.widths, members.seeds)):
+      solo_hp = _hyper(width, **case)  # no padding at all
+      solo_member = train.MemberHparams(jnp.int32(width), jnp.float32(members.lrs[m]))
+      solo = train.init_state(jax.random.fold_in(jax.random.key(0), seed), jnp.int32(width),
+                              solo_hp)
+      run = jax.jit(lambda s, t: train.train_chunk(s, jax.random.key(9), t, solo_member, spec,
+                                                   solo_hp))
+      for c in range(3):
+        solo, _ = run(solo, jnp.int32(c * hp.steps_per_chunk))
+      padded = population.select(state.params, m)
+      for p_layer, s_layer in zip(padded['hidden'], solo.params['hidden']):
+        _assert_rel_close(p_layer['w'][:width, :s_layer['w'].shape[1]], s_layer['w'])
+        _assert_rel_close(p_layer['b'][:width], s_layer['b'])
+      _assert_rel_close(padded['out']['w'][:, :width], solo.params['out']['w'])
+      _assert_rel_close(padded['out']['b'], solo.params['out']['b'])
+      solo_loss = train.task_losses(solo.params, solo_member, spec, ev, solo_hp)
+      _assert_rel_close(task_loss[m], solo_loss)
+
+
+def _padded_entries(tree, width):
+  """All entries of a params-shaped tree that belong to padded units."""
+  out = []
+  for layer_i, layer in enumerate(tree['hidden']):
+    out += [layer['w'][width:], layer['b'][width:]]
+    if layer_i > 0:
+      out.append(layer['w'][:, width:])
+  out.append(tree['out']['w'][:, width:])
+  return out
+
+
+@pytest.mark.parametrize('optimizer', ['adam', 'adamw', 'lion', 'sgd'])
+def test_padded_parameters_gradients_and_moments_stay_exactly_zero(optimizer):
+  hp = _hyper(max(WIDTHS), optimizer=optimizer, activation='relu', depth=2, weight_decay=0.1)
+  members, state, _, spec, _, _ = _trained_population(hp)
+  batch = br.sample(jax.random.key(11), spec, 32)
+  for m, width in enumerate(members.widths):
+    params = population.select(state.params, m)
+    grads = jax.grad(train.loss_fn)(params, batch, mlp.hidden_mask(width, hp.max_width),
+                                    hp.activation)
+    moments = [t for t in jax.tree.leaves(population.select(state.opt_state, m),
+                                          is_leaf=lambda x: isinstance(x, dict))
+               if isinstance(t, dict)]
+    assert optimizer == 'sgd' or moments
+    for tree in [params, grads] + moments:
+      for entry in _padded_entries(tree, width):
+        assert np.all(np.asarray(entry) == 0.0)
+    # The true units did train.
+    assert np.any(np.asarray(params['hidden'][0]['w'][:width]) != 0.0)
+
+
+def test_initialization_follows_true_width():
+  scale = 0.7
+  width, max_width, dim = 64, 512, 40
+  p = mlp.init_params(jax.random.key(3), jnp.int32(width), max_width, dim, 2, scale)
+  u, h, v = (np.asarray(p['hidden'][0]['w']), np.asarray(p['hidden'][1]['w']),
+             np.asarray(p['out']['w']))
+  # Standard errors of a std estimate from n samples: std/sqrt(2n); allow 5 of them.
+  np.testing.assert_allclose(u[:width].std(), scale / np.sqrt(dim), rtol=5 / np.sqrt(2 * u[:width].size))
+  np.testing.assert_allclose(h[:width, :width].std(), scale / np.sqrt(width),
+                             rtol=5 / np.sqrt(2 * width * width))
+  np.testing.assert_allclose(v[:, :width].std(), scale / np.sqrt(width),
+                             rtol=5 / np.sqrt(2 * dim * width))
+  assert np.all(u[width:] == 0) and np.all(h[width:] == 0) and np.all(h[:, width:] == 0)
+  assert np.all(v[:, width:] == 0)
+  # Nested: the first units equal a standalone draw of the true width.
+  solo = mlp.init_params(jax.random.key(3), jnp.int32(width), width, dim, 2, scale)
+  np.testing.assert_array_equal(u[:width], solo['hidden'][0]['w'])
+  np.testing.assert_array_equal(h[:width, :width], solo['hidden'][1]['w'])
+  np.testing.assert_array_equal(v[:, :width], solo['out']['w'])
+
+
+def test_affine_map_of_linear_model():
+  p = mlp.init_params(jax.random.key(4), jnp.int32(5), 7, 6, 2, 1.0)
+  p['out']['b'] = jnp.arange(6.0)
+  p['hidden'][0]['b'] = p['hidden'][0]['b'].at[:5].set(0.5)
+  mask = mlp.hidden_mask(5, 7)
+  with jax.default_matmul_precision('highest'):
+    w, bias = mlp.affine_map(p, mask, 6)
+  u0, u1 = (np.asarray(p['hidden'][i]['w'], np.float64) for i in (0, 1))
+  vo = np.asarray(p['out']['w'], np.float64)
+  b0 = np.asarray(p['hidden'][0]['b'], np.float64) * np.asarray(mask)
+  np.testing.assert_allclose(w, vo @ u1 @ u0, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(bias, vo @ (u1 @ b0) + np.arange(6.0), rtol=1e-5, atol=1e-6)
+
+
+def test_chunks_compile_once():
+  hp = _hyper(max(WIDTHS))
+  members = population.make_members(WIDTHS, 1, 0.01)
+  state = population.init(jax.random.key(0), members, hp)
+  spec = _spec()
+  ev = br.eval_set(jax.random.key(2), spec, 4)
+  counted = chex.assert_max_traces(n=1)(
+      lambda *a: population.train.train_chunk(*a, hp))
+  chunk = jax.jit(jax.vmap(counted, in_axes=(0, None, None, 0, None)))
+  real = population.make_chunk(hp)
+  for c in range(3):
+    state, _ = chunk(state, jax.random.key(9), jnp.int32(c * 10), members.hparams(), spec)
+    state, _, _ = real(state, jax.random.key(9), jnp.int32(c * 10 + 30), members.hparams(),
+                       spec, ev)
+  assert real._cache_size() == 1  # pylint: disable=protected-access

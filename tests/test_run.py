@@ -1,0 +1,136 @@
+"""The real host loop end to end: outputs, resume, and the command line's handling of bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rarelearn import checkpoint, configlib, population, run
+from conftest import REPO, SWEEP
+
+
+def _files(workdir):
+  return sorted(os.path.relpath(os.path.join(d, f), workdir)
+                for d, _, fs in os.walk(workdir) for f in fs)
+
+
+def test_smoke_run_writes_every_output(tmp_path, smoke_config):
+  wd = str(tmp_path / 'wd')
+  summary = run.train_and_evaluate(smoke_config, wd, progress=False)
+  files = _files(wd)
+  for name in ('config.json', 'metrics.jsonl', 'summary.json', 'figures/phase_diagram.png',
+               'figures/task_curves.png'):
+    assert name in files
+  steps = smoke_config.train.num_steps
+  assert any(f.startswith(f'checkpoints/{steps}/state') for f in files)
+  with open(os.path.join(wd, 'config.json')) as f:
+    assert json.load(f)['population']['widths'] == list(smoke_config.population.widths)
+  rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
+  num_members, num_tasks = 6, smoke_config.tasks.num_tasks
+  chunks = steps // smoke_config.train.steps_per_chunk
+  assert len(rows) == chunks * num_members
+  assert sorted({r['step'] for r in rows}) == [20, 40, 60]
+  for r in rows:
+    np.testing.assert_allclose(np.array(r['task_score']), 1 - np.array(r['task_loss']),
+                               atol=2e-7)
+  on_disk = json.load(open(os.path.join(wd, 'summary.json')))
+  assert on_disk['members'] == summary['members']
+  for key in ('task_loss', 'task_score', 'learned'):
+    assert np.asarray(on_disk['final'][key]).shape == (num_members, num_tasks)
+  for key in ('task_score', 'learned'):
+    assert np.asarray(on_disk['predicted'][key]).shape == (num_members, num_tasks)
+  learned = np.asarray(on_disk['final']['learned'])
+  pred = np.asarray(on_disk['predicted']['learned'])
+  assert on_disk['agreement'] == pytest.approx(np.mean(learned == pred))
+  last = [r for r in rows if r['step'] == steps]
+  np.testing.assert_allclose([r['task_loss'] for r in last], on_disk['final']['task_loss'],
+                             atol=1e-6)
+  for key in ('steps', 'wall_time_s', 'versions', 'devices', 'tasks'):
+    assert key in on_disk
+  assert on_disk['tasks'][0]['frequency'] == pytest.approx(
+      float(configlib.task_setup(smoke_config)[0][0]))
+
+
+def test_interrupted_run_resumes_bit_identical(tmp_path, smoke_config):
+  smoke_config.train.checkpoint_every_chunks = 1
+  full = run.train_and_evaluate(smoke_config, str(tmp_path / 'full'), progress=False)
+  wd = str(tmp_path / 'cut')
+  assert run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=2) is None
+  assert not os.path.exists(os.path.join(wd, 'summary.json'))
+  resumed = run.train_and_evaluate(smoke_config, wd, progress=False)
+  assert resumed['final'] == full['final']
+  for name in ('metrics.jsonl',):
+    assert open(os.path.join(wd, name)).read() == open(
+        str(tmp_path / 'full' / name)).read()
+  hp, members = configlib.hyper(smoke_config), configlib.members(smoke_config)
+  like = population.init(__import__('jax').random.key(0), members, hp)
+  states = []
+  for d in (wd, str(tmp_path / 'full')):
+    mngr = checkpoint.manager(d, 2)
+    states.append(checkpoint.restore(mngr, smoke_config.train.num_steps, like)[0])
+    mngr.close()
+  import jax
+  for a, b in zip(jax.tree.leaves(states[0]), jax.tree.leaves(states[1])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_existing_workdir_with_other_config_is_refused(tmp_path, smoke_config):
+  wd = str(tmp_path / 'wd')
+  run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=1)
+  smoke_config.tasks.zipf = 2.0
+  before = _files(wd)
+  with pytest.raises(configlib.ConfigError, match='tasks.zipf'):
+    run.train_and_evaluate(smoke_config, wd, progress=False)
+  assert _files(wd) == before
+
+
+def _main(*args, cwd=REPO):
+  return subprocess.run([sys.executable, '-m', 'rarelearn.main', *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize('override,field', [
+    ('--config.population.widths=(8,-1)', 'population.widths'),
+    ('--config.population.widht=(8,)', 'population.widht'),
+    ('--config.tasks.zipf=-1', 'tasks.zipf'),
+    ('--config.tasks.zipf=abc', 'tasks.zipf'),
+    ('--config.optimizer.name=adagrad', 'optimizer.name'),
+    ('--config.tasks.frequencies=(0.5,0.2,0.2,0.2)', 'tasks.frequencies'),
+    ('--config.tasks.decay=(1.0,2.0)', 'tasks.decay'),
+    ('--config.train.num_steps=50', 'train.num_steps'),
+])
+def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override, field):
+  wd = tmp_path / 'never'
+  out = _main(f'--config={SWEEP}:smoke', f'--workdir={wd}', override)
+  assert out.returncode == 2, out.stderr
+  lines = [line for line in out.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1, out.stderr
+  assert field in lines[0] and 'Traceback' not in out.stderr
+  assert not wd.exists()
+
+
+def test_public_keys_override_from_command_line(tmp_path):
+  wd = tmp_path / 'wd'
+  out = _main(f'--config={SWEEP}:smoke', f'--workdir={wd}', '--noprogress',
+              '--config.population.widths=(1,3)', '--config.population.seeds=1',
+              '--config.tasks.num_tasks=3', '--config.tasks.dims_per_task=2',
+              '--config.tasks.zipf=1.5', '--config.tasks.offset=0.5',
+              '--config.tasks.decay=(0.5,1.0,2.0)', '--config.tasks.rotate=True',
+              '--config.model.activation=relu', '--config.model.init_scale=0.5',
+              '--config.optimizer.name=sgd', '--config.optimizer.lr=0.05',
+              '--config.train.num_steps=40', '--config.train.batch_size=8',
+              '--config.train.steps_per_chunk=20', '--config.train.learned_threshold=0.4')
+  assert out.returncode == 0, out.stderr
+  assert 'agreement' in out.stdout
+  config = json.load(open(wd / 'config.json'))
+  assert config['tasks']['decay'] == [0.5, 1.0, 2.0] and config['optimizer']['name'] == 'sgd'
+  summary = json.load(open(wd / 'summary.json'))
+  assert [m['width'] for m in summary['members']] == [1, 3]
+  assert len(summary['tasks']) == 3 and summary['steps'] == 40
+  assert summary['learned_threshold'] == 0.4
+  np.testing.assert_allclose([t['frequency'] for t in summary['tasks']],
+                             np.array([1.5, 2.5, 3.5]) ** -1.5 / np.sum(
+                                 np.array([1.5, 2.5, 3.5]) ** -1.5))
+  np.testing.assert_allclose(summary['tasks'][2]['spectrum'], [0.8, 0.2])
