@@ -42,7 +42,7 @@ def phase_diagram(summary: dict, path: str) -> None:
   ax.set_ylabel('width N')
   ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps '
                f'(agreement with theory {summary["agreement"]:.3f})')
-  ax.legend(loc='upper right', fontsize=8)
+  ax.legend(loc='lower right', fontsize=8)
   fig.colorbar(im, ax=ax, label='ℓ_k = 1 − L_k')
   fig.tight_layout()
   fig.savefig(path, dpi=120)

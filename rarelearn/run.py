@@ -79,11 +79,10 @@ def _metric_rows(step, members, freqs, loss_M, task_loss_MxK):
 
 
 def _provenance() -> dict:
-  import flax, optax, orbax.checkpoint  # pylint: disable=g-import-not-at-top,multiple-imports
+  import flax, jaxlib, optax, orbax.checkpoint  # pylint: disable=g-import-not-at-top,multiple-imports
   import rarelearn  # pylint: disable=g-import-not-at-top
   return {'rarelearn': rarelearn.__version__, 'jax': jax.__version__,
-          'jaxlib': jax.lib.__version__ if hasattr(jax.lib, '__version__') else None,
-          'flax': flax.__version__, 'optax': optax.__version__,
+          'jaxlib': jaxlib.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
           'orbax-checkpoint': orbax.checkpoint.__version__, 'numpy': np.__version__,
           'python': platform.python_version()}
 

@@ -148,7 +148,7 @@ def test_chunks_compile_once():
   spec = _spec()
   ev = br.eval_set(jax.random.key(2), spec, 4)
   counted = chex.assert_max_traces(n=1)(
-      lambda *a: population.train.train_chunk(*a, hp))
+      lambda *a: train.train_chunk(*a, hp))
   chunk = jax.jit(jax.vmap(counted, in_axes=(0, None, None, 0, None)))
   real = population.make_chunk(hp)
   for c in range(3):

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -61,17 +62,15 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, smoke_config):
   assert not os.path.exists(os.path.join(wd, 'summary.json'))
   resumed = run.train_and_evaluate(smoke_config, wd, progress=False)
   assert resumed['final'] == full['final']
-  for name in ('metrics.jsonl',):
-    assert open(os.path.join(wd, name)).read() == open(
-        str(tmp_path / 'full' / name)).read()
+  assert (open(os.path.join(wd, 'metrics.jsonl')).read()
+          == open(str(tmp_path / 'full' / 'metrics.jsonl')).read())
   hp, members = configlib.hyper(smoke_config), configlib.members(smoke_config)
-  like = population.init(__import__('jax').random.key(0), members, hp)
+  like = population.init(jax.random.key(0), members, hp)
   states = []
   for d in (wd, str(tmp_path / 'full')):
     mngr = checkpoint.manager(d, 2)
     states.append(checkpoint.restore(mngr, smoke_config.train.num_steps, like)[0])
     mngr.close()
-  import jax
   for a, b in zip(jax.tree.leaves(states[0]), jax.tree.leaves(states[1])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
