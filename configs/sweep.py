@@ -10,7 +10,8 @@ phase diagram (figures/phase_diagram.png) is a staircase, rarer tasks learned on
 widths, and the measured learned set agrees with the utility theory (summary.json "agreement",
 expected 1.0; ≥ 0.95 is the acceptance bar).
 
-Runtime: about 2 minutes on a 2-core CPU (12 members, 5,000 steps of batch 256).
+Runtime: about 2.5 minutes on a 2-core CPU (12 members, 5,000 steps of batch 256, per-task
+gradients measured every 250 steps).
 
 Choosing ``train.num_steps`` for another task set: the slowest direction a width-N member must
 learn has utility u_N (the N-th largest π_k·λ_{k,j}); Adam at lr 1e-2 needs a few thousand
@@ -61,6 +62,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.checkpoint_every_chunks = 5
   c.train.keep_checkpoints = 2
 
+  c.measure = ml_collections.ConfigDict()
+  c.measure.every = 250  # measure per-task gradients every this many steps (0 = off)
+  c.measure.rare_task = -1  # r for G_r and interference; negative counts from the end (-1 = rarest)
+  c.measure.probe_per_task = 16  # probe batch: this many fresh examples of every task
+  c.measure.reference_examples = 1024  # examples of task r for L_r (non-linear models only)
+
   c.eval = ml_collections.ConfigDict()
   c.eval.examples_per_task = 512  # Monte-Carlo eval set (non-linear models only)
 
@@ -72,6 +79,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.batch_size = 32
     c.train.steps_per_chunk = 20
     c.train.checkpoint_every_chunks = 1
+    c.measure.every = 10
+    c.measure.probe_per_task = 4
+    c.measure.reference_examples = 32
   elif arg:
     raise ValueError(f'unknown config variant {arg!r}; expected "smoke" or nothing')
   return c

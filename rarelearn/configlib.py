@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 
 from rarelearn import population, train
+from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
 
@@ -141,6 +142,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _positive_int(config, 'train.checkpoint_every_chunks')
   _positive_int(config, 'train.keep_checkpoints')
   _positive_int(config, 'eval.examples_per_task')
+  every = config.measure.every
+  if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 0:
+    _fail('measure.every', every, 'an integer >= 0 (0 = no measurement)')
+  if every and chunk % every:
+    _fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
+  rare = config.measure.rare_task
+  if (isinstance(rare, bool) or not isinstance(rare, numbers.Integral)
+      or not -num_tasks <= rare < num_tasks):
+    _fail('measure.rare_task', rare, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  _positive_int(config, 'measure.probe_per_task')
+  _positive_int(config, 'measure.reference_examples')
   if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
     _fail('seed', config.seed, 'an integer')
 
@@ -174,6 +186,13 @@ def hyper(config) -> train.Hyper:
       warmup_steps=int(config.optimizer.warmup_steps), num_steps=int(config.train.num_steps),
       batch_size=int(config.train.batch_size),
       steps_per_chunk=int(config.train.steps_per_chunk))
+
+
+def measure_hyper(config) -> measure_step.MeasureHyper:
+  m = config.measure
+  return measure_step.MeasureHyper(
+      every=int(m.every), rare_task=int(m.rare_task) % config.tasks.num_tasks,
+      probe_per_task=int(m.probe_per_task), reference_examples=int(m.reference_examples))
 
 
 def members(config) -> population.Members:

@@ -18,31 +18,49 @@ def _by_width(widths, values_MxK):
   return distinct, np.stack([np.mean(values_MxK[widths == w], axis=0) for w in distinct])
 
 
-def phase_diagram(summary: dict, path: str) -> None:
-  """Width × task heatmap of ℓ_k (tasks by decreasing frequency) with the predicted boundary."""
-  widths = [m['width'] for m in summary['members']]
-  freqs = np.array([t['frequency'] for t in summary['tasks']])
-  order = np.argsort(-freqs, kind='stable')
-  distinct, score = _by_width(widths, np.asarray(summary['final']['task_score'])[:, order])
-  _, pred = _by_width(widths, np.asarray(summary['predicted']['learned'], float)[:, order])
-  fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * len(order) + 2), 0.45 * len(distinct) + 2))
-  im = ax.imshow(score, aspect='auto', origin='lower', cmap='viridis', vmin=0.0, vmax=1.0,
-                 interpolation='nearest')
-  # Predicted boundary: below the line a task is predicted unlearned at that width.
-  first = [int(np.argmax(col >= 0.5)) if np.any(col >= 0.5) else len(distinct)
-           for col in pred.T]
+def _staircase(ax, learned_WxK, style: str, label: str) -> None:
+  """Draws, per task column, the line above which the task is learned."""
+  first = [int(np.argmax(col >= 0.5)) if np.any(col >= 0.5) else len(col)
+           for col in learned_WxK.T]
   xs, ys = [], []
   for k, row in enumerate(first):
     xs += [k - 0.5, k + 0.5]
     ys += [row - 0.5, row - 0.5]
-  ax.plot(xs, ys, 'w--', lw=2, label='predicted boundary (utility theory)')
+  ax.plot(xs, ys, style, lw=2, label=label)
+
+
+def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
+  """Width × task heatmap of ℓ_k (tasks by decreasing frequency) with the predicted boundary.
+
+  ``extra_boundaries`` maps a label to (matplotlib line style, learned [members × tasks]) for
+  further predictions to draw beside the utility theory's. Returns the image.
+  """
+  widths = [m['width'] for m in summary['members']]
+  freqs = np.array([t['frequency'] for t in summary['tasks']])
+  order = np.argsort(-freqs, kind='stable')
+  distinct, score = _by_width(widths, np.asarray(summary['final']['task_score'])[:, order])
+  im = ax.imshow(score, aspect='auto', origin='lower', cmap='viridis', vmin=0.0, vmax=1.0,
+                 interpolation='nearest')
+  boundaries = {'predicted boundary (utility theory)':
+                ('w--', summary['predicted']['learned'])}
+  boundaries.update(extra_boundaries or {})
+  for label, (style, learned) in boundaries.items():
+    _staircase(ax, _by_width(widths, np.asarray(learned, float)[:, order])[1], style, label)
   ax.set_yticks(range(len(distinct)), [str(w) for w in distinct])
   ax.set_xticks(range(len(order)), [str(k) for k in order], fontsize=7)
   ax.set_xlabel('task (most frequent left; label = task index)')
   ax.set_ylabel('width N')
+  ax.legend(loc='lower right', fontsize=8)
+  return im
+
+
+def phase_diagram(summary: dict, path: str) -> None:
+  """``draw_phase_diagram`` as a figure of its own, saved to ``path``."""
+  num_tasks, num_widths = len(summary['tasks']), len({m['width'] for m in summary['members']})
+  fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * num_tasks + 2), 0.45 * num_widths + 2))
+  im = draw_phase_diagram(ax, summary)
   ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps '
                f'(agreement with theory {summary["agreement"]:.3f})')
-  ax.legend(loc='lower right', fontsize=8)
   fig.colorbar(im, ax=ax, label='ℓ_k = 1 − L_k')
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -60,7 +78,7 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
                            sharex=True, sharey=True)
   cmap = plt.get_cmap('plasma')
   for ax, width in zip(axes.flat, widths):
-    mine = [r for r in rows if r['width'] == width and r['seed'] == 0]
+    mine = [r for r in rows if r['width'] == width and r['seed'] == 0 and 'task_score' in r]
     steps = [r['step'] for r in mine]
     score = np.array([r['task_score'] for r in mine])
     for k in range(len(freqs)):

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rarelearn import train
+from rarelearn.measure import step as measure_step
 from rarelearn.tasks import block_regression as br
 
 
@@ -57,17 +58,34 @@ def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainS
   return jax.jit(init_fn)(keys, jnp.asarray(members.widths, jnp.int32))
 
 
-def make_chunk(hp: train.Hyper) -> Callable:
-  """jit(vmap(train_chunk + task_losses)) over members; the state is donated.
+def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None) -> Callable:
+  """jit(vmap(train_chunk + task_losses [+ measurements])) over members; the state is donated.
 
-  Signature: (state, data_key, start_step, member_hparams, spec, eval_batch)
-  -> (state, train_loss_M, task_loss_MxK). ``start_step`` is traced: one compile per run.
+  Signature: (state, data_key, start_step, member_hparams, spec, eval_batch, measure_key)
+  -> (state, train_loss_M, task_loss_MxK, metrics). ``start_step`` is traced: one compile per
+  run. With measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every`` steps, each
+  followed by ``measure_step.measure`` of the state it reached; ``metrics`` holds arrays
+  [M, P, ...] for the P = steps_per_chunk / every measurements (empty dict without).
   """
-  def chunk(state, data_key, start_step, member, spec, eval_batch):
-    state, loss = train.train_chunk(state, data_key, start_step, member, spec, hp)
-    return state, loss, train.task_losses(state.params, member, spec, eval_batch, hp)
+  every = mh.every if mh is not None else 0
 
-  batched = jax.vmap(chunk, in_axes=(0, None, None, 0, None, None))
+  def chunk(state, data_key, start_step, member, spec, eval_batch, measure_key):
+    if every == 0:
+      state, loss = train.train_chunk(state, data_key, start_step, member, spec, hp)
+      metrics = {}
+    else:
+      def period(state, first):
+        state, loss = train.train_chunk(state, data_key, first, member, spec, hp, every)
+        t = first + every
+        metrics = measure_step.measure(state, train.batch_at(data_key, t, spec, hp), t, member,
+                                       spec, measure_key, hp, mh)
+        return state, (loss, metrics)
+      firsts = start_step + every * jnp.arange(hp.steps_per_chunk // every, dtype=jnp.int32)
+      state, (losses, metrics) = jax.lax.scan(period, state, firsts)
+      loss = jnp.mean(losses)
+    return state, loss, train.task_losses(state.params, member, spec, eval_batch, hp), metrics
+
+  batched = jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None))
   return jax.jit(batched, donate_argnums=(0,))
 
 

@@ -24,6 +24,8 @@ from rarelearn import checkpoint, configlib, plots, population, theory
 from rarelearn.tasks import block_regression as br
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = 'config.json', 'metrics.jsonl', 'summary.json'
+MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] measurement arrays
+_MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
 
 
 def prepare_workdir(config, workdir: str, overwrite: bool) -> None:
@@ -67,15 +69,52 @@ def _truncate_metrics(path: str, last_step: int) -> None:
     f.writelines(rows)
 
 
-def _metric_rows(step, members, freqs, loss_M, task_loss_MxK):
-  rows = []
+def _drop_measurements_after(workdir: str, last_step: int) -> None:
+  folder = os.path.join(workdir, MEASURE_DIR)
+  if os.path.isdir(folder):
+    for name in os.listdir(folder):
+      if int(name.split('.')[0]) > last_step:
+        os.remove(os.path.join(folder, name))
+
+
+def _plain(value):
+  value = np.asarray(value)
+  if value.ndim == 0:
+    return float(value) if value.dtype.kind == 'f' else int(value)
+  return [round(float(v), 7) if value.dtype.kind == 'f' else int(v) for v in value]
+
+
+def _metric_rows(step, members, freqs, loss_M, task_loss_MxK, metrics, every):
+  """Rows of one chunk: the measurement rows (one per measured step × member) and the
+  chunk-end rows (loss and per-task scores), merged where they share a step."""
+  rows = {}
+  num_measured = next(iter(metrics.values())).shape[1] if metrics else 0
   for m, member in enumerate(members.rows()):
+    base = {'member': m, 'width': member['width'], 'seed': member['seed']}
+    for p in range(num_measured):
+      t = step - (num_measured - 1 - p) * every
+      rows[t, m] = dict(step=t, **base, **{k: _plain(v[m, p]) for k, v in metrics.items()
+                                            if k not in _MATRIX_KEYS})
     tl = task_loss_MxK[m]
-    rows.append({'step': step, 'member': m, 'width': member['width'], 'seed': member['seed'],
-                 'loss': float(loss_M[m]), 'eval_loss': float(np.dot(freqs, tl)),
-                 'task_loss': [round(float(v), 7) for v in tl],
-                 'task_score': [round(float(1.0 - v), 7) for v in tl]})
-  return rows
+    rows.setdefault((step, m), dict(step=step, **base)).update(
+        loss=float(loss_M[m]), eval_loss=float(np.dot(freqs, tl)),
+        task_loss=[round(float(v), 7) for v in tl],
+        task_score=[round(float(1.0 - v), 7) for v in tl])
+  return [rows[key] for key in sorted(rows)]
+
+
+def _write_matrices(workdir, step, metrics, every):
+  """The [K, K] cosines of every measurement and the [W, K] unit shares of the last one."""
+  if not metrics:
+    return
+  num_measured = metrics['grad_cos'].shape[1]
+  folder = os.path.join(workdir, MEASURE_DIR)
+  os.makedirs(folder, exist_ok=True)
+  np.savez_compressed(
+      os.path.join(folder, f'{step}.npz'),
+      steps=step - every * np.arange(num_measured - 1, -1, -1),
+      grad_cos=metrics['grad_cos'], grad_cos_probe=metrics['grad_cos_probe'],
+      unit_share=metrics['unit_share'][:, -1])
 
 
 def _provenance() -> dict:
@@ -102,7 +141,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   spec = br.make_spec(freqs, spectra, basis)
   hp, members = configlib.hyper(config), configlib.members(config)
   root = jax.random.key(config.seed)
-  init_key, data_key, eval_key = (jax.random.fold_in(root, i) for i in range(3))
+  init_key, data_key, eval_key, measure_key = (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))
   per_task = config.eval.examples_per_task if hp.activation != 'linear' else 1
   eval_batch = br.eval_set(eval_key, spec, per_task)
   member_hp = members.hparams()
@@ -117,18 +156,20 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
     print(f'rarelearn: resuming {workdir} from step {start_step}', file=sys.stderr)
   metrics_path = os.path.join(workdir, METRICS_FILE)
   _truncate_metrics(metrics_path, start_step)
+  _drop_measurements_after(workdir, start_step)
 
   spc, num_steps = hp.steps_per_chunk, hp.num_steps
-  chunk_fn = population.make_chunk(hp)
+  mh = configlib.measure_hyper(config)
+  chunk_fn = population.make_chunk(hp, mh)
   final_task_loss = None
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   disable=not progress, file=sys.stderr, desc=f'{members.size} members')
-  pending = None  # (step, loss_M, task_loss_MxK) on device, written one chunk late
+  pending = None  # (step, loss_M, task_loss_MxK, metrics) on device, written one chunk late
   with open(metrics_path, 'a') as metrics_file:
     def flush(pending):
-      step, loss_M, task_loss_MxK = pending
-      loss_M, task_loss_MxK = np.asarray(loss_M), np.asarray(task_loss_MxK)
-      for row in _metric_rows(step, members, freqs, loss_M, task_loss_MxK):
+      step, loss_M, task_loss_MxK, metrics = jax.device_get(pending)
+      _write_matrices(workdir, step, metrics, mh.every)
+      for row in _metric_rows(step, members, freqs, loss_M, task_loss_MxK, metrics, mh.every):
         metrics_file.write(json.dumps(row) + '\n')
       metrics_file.flush()
       bar.set_postfix(loss=f'{float(np.mean(loss_M)):.4f}')
@@ -138,11 +179,12 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
     for step in range(start_step, num_steps, spc):
       if max_chunks is not None and chunks_run >= max_chunks:
         break
-      state, loss_M, task_loss_MxK = chunk_fn(state, data_key, jnp.int32(step), member_hp,
-                                              spec, eval_batch)
+      state, loss_M, task_loss_MxK, metrics = chunk_fn(state, data_key, jnp.int32(step),
+                                                       member_hp, spec, eval_batch, measure_key)
       if pending is not None:
         final_task_loss = flush(pending)
-      pending, chunks_run, end = (step + spc, loss_M, task_loss_MxK), chunks_run + 1, step + spc
+      pending = (step + spc, loss_M, task_loss_MxK, metrics)
+      chunks_run, end = chunks_run + 1, step + spc
       bar.update(spc)
       if end == num_steps or (end // spc) % config.train.checkpoint_every_chunks == 0:
         checkpoint.save(mngr, end, state,

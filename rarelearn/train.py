@@ -88,29 +88,43 @@ def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: 
   return jnp.mean(jnp.sum((pred - batch.y) ** 2, axis=-1))
 
 
+def step_size(step: jax.Array, member: MemberHparams, hp: Hyper) -> jax.Array:
+  """η: the member's learning rate times the schedule (the update is −η · direction)."""
+  return member.lr * lr_multiplier(step, hp)
+
+
+def apply_gradients(state: TrainState, grads: mlp.Params, step: jax.Array,
+                    member: MemberHparams, hp: Hyper) -> tuple[TrainState, mlp.Params]:
+  """One optimizer update; returns the new state and the lr-free direction it applied."""
+  direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
+  eta = step_size(step, member, hp)
+  params = jax.tree.map(lambda p, u: p - eta * u, state.params, direction)
+  return TrainState(params, opt_state), direction
+
+
 def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: MemberHparams,
                hp: Hyper) -> tuple[TrainState, jax.Array]:
   mask_W = mlp.hidden_mask(member.width, hp.max_width)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation)
-  direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
-  scale = -member.lr * lr_multiplier(step, hp)
-  params = jax.tree.map(lambda p, u: p + scale * u, state.params, direction)
-  return TrainState(params, opt_state), loss
+  return apply_gradients(state, grads, step, member, hp)[0], loss
+
+
+def batch_at(data_key: jax.Array, step: jax.Array, spec: br.BlockRegressionSpec,
+             hp: Hyper) -> br.Batch:
+  """The batch of step t, from fold_in(data_key, t): a resumed run sees the same data, and under
+  a vmap whose data key and spec are shared, the batch is drawn once for all members."""
+  return br.sample(jax.random.fold_in(data_key, step), spec, hp.batch_size)
 
 
 def train_chunk(state: TrainState, data_key: jax.Array, start_step: jax.Array,
-                member: MemberHparams, spec: br.BlockRegressionSpec,
-                hp: Hyper) -> tuple[TrainState, jax.Array]:
-  """``hp.steps_per_chunk`` steps from ``start_step``; returns the mean training loss.
-
-  The batch of step t comes from fold_in(data_key, t): a resumed run sees the same data, and
-  under a vmap whose data key and spec are shared, the batch is drawn once for all members.
-  """
+                member: MemberHparams, spec: br.BlockRegressionSpec, hp: Hyper,
+                num_steps: int | None = None) -> tuple[TrainState, jax.Array]:
+  """``num_steps`` (default ``hp.steps_per_chunk``) steps from ``start_step``; returns the mean
+  training loss."""
   def body(state, step):
-    batch = br.sample(jax.random.fold_in(data_key, step), spec, hp.batch_size)
-    return train_step(state, batch, step, member, hp)
+    return train_step(state, batch_at(data_key, step, spec, hp), step, member, hp)
 
-  steps = start_step + jnp.arange(hp.steps_per_chunk, dtype=jnp.int32)
+  steps = start_step + jnp.arange(num_steps or hp.steps_per_chunk, dtype=jnp.int32)
   state, losses = jax.lax.scan(body, state, steps)
   return state, jnp.mean(losses)
 

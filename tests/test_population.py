@@ -33,8 +33,8 @@ def _trained_population(hp, lr=0.02, chunks=3):
   spec = _spec()
   ev = br.eval_set(jax.random.key(2), spec, 8)
   for c in range(chunks):
-    state, _, task_loss = chunk(state, jax.random.key(9), jnp.int32(c * hp.steps_per_chunk),
-                                members.hparams(), spec, ev)
+    state, _, task_loss, _ = chunk(state, jax.random.key(9), jnp.int32(c * hp.steps_per_chunk),
+                                   members.hparams(), spec, ev, jax.random.key(5))
   return members, state, task_loss, spec, ev, chunk
 
 
@@ -153,6 +153,6 @@ def test_chunks_compile_once():
   real = population.make_chunk(hp)
   for c in range(3):
     state, _ = chunk(state, jax.random.key(9), jnp.int32(c * 10), members.hparams(), spec)
-    state, _, _ = real(state, jax.random.key(9), jnp.int32(c * 10 + 30), members.hparams(),
-                       spec, ev)
+    state, _, _, _ = real(state, jax.random.key(9), jnp.int32(c * 10 + 30), members.hparams(),
+                          spec, ev, jax.random.key(5))
   assert real._cache_size() == 1  # pylint: disable=protected-access

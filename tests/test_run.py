@@ -12,6 +12,11 @@ from rarelearn import checkpoint, configlib, population, run
 from conftest import REPO, SWEEP
 
 
+MEASURE_KEYS = ('grad_norm', 'grad_norm_probe', 'grad_bound_probe', 'rare_loss', 'ref_cos_batch',
+                'ref_cos_task', 'ref_cos_other', 'interference', 'interference_rest',
+                'interference_total', 'lookahead_change', 'units_dominated', 'rowspace_score')
+
+
 def _files(workdir):
   return sorted(os.path.relpath(os.path.join(d, f), workdir)
                 for d, _, fs in os.walk(workdir) for f in fs)
@@ -31,6 +36,20 @@ def test_smoke_run_writes_every_output(tmp_path, smoke_config):
   rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
   num_members, num_tasks = 6, smoke_config.tasks.num_tasks
   chunks = steps // smoke_config.train.steps_per_chunk
+  every = smoke_config.measure.every
+  assert len(rows) == steps // every * num_members  # chunk ends are measured steps too
+  assert sorted({r['step'] for r in rows}) == list(range(every, steps + 1, every))
+  measured = [r for r in rows if 'grad_norm' in r]
+  assert len(measured) == len(rows)
+  for key in MEASURE_KEYS:
+    assert all(key in r for r in measured), key
+  for r in measured:
+    assert len(r['grad_norm']) == num_tasks and len(r['units_dominated']) == num_tasks
+  matrices = np.load(os.path.join(wd, 'measurements', f'{steps}.npz'))
+  assert matrices['grad_cos'].shape == (num_members, 2, num_tasks, num_tasks)
+  assert matrices['unit_share'].shape == (num_members, 8, num_tasks)
+  np.testing.assert_array_equal(matrices['steps'], [steps - every, steps])
+  rows = [r for r in rows if 'task_score' in r]
   assert len(rows) == chunks * num_members
   assert sorted({r['step'] for r in rows}) == [20, 40, 60]
   for r in rows:
@@ -64,6 +83,10 @@ def test_interrupted_run_resumes_bit_identical(tmp_path, smoke_config):
   assert resumed['final'] == full['final']
   assert (open(os.path.join(wd, 'metrics.jsonl')).read()
           == open(str(tmp_path / 'full' / 'metrics.jsonl')).read())
+  for name in sorted(os.listdir(os.path.join(wd, 'measurements'))):
+    cut, whole = (np.load(os.path.join(d, 'measurements', name)) for d in (wd, tmp_path / 'full'))
+    for key in whole.files:
+      np.testing.assert_array_equal(cut[key], whole[key])
   hp, members = configlib.hyper(smoke_config), configlib.members(smoke_config)
   like = population.init(jax.random.key(0), members, hp)
   states = []
@@ -99,6 +122,8 @@ def _main(*args, cwd=REPO):
     ('--config.tasks.frequencies=(0.5,0.2,0.2,0.2)', 'tasks.frequencies'),
     ('--config.tasks.decay=(1.0,2.0)', 'tasks.decay'),
     ('--config.train.num_steps=50', 'train.num_steps'),
+    ('--config.measure.every=7', 'measure.every'),
+    ('--config.measure.rare_task=4', 'measure.rare_task'),
 ])
 def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override, field):
   wd = tmp_path / 'never'

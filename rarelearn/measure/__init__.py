@@ -1,0 +1,1 @@
+"""Measurements of one model: per-task gradients, interference, neuron allocation."""
