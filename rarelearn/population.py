@@ -2,7 +2,8 @@
 
 This is the only module (with ``run.py``) that knows about more than one model. It vmaps the
 single-member functions of ``train.py`` over M and jits them once. Members share the data key and
-the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all.
+the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all —
+unless each member carries its own task schedule (``make_chunk(..., mixture_axis=0)``).
 
 Shape letters: M members, K tasks.
 """
@@ -58,34 +59,41 @@ def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainS
   return jax.jit(init_fn)(keys, jnp.asarray(members.widths, jnp.int32))
 
 
-def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None) -> Callable:
+def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
+               mixture_axis: int | None = None) -> Callable:
   """jit(vmap(train_chunk + task_losses [+ measurements])) over members; the state is donated.
 
-  Signature: (state, data_key, start_step, member_hparams, spec, eval_batch, measure_key)
-  -> (state, train_loss_M, task_loss_MxK, metrics). ``start_step`` is traced: one compile per
-  run. With measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every`` steps, each
-  followed by ``measure_step.measure`` of the state it reached; ``metrics`` holds arrays
-  [M, P, ...] for the P = steps_per_chunk / every measurements (empty dict without).
+  Signature: (state, data_key, start_step, member_hparams, spec, eval_batch, measure_key,
+  mix=None) -> (state, train_loss_M, task_loss_MxK, metrics). ``start_step`` is traced: one
+  compile per run. ``mix`` is the task schedule (``tasks.mixture.Mixture``; None: i.i.d. from
+  the spec's π): shared by all members (``mixture_axis`` None, one batch per step for everyone)
+  or one per member along a leading axis (``mixture_axis`` 0, each member its own batches). With
+  measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every`` steps, each followed
+  by ``measure_step.measure`` of the state it reached; ``metrics`` holds arrays [M, P, ...] for
+  the P = steps_per_chunk / every measurements (empty dict without).
   """
   every = mh.every if mh is not None else 0
 
-  def chunk(state, data_key, start_step, member, spec, eval_batch, measure_key):
+  def chunk(state, data_key, start_step, member, spec, eval_batch, measure_key, mix):
     if every == 0:
-      state, loss = train.train_chunk(state, data_key, start_step, member, spec, hp)
+      state, loss = train.train_chunk(state, data_key, start_step, member, spec, hp, mix=mix)
       metrics = {}
     else:
       def period(state, first):
-        state, loss = train.train_chunk(state, data_key, first, member, spec, hp, every)
+        state, loss = train.train_chunk(state, data_key, first, member, spec, hp, every, mix)
         t = first + every
-        metrics = measure_step.measure(state, train.batch_at(data_key, t, spec, hp), t, member,
-                                       spec, measure_key, hp, mh)
+        metrics = measure_step.measure(state, train.batch_at(data_key, t, spec, hp, mix), t,
+                                       member, spec, measure_key, hp, mh)
         return state, (loss, metrics)
       firsts = start_step + every * jnp.arange(hp.steps_per_chunk // every, dtype=jnp.int32)
       state, (losses, metrics) = jax.lax.scan(period, state, firsts)
       loss = jnp.mean(losses)
     return state, loss, train.task_losses(state.params, member, spec, eval_batch, hp), metrics
 
-  batched = jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None))
+  def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
+    in_axes = (0, None, None, 0, None, None, None, mixture_axis)
+    return jax.vmap(chunk, in_axes=in_axes)(state, data_key, start_step, member, spec,
+                                            eval_batch, measure_key, mix)
   return jax.jit(batched, donate_argnums=(0,))
 
 

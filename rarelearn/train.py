@@ -16,6 +16,7 @@ import optax
 
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
+from rarelearn.tasks import mixture
 
 OPTIMIZERS = ('adam', 'adamw', 'sgd', 'lion')
 SCHEDULES = ('constant', 'cosine')
@@ -109,20 +110,30 @@ def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: Memb
   return apply_gradients(state, grads, step, member, hp)[0], loss
 
 
-def batch_at(data_key: jax.Array, step: jax.Array, spec: br.BlockRegressionSpec,
-             hp: Hyper) -> br.Batch:
+def batch_at(data_key: jax.Array, step: jax.Array, spec: br.BlockRegressionSpec, hp: Hyper,
+             mix: mixture.Mixture | None = None) -> br.Batch:
   """The batch of step t, from fold_in(data_key, t): a resumed run sees the same data, and under
-  a vmap whose data key and spec are shared, the batch is drawn once for all members."""
-  return br.sample(jax.random.fold_in(data_key, step), spec, hp.batch_size)
+  a vmap whose data key, spec and mixture are shared, the batch is drawn once for all members.
+
+  ``mix`` (a ``tasks.mixture`` schedule) chooses the task ids; None draws i.i.d. from the
+  spec's π. ``mixture.iid(π)`` draws exactly the same batches as None.
+  """
+  key = jax.random.fold_in(data_key, step)
+  if mix is None:
+    return br.sample(key, spec, hp.batch_size)
+  k_task, k_z = jax.random.split(key)
+  task_B = mixture.task_ids(k_task, step, mix, hp.batch_size)
+  return br.Batch(*br.examples_of_tasks(k_z, spec, task_B), task_id=task_B)
 
 
 def train_chunk(state: TrainState, data_key: jax.Array, start_step: jax.Array,
                 member: MemberHparams, spec: br.BlockRegressionSpec, hp: Hyper,
-                num_steps: int | None = None) -> tuple[TrainState, jax.Array]:
-  """``num_steps`` (default ``hp.steps_per_chunk``) steps from ``start_step``; returns the mean
-  training loss."""
+                num_steps: int | None = None,
+                mix: mixture.Mixture | None = None) -> tuple[TrainState, jax.Array]:
+  """``num_steps`` (default ``hp.steps_per_chunk``) steps from ``start_step`` on batches from
+  ``batch_at`` (``mix``: the task schedule); returns the mean training loss."""
   def body(state, step):
-    return train_step(state, batch_at(data_key, step, spec, hp), step, member, hp)
+    return train_step(state, batch_at(data_key, step, spec, hp, mix), step, member, hp)
 
   steps = start_step + jnp.arange(num_steps or hp.steps_per_chunk, dtype=jnp.int32)
   state, losses = jax.lax.scan(body, state, steps)

@@ -156,3 +156,36 @@ def test_chunks_compile_once():
     state, _, _, _ = real(state, jax.random.key(9), jnp.int32(c * 10 + 30), members.hparams(),
                           spec, ev, jax.random.key(5))
   assert real._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_members_with_their_own_schedule_equal_standalone_runs():
+  """One member per schedule (two up-weightings and an injection), trained in one program,
+  equals each schedule trained alone; an i.i.d. schedule draws exactly the default batches."""
+  from rarelearn.tasks import mixture  # pylint: disable=g-import-not-at-top
+  hp, spec = _hyper(8), _spec()
+  freqs = np.exp(np.asarray(spec.log_freqs_K, np.float64))
+  mixes = [mixture.iid(mixture.upweight(freqs, 3, 1.0)), mixture.iid(mixture.upweight(freqs, 3, 5.0)),
+           mixture.injection(freqs, 3, gap=7, burst_steps=2, batch_size=hp.batch_size, offset=3)]
+  members = population.make_members((8,), 3, 0.02)  # same width and lr; seeds 0, 1, 2
+  ev = br.eval_set(jax.random.key(2), spec, 8)
+  data_key, start = jax.random.key(9), jnp.int32(0)
+  stacked = jax.tree.map(lambda *a: jnp.stack(a), *mixes)
+  state = population.init(jax.random.key(0), members, hp)
+  state, _, _, _ = population.make_chunk(hp, mixture_axis=0)(
+      state, data_key, start, members.hparams(), spec, ev, jax.random.key(5), stacked)
+  for m, mix in enumerate(mixes):
+    solo = train.init_state(jax.random.fold_in(jax.random.key(0), m), jnp.int32(8), hp)
+    solo_member = train.MemberHparams(jnp.int32(8), jnp.float32(0.02))
+    solo, _ = jax.jit(lambda s, mix=mix, member=solo_member: train.train_chunk(
+        s, data_key, start, member, spec, hp, mix=mix))(solo)
+    _assert_rel_close(population.select(state.params, m)['out']['w'], solo.params['out']['w'])
+    _assert_rel_close(population.select(state.params, m)['hidden'][0]['w'],
+                      solo.params['hidden'][0]['w'])
+  for t in (0, 5):
+    plain = train.batch_at(data_key, jnp.int32(t), spec, hp)
+    scheduled = train.batch_at(data_key, jnp.int32(t), spec, hp, mixture.iid(freqs))
+    for a, b in zip(plain, scheduled):
+      np.testing.assert_array_equal(a, b)
+  injected = train.batch_at(data_key, jnp.int32(3), spec, hp, mixes[2])  # a burst step
+  assert int(np.sum(np.asarray(injected.task_id) == 3)) == int(mixture.rare_count(jnp.int32(3),
+                                                                                   mixes[2]))
