@@ -39,6 +39,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.tasks.decay = (1.0,)  # λ_{k,j} ∝ j^-decay_k: one value for all tasks, or K values
   c.tasks.rotate = False  # random orthogonal basis instead of the coordinate axes
 
+  c.mixture = ml_collections.ConfigDict()  # how tasks are scheduled (rarelearn/tasks/mixture.py)
+  c.mixture.schedule = 'iid'  # iid | upweight (π_r × factor, others renormalized) | injection
+  c.mixture.rare_task = -1  # r for upweight / injection; negative counts from the end
+  c.mixture.factor = 1.0  # upweight: multiplier of π_r
+  c.mixture.gap = 1000  # injection: a burst every this many steps …
+  c.mixture.burst_steps = 100  # … lasting this many batches, carrying round(gap·B·π_r) examples
+  c.mixture.offset = 0  # injection: the first burst's step
+
   c.model = ml_collections.ConfigDict()
   c.model.activation = 'linear'  # linear (theory-exact) | relu | gelu
   c.model.depth = 1  # hidden layers, each of the member's width

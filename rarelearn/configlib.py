@@ -19,6 +19,9 @@ from rarelearn import population, train
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
+from rarelearn.tasks import mixture
+
+MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
 
 
 class ConfigError(ValueError):
@@ -151,20 +154,50 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if (isinstance(rare, bool) or not isinstance(rare, numbers.Integral)
       or not -num_tasks <= rare < num_tasks):
     _fail('measure.rare_task', rare, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  _choice(config, 'mixture.schedule', MIXTURE_SCHEDULES)
+  rare = config.mixture.rare_task
+  if (isinstance(rare, bool) or not isinstance(rare, numbers.Integral)
+      or not -num_tasks <= rare < num_tasks):
+    _fail('mixture.rare_task', rare, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  _finite(config, 'mixture.factor', 0.0, strict=True)
+  gap = _positive_int(config, 'mixture.gap')
+  burst = _positive_int(config, 'mixture.burst_steps')
+  if burst > gap:
+    _fail('mixture.burst_steps', burst, f'an integer in [1, mixture.gap={gap}]')
+  if isinstance(config.mixture.offset, bool) or not isinstance(
+      config.mixture.offset, numbers.Integral) or config.mixture.offset < 0:
+    _fail('mixture.offset', config.mixture.offset, 'an integer >= 0')
+  if config.mixture.schedule == 'injection':
+    freqs = frequencies(config)
+    total = mixture.burst_total(freqs[rare % num_tasks], gap, config.train.batch_size)
+    if total > burst * config.train.batch_size:
+      _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
+            f'burst (at least {-(-total // config.train.batch_size)})')
   _positive_int(config, 'measure.probe_per_task')
   _positive_int(config, 'measure.reference_examples')
   if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
     _fail('seed', config.seed, 'an integer')
 
 
-def task_setup(config) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
-  """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity)."""
+def frequencies(config) -> np.ndarray:
+  """π [K]: explicit or Zipf, with the rare task up-weighted if ``mixture.schedule`` says so.
+  These are the long-run training frequencies (injection keeps π_r), used by the theory."""
   t = config.tasks
   if t.frequencies:
     freqs = np.asarray(t.frequencies, np.float64)
     freqs = freqs / freqs.sum()
   else:
     freqs = br.zipf_frequencies(t.num_tasks, t.zipf, t.offset)
+  if config.mixture.schedule == 'upweight':
+    freqs = mixture.upweight(freqs, config.mixture.rare_task % t.num_tasks,
+                             float(config.mixture.factor))
+  return freqs
+
+
+def task_setup(config) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+  """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity)."""
+  t = config.tasks
+  freqs = frequencies(config)
   decay = _per_task(config, 'tasks.decay', t.num_tasks, 0.0, strict=False)
   spectra = br.power_spectra([t.dims_per_task] * t.num_tasks, decay)
   basis = None
@@ -186,6 +219,15 @@ def hyper(config) -> train.Hyper:
       warmup_steps=int(config.optimizer.warmup_steps), num_steps=int(config.train.num_steps),
       batch_size=int(config.train.batch_size),
       steps_per_chunk=int(config.train.steps_per_chunk))
+
+
+def task_schedule(config, freqs) -> mixture.Mixture | None:
+  """The injection schedule, or None for i.i.d. draws from π (up-weighting is already in π)."""
+  m = config.mixture
+  if m.schedule != 'injection':
+    return None
+  return mixture.injection(freqs, int(m.rare_task) % len(freqs), int(m.gap), int(m.burst_steps),
+                           int(config.train.batch_size), int(m.offset))
 
 
 def measure_hyper(config) -> measure_step.MeasureHyper:

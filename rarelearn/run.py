@@ -161,6 +161,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   spc, num_steps = hp.steps_per_chunk, hp.num_steps
   mh = configlib.measure_hyper(config)
   chunk_fn = population.make_chunk(hp, mh)
+  schedule = configlib.task_schedule(config, freqs)
   final_task_loss = None
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   disable=not progress, file=sys.stderr, desc=f'{members.size} members')
@@ -180,7 +181,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
       if max_chunks is not None and chunks_run >= max_chunks:
         break
       state, loss_M, task_loss_MxK, metrics = chunk_fn(state, data_key, jnp.int32(step),
-                                                       member_hp, spec, eval_batch, measure_key)
+                                                       member_hp, spec, eval_batch, measure_key,
+                                                       schedule)
       if pending is not None:
         final_task_loss = flush(pending)
       pending = (step + spc, loss_M, task_loss_MxK, metrics)

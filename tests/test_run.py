@@ -124,6 +124,9 @@ def _main(*args, cwd=REPO):
     ('--config.train.num_steps=50', 'train.num_steps'),
     ('--config.measure.every=7', 'measure.every'),
     ('--config.measure.rare_task=4', 'measure.rare_task'),
+    ('--config.mixture.schedule=bursts', 'mixture.schedule'),
+    ('--config.mixture.factor=0', 'mixture.factor'),
+    ('--config.mixture.burst_steps=2000', 'mixture.burst_steps'),
 ])
 def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override, field):
   wd = tmp_path / 'never'
@@ -158,3 +161,25 @@ def test_public_keys_override_from_command_line(tmp_path):
                              np.array([1.5, 2.5, 3.5]) ** -1.5 / np.sum(
                                  np.array([1.5, 2.5, 3.5]) ** -1.5))
   np.testing.assert_allclose(summary['tasks'][2]['spectrum'], [0.8, 0.2])
+
+
+def test_mixture_keys_build_the_schedule(tmp_path):
+  """configs/sweep.py:smoke has π = (12/25)(1, 1/2, 1/3, 1/4) = (.48, .24, .16, .12), B = 32."""
+  from rarelearn.tasks import mixture  # pylint: disable=g-import-not-at-top
+  config = configlib.load_config_file(f'{SWEEP}:smoke')
+  config.mixture.schedule, config.mixture.factor = 'upweight', 2.0  # r = −1: task 3
+  configlib.validate(config)
+  np.testing.assert_allclose(configlib.frequencies(config),
+                             [0.48 * 0.76 / 0.88, 0.24 * 0.76 / 0.88, 0.16 * 0.76 / 0.88, 0.24])
+  assert configlib.task_schedule(config, configlib.frequencies(config)) is None
+  config.mixture.schedule, config.mixture.gap = 'injection', 10
+  config.mixture.burst_steps, config.mixture.offset = 2, 5
+  configlib.validate(config)
+  freqs = configlib.frequencies(config)
+  np.testing.assert_allclose(freqs, [0.48, 0.24, 0.16, 0.12])  # matched: π unchanged
+  sched = configlib.task_schedule(config, freqs)
+  assert int(sched.burst_total) == 38  # round(10 · 32 · 0.12) = round(38.4)
+  assert [int(mixture.rare_count(t, sched)) for t in range(4, 17)] == (
+      [0, 19, 19] + [0] * 8 + [19, 19])  # steps 4…16: bursts at 5–6 and 15–16
+  summary = run.train_and_evaluate(config, str(tmp_path / 'wd'), progress=False)
+  np.testing.assert_allclose([t['frequency'] for t in summary['tasks']], freqs)
