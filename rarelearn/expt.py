@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from typing import Any, Sequence
 
@@ -35,7 +36,9 @@ def _plain(obj: Any) -> Any:
   if isinstance(obj, np.ndarray):
     return _plain(obj.tolist())
   if isinstance(obj, np.generic):
-    return obj.item()
+    return _plain(obj.item())
+  if isinstance(obj, float) and not math.isfinite(obj):
+    return None  # JSON has no NaN: "not defined" (e.g. no burst to measure retention on)
   return obj
 
 

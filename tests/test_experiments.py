@@ -106,3 +106,35 @@ def test_fig3_norms_and_bound_from_metrics(fig3):
   assert results['bound_violations'] == violations == 0
   assert results['monotone_decreasing'] == bool(np.all(np.diff(
       [results['final_common_grad_norm_by_width'][str(w)] for w in (2, 4, 8)]) < 0))
+
+
+@pytest.fixture(scope='module')
+def fig4(tmp_path_factory):
+  return _run('fig4_injection', tmp_path_factory)
+
+
+def test_fig4_retention_and_gap_sweep_from_the_runs(fig4):
+  """configs/injection.py:smoke: bursts of 4 batches every 20 steps from step 10 (steps 10, 30,
+  50; the one at 50 has no successor within 60 steps); gap sweep G ∈ {1, 5} over 20 steps."""
+  from rarelearn.measure import retention  # pylint: disable=g-import-not-at-top
+  results, workdir = fig4
+  with open(workdir / 'injection' / 'metrics.jsonl') as f:
+    rows = [json.loads(line) for line in f if 'task_score' in line]
+  for width in (2, 8):
+    mine = [r for r in rows if r['width'] == width]
+    steps, score = [r['step'] for r in mine], [r['task_score'][3] for r in mine]
+    at = dict(zip(steps, score))
+    assert results['final_score_by_width'][str(width)] == pytest.approx(at[60])
+    gains = [at[14] - at[10], at[34] - at[30]]
+    assert results['gains_by_width'][str(width)] == pytest.approx(gains)
+    want = retention.retention(steps, score, 20, 4, 10)['mean_retained']
+    got = results['retention_by_width'][str(width)]
+    assert (got is None and np.isnan(want)) or got == pytest.approx(want)
+  assert results['burst_steps_by_gap'] == {'1': 1, '5': 1}  # round(G·32·0.12) ≤ 32
+  for gap in (1, 5):
+    with open(workdir / f'gap_{gap}' / 'summary.json') as f:
+      summary = json.load(f)
+    assert summary['steps'] == 20
+    for i, member in enumerate(summary['members']):
+      assert results['final_score_by_gap'][str(gap)][str(member['width'])] == pytest.approx(
+          summary['final']['task_score'][i][3])
