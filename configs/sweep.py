@@ -29,6 +29,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.population = ml_collections.ConfigDict()
   c.population.widths = (8, 16, 32, 64, 128, 256)  # hidden widths N, one member per width×seed
   c.population.seeds = 2  # init seeds per width (data is shared by all members)
+  # Swept scalars: each non-empty tuple multiplies the members (widths × values × seeds), all in
+  # the one jitted program; members with a swept frequency or gap draw their own batches.
+  c.population.sweep = ml_collections.ConfigDict()
+  c.population.sweep.rare_frequency = ()  # π_r of mixture.rare_task (the others renormalized)
+  c.population.sweep.factor = ()  # or π_r × factor (up-weighting)
+  c.population.sweep.gap = ()  # injection gap G (mixture.schedule='injection')
+  c.population.sweep.lr = ()  # peak learning rate
 
   c.tasks = ml_collections.ConfigDict()
   c.tasks.num_tasks = 32  # K
@@ -44,7 +51,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mixture.rare_task = -1  # r for upweight / injection; negative counts from the end
   c.mixture.factor = 1.0  # upweight: multiplier of π_r
   c.mixture.gap = 1000  # injection: a burst every this many steps …
-  c.mixture.burst_steps = 100  # … lasting this many batches, carrying round(gap·B·π_r) examples
+  c.mixture.burst_steps = 100  # … lasting this many batches (0: as few as hold the burst), …
+  # … carrying round(gap·B·π_r) rare examples in total, so π_r is kept over the long run
   c.mixture.offset = 0  # injection: the first burst's step
 
   c.model = ml_collections.ConfigDict()

@@ -36,7 +36,6 @@ figure's).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -120,8 +119,7 @@ def main(argv=None) -> dict:
   print(f'{NAME}: training configs/sweep.py{variant} with measurement every '
         f'{config.measure.every} steps', file=sys.stderr)
   summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=not args.smoke)
-  with open(os.path.join(workdir, run.METRICS_FILE)) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = expt.metrics_rows(workdir)
   res = analyse(rows, [t['frequency'] for t in summary['tasks']], config.train.num_steps)
   fig = figure(res)
   for w, v in res['final_common_grad_norm_by_width'].items():

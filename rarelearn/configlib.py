@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import itertools
 import math
 import numbers
 import os
@@ -22,6 +23,8 @@ from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 
 MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
+# Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
+SWEEP_KEYS = ('rare_frequency', 'factor', 'gap', 'lr')
 
 
 class ConfigError(ValueError):
@@ -161,36 +164,83 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('mixture.rare_task', rare, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
   _finite(config, 'mixture.factor', 0.0, strict=True)
   gap = _positive_int(config, 'mixture.gap')
-  burst = _positive_int(config, 'mixture.burst_steps')
-  if burst > gap:
-    _fail('mixture.burst_steps', burst, f'an integer in [1, mixture.gap={gap}]')
+  burst = config.mixture.burst_steps
+  if (isinstance(burst, bool) or not isinstance(burst, numbers.Integral)
+      or not 0 <= burst <= gap):
+    _fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
+          'batches as hold a burst)')
   if isinstance(config.mixture.offset, bool) or not isinstance(
       config.mixture.offset, numbers.Integral) or config.mixture.offset < 0:
     _fail('mixture.offset', config.mixture.offset, 'an integer >= 0')
+  _validate_sweep(config)
   if config.mixture.schedule == 'injection':
-    freqs = frequencies(config)
-    total = mixture.burst_total(freqs[rare % num_tasks], gap, config.train.batch_size)
-    if total > burst * config.train.batch_size:
-      _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
-            f'burst (at least {-(-total // config.train.batch_size)})')
+    for setting in sweep_settings(config):
+      gap = setting.get('gap', config.mixture.gap)
+      freq = frequencies(config, setting)[rare % num_tasks]
+      total = mixture.burst_total(freq, gap, config.train.batch_size)
+      if burst and total > burst * config.train.batch_size:
+        _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
+              f'burst every {gap} steps (at least {-(-total // config.train.batch_size)}; 0 '
+              'chooses that)')
+      if not burst and mixture.shortest_burst(freq, gap, config.train.batch_size) > gap:
+        _fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} batches')
   _positive_int(config, 'measure.probe_per_task')
   _positive_int(config, 'measure.reference_examples')
   if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
     _fail('seed', config.seed, 'an integer')
 
 
-def frequencies(config) -> np.ndarray:
-  """π [K]: explicit or Zipf, with the rare task up-weighted if ``mixture.schedule`` says so.
-  These are the long-run training frequencies (injection keeps π_r), used by the theory."""
-  t = config.tasks
+def _validate_sweep(config) -> None:
+  sweep = config.population.sweep
+  for key in SWEEP_KEYS:
+    values = sweep[key]
+    field = f'population.sweep.{key}'
+    if not isinstance(values, (tuple, list)):
+      _fail(field, values, 'a tuple of values, one member group per value (() = not swept)')
+    for v in values:
+      bad = isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
+      if key == 'rare_frequency':
+        bad = bad or not 0.0 < v < 1.0
+      elif key == 'gap':
+        bad = bad or not isinstance(v, numbers.Integral) or v <= 0
+      else:
+        bad = bad or v <= 0
+      if bad:
+        _fail(field, values, {'rare_frequency': 'frequencies in (0, 1)',
+                              'gap': 'positive integers'}.get(key, 'positive numbers'))
+  if sweep.rare_frequency and sweep.factor:
+    _fail('population.sweep.factor', sweep.factor,
+          '() when population.sweep.rare_frequency is swept (both set π_r)')
+  if sweep.gap and config.mixture.schedule != 'injection':
+    _fail('population.sweep.gap', sweep.gap, "() unless mixture.schedule='injection'")
+
+
+def sweep_settings(config) -> list[dict]:
+  """The swept scalar combinations: the product of the non-empty ``population.sweep`` axes in
+  ``SWEEP_KEYS`` order ([{}] when nothing is swept). Each is one member group per width × seed."""
+  axes = [(key, tuple(config.population.sweep[key])) for key in SWEEP_KEYS
+          if config.population.sweep[key]]
+  keys = [key for key, _ in axes]
+  return [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in axes])]
+
+
+def frequencies(config, setting: dict | None = None) -> np.ndarray:
+  """π [K]: explicit or Zipf; π_r then set by a swept ``rare_frequency`` or ``factor`` or, with
+  ``mixture.schedule='upweight'``, by ``mixture.factor`` (the others renormalized). These are
+  the long-run training frequencies (injection keeps π_r), used by the theory."""
+  t, setting = config.tasks, setting or {}
   if t.frequencies:
     freqs = np.asarray(t.frequencies, np.float64)
     freqs = freqs / freqs.sum()
   else:
     freqs = br.zipf_frequencies(t.num_tasks, t.zipf, t.offset)
+  rare = config.mixture.rare_task % t.num_tasks
+  if 'rare_frequency' in setting:
+    return mixture.with_frequency(freqs, rare, float(setting['rare_frequency']))
+  if 'factor' in setting:
+    return mixture.upweight(freqs, rare, float(setting['factor']))
   if config.mixture.schedule == 'upweight':
-    freqs = mixture.upweight(freqs, config.mixture.rare_task % t.num_tasks,
-                             float(config.mixture.factor))
+    return mixture.upweight(freqs, rare, float(config.mixture.factor))
   return freqs
 
 
@@ -221,13 +271,29 @@ def hyper(config) -> train.Hyper:
       steps_per_chunk=int(config.train.steps_per_chunk))
 
 
-def task_schedule(config, freqs) -> mixture.Mixture | None:
+def task_schedule(config, freqs, setting: dict | None = None) -> mixture.Mixture | None:
   """The injection schedule, or None for i.i.d. draws from π (up-weighting is already in π)."""
   m = config.mixture
   if m.schedule != 'injection':
     return None
-  return mixture.injection(freqs, int(m.rare_task) % len(freqs), int(m.gap), int(m.burst_steps),
+  gap = int((setting or {}).get('gap', m.gap))
+  return mixture.injection(freqs, int(m.rare_task) % len(freqs), gap, int(m.burst_steps),
                            int(config.train.batch_size), int(m.offset))
+
+
+def member_schedules(config, members: population.Members
+                     ) -> tuple[np.ndarray, mixture.Mixture | None, int | None]:
+  """(π of every member [M × K], the task schedule, its member axis) for ``make_chunk``.
+
+  Without a swept frequency or gap every member sees the same batches (axis None; schedule
+  None for i.i.d.); otherwise each member carries its own schedule (axis 0; i.i.d. members get
+  ``mixture.iid`` of their π, which draws exactly the batches a standalone run would)."""
+  freqs_MxK = np.stack([frequencies(config, s) for s in members.settings])
+  if not any(key in s for s in members.settings for key in ('rare_frequency', 'factor', 'gap')):
+    return freqs_MxK, task_schedule(config, freqs_MxK[0]), None
+  schedules = [task_schedule(config, f, s) or mixture.iid(f)
+               for f, s in zip(freqs_MxK, members.settings)]
+  return freqs_MxK, mixture.stack(schedules), 0
 
 
 def measure_hyper(config) -> measure_step.MeasureHyper:
@@ -239,4 +305,4 @@ def measure_hyper(config) -> measure_step.MeasureHyper:
 
 def members(config) -> population.Members:
   return population.make_members(config.population.widths, config.population.seeds,
-                                 config.optimizer.lr)
+                                 config.optimizer.lr, sweep_settings(config))

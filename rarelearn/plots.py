@@ -11,11 +11,23 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
-def _by_width(widths, values_MxK):
-  """Mean over seeds: (sorted distinct widths, [W × K])."""
-  widths = np.asarray(widths)
-  distinct = np.unique(widths)
-  return distinct, np.stack([np.mean(values_MxK[widths == w], axis=0) for w in distinct])
+def _group(member: dict) -> tuple:
+  """A member's group: its width and swept scalars (seeds of a group are averaged)."""
+  return (member['width'],) + tuple(sorted((k, v) for k, v in member.items()
+                                           if k not in ('index', 'width', 'seed')))
+
+
+def _label(group: tuple) -> str:
+  return ', '.join([str(group[0])] + [f'{k}={v:g}' for k, v in group[1:]])
+
+
+def _by_group(members, values_MxK):
+  """Mean over seeds: (sorted distinct groups, [G × K])."""
+  groups = [_group(m) for m in members]
+  distinct = sorted(set(groups))
+  values_MxK = np.asarray(values_MxK)
+  return distinct, np.stack([np.mean(values_MxK[[g == d for g in groups]], axis=0)
+                             for d in distinct])
 
 
 def _staircase(ax, learned_WxK, style: str, label: str) -> None:
@@ -35,28 +47,28 @@ def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
   ``extra_boundaries`` maps a label to (matplotlib line style, learned [members × tasks]) for
   further predictions to draw beside the utility theory's. Returns the image.
   """
-  widths = [m['width'] for m in summary['members']]
+  members = summary['members']
   freqs = np.array([t['frequency'] for t in summary['tasks']])
   order = np.argsort(-freqs, kind='stable')
-  distinct, score = _by_width(widths, np.asarray(summary['final']['task_score'])[:, order])
+  distinct, score = _by_group(members, np.asarray(summary['final']['task_score'])[:, order])
   im = ax.imshow(score, aspect='auto', origin='lower', cmap='viridis', vmin=0.0, vmax=1.0,
                  interpolation='nearest')
   boundaries = {'predicted boundary (utility theory)':
                 ('w--', summary['predicted']['learned'])}
   boundaries.update(extra_boundaries or {})
   for label, (style, learned) in boundaries.items():
-    _staircase(ax, _by_width(widths, np.asarray(learned, float)[:, order])[1], style, label)
-  ax.set_yticks(range(len(distinct)), [str(w) for w in distinct])
+    _staircase(ax, _by_group(members, np.asarray(learned, float)[:, order])[1], style, label)
+  ax.set_yticks(range(len(distinct)), [_label(g) for g in distinct])
   ax.set_xticks(range(len(order)), [str(k) for k in order], fontsize=7)
   ax.set_xlabel('task (most frequent left; label = task index)')
-  ax.set_ylabel('width N')
+  ax.set_ylabel('width N' + (' and swept settings' if len(distinct[0]) > 1 else ''))
   ax.legend(loc='lower right', fontsize=8)
   return im
 
 
 def phase_diagram(summary: dict, path: str) -> None:
   """``draw_phase_diagram`` as a figure of its own, saved to ``path``."""
-  num_tasks, num_widths = len(summary['tasks']), len({m['width'] for m in summary['members']})
+  num_tasks, num_widths = len(summary['tasks']), len({_group(m) for m in summary['members']})
   fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * num_tasks + 2), 0.45 * num_widths + 2))
   im = draw_phase_diagram(ax, summary)
   ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps '
@@ -71,21 +83,23 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
   """ℓ_k over training, one panel per width (seed 0), tasks coloured by frequency rank."""
   freqs = np.array([t['frequency'] for t in summary['tasks']])
   rank = np.argsort(np.argsort(-freqs, kind='stable'))
-  widths = sorted({m['width'] for m in summary['members']})
-  cols = min(3, len(widths))
-  nrows = -(-len(widths) // cols)
+  group_of = {m['index']: _group(m) for m in summary['members']}
+  groups = sorted(set(group_of.values()))
+  cols = min(3, len(groups))
+  nrows = -(-len(groups) // cols)
   fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False,
                            sharex=True, sharey=True)
   cmap = plt.get_cmap('plasma')
-  for ax, width in zip(axes.flat, widths):
-    mine = [r for r in rows if r['width'] == width and r['seed'] == 0 and 'task_score' in r]
+  for ax, group in zip(axes.flat, groups):
+    mine = [r for r in rows if group_of[r['member']] == group and r['seed'] == 0
+            and 'task_score' in r]
     steps = [r['step'] for r in mine]
     score = np.array([r['task_score'] for r in mine])
     for k in range(len(freqs)):
       ax.plot(steps, score[:, k], color=cmap(rank[k] / max(len(freqs) - 1, 1)), lw=1)
-    ax.set_title(f'width {width}')
+    ax.set_title(f'width {_label(group)}')
     ax.set_ylim(-0.05, 1.05)
-  for ax in axes.flat[len(widths):]:
+  for ax in axes.flat[len(groups):]:
     ax.axis('off')
   for ax in axes[-1]:
     ax.set_xlabel('step')

@@ -10,7 +10,7 @@ Shape letters: M members, K tasks.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -18,15 +18,21 @@ import numpy as np
 
 from rarelearn import train
 from rarelearn.measure import step as measure_step
-from rarelearn.tasks import block_regression as br
 
 
 @dataclasses.dataclass(frozen=True)
 class Members:
-  """Host-side description of the member axis (width-major: all seeds of a width together)."""
+  """Host-side description of the member axis: width-major, then swept settings, then seeds
+  (all seeds of a width and setting together). ``settings[m]`` holds member m's swept scalars
+  (e.g. {'rare_frequency': 0.02}; {} when nothing is swept)."""
   widths: tuple[int, ...]
   seeds: tuple[int, ...]
   lrs: tuple[float, ...]
+  settings: tuple[dict, ...] = ()
+
+  def __post_init__(self):
+    if not self.settings:
+      object.__setattr__(self, 'settings', ({},) * len(self.widths))
 
   @property
   def size(self) -> int:
@@ -41,14 +47,17 @@ class Members:
                                lr=jnp.asarray(self.lrs, jnp.float32))
 
   def rows(self) -> list[dict]:
-    return [{'index': i, 'width': w, 'seed': s}
-            for i, (w, s) in enumerate(zip(self.widths, self.seeds))]
+    return [{'index': i, 'width': w, 'seed': s, **setting}
+            for i, (w, s, setting) in enumerate(zip(self.widths, self.seeds, self.settings))]
 
 
-def make_members(widths, num_seeds: int, lr: float) -> Members:
-  grid = [(int(w), s) for w in widths for s in range(num_seeds)]
-  return Members(widths=tuple(w for w, _ in grid), seeds=tuple(s for _, s in grid),
-                 lrs=(float(lr),) * len(grid))
+def make_members(widths, num_seeds: int, lr: float,
+                 settings: Sequence[dict] = ({},)) -> Members:
+  """widths × settings × seeds; a setting's 'lr' replaces ``lr`` for its members."""
+  grid = [(int(w), dict(st), s) for w in widths for st in settings for s in range(num_seeds)]
+  return Members(widths=tuple(w for w, _, _ in grid), seeds=tuple(s for _, _, s in grid),
+                 lrs=tuple(float(st.get('lr', lr)) for _, st, _ in grid),
+                 settings=tuple(st for _, st, _ in grid))
 
 
 def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainState:
@@ -67,7 +76,9 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   mix=None) -> (state, train_loss_M, task_loss_MxK, metrics). ``start_step`` is traced: one
   compile per run. ``mix`` is the task schedule (``tasks.mixture.Mixture``; None: i.i.d. from
   the spec's π): shared by all members (``mixture_axis`` None, one batch per step for everyone)
-  or one per member along a leading axis (``mixture_axis`` 0, each member its own batches). With
+  or one per member along a leading axis (``mixture_axis`` 0, each member its own batches); a
+  spec whose ``log_freqs_K`` is [M, K] gives each member its own π (the probe gradients of the
+  measurements weight tasks by it; sampling follows ``mix`` when given). With
   measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every`` steps, each followed
   by ``measure_step.measure`` of the state it reached; ``metrics`` holds arrays [M, P, ...] for
   the P = steps_per_chunk / every measurements (empty dict without).
@@ -91,7 +102,10 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
     return state, loss, train.task_losses(state.params, member, spec, eval_batch, hp), metrics
 
   def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
-    in_axes = (0, None, None, 0, None, None, None, mixture_axis)
+    spec_axes = None
+    if spec.log_freqs_K.ndim == 2:  # each member's own long-run π (weights its probe gradients)
+      spec_axes = jax.tree.map(lambda _: None, spec).replace(log_freqs_K=0)
+    in_axes = (0, None, None, 0, spec_axes, None, None, mixture_axis)
     return jax.vmap(chunk, in_axes=in_axes)(state, data_key, start_step, member, spec,
                                             eval_batch, measure_key, mix)
   return jax.jit(batched, donate_argnums=(0,))

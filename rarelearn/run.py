@@ -84,20 +84,20 @@ def _plain(value):
   return [round(float(v), 7) if value.dtype.kind == 'f' else int(v) for v in value]
 
 
-def _metric_rows(step, members, freqs, loss_M, task_loss_MxK, metrics, every):
+def _metric_rows(step, members, freqs_MxK, loss_M, task_loss_MxK, metrics, every):
   """Rows of one chunk: the measurement rows (one per measured step × member) and the
   chunk-end rows (loss and per-task scores), merged where they share a step."""
   rows = {}
   num_measured = next(iter(metrics.values())).shape[1] if metrics else 0
   for m, member in enumerate(members.rows()):
-    base = {'member': m, 'width': member['width'], 'seed': member['seed']}
+    base = {'member': m, **{k: v for k, v in member.items() if k != 'index'}}
     for p in range(num_measured):
       t = step - (num_measured - 1 - p) * every
       rows[t, m] = dict(step=t, **base, **{k: _plain(v[m, p]) for k, v in metrics.items()
                                             if k not in _MATRIX_KEYS})
     tl = task_loss_MxK[m]
     rows.setdefault((step, m), dict(step=step, **base)).update(
-        loss=float(loss_M[m]), eval_loss=float(np.dot(freqs, tl)),
+        loss=float(loss_M[m]), eval_loss=float(np.dot(freqs_MxK[m], tl)),
         task_loss=[round(float(v), 7) for v in tl],
         task_score=[round(float(1.0 - v), 7) for v in tl])
   return [rows[key] for key in sorted(rows)]
@@ -160,8 +160,10 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
 
   spc, num_steps = hp.steps_per_chunk, hp.num_steps
   mh = configlib.measure_hyper(config)
-  chunk_fn = population.make_chunk(hp, mh)
-  schedule = configlib.task_schedule(config, freqs)
+  freqs_MxK, schedule, mixture_axis = configlib.member_schedules(config, members)
+  chunk_fn = population.make_chunk(hp, mh, mixture_axis)
+  member_spec = spec if mixture_axis is None else spec.replace(
+      log_freqs_K=jnp.log(jnp.asarray(freqs_MxK, jnp.float32)))
   final_task_loss = None
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   disable=not progress, file=sys.stderr, desc=f'{members.size} members')
@@ -170,7 +172,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
     def flush(pending):
       step, loss_M, task_loss_MxK, metrics = jax.device_get(pending)
       _write_matrices(workdir, step, metrics, mh.every)
-      for row in _metric_rows(step, members, freqs, loss_M, task_loss_MxK, metrics, mh.every):
+      for row in _metric_rows(step, members, freqs_MxK, loss_M, task_loss_MxK, metrics,
+                              mh.every):
         metrics_file.write(json.dumps(row) + '\n')
       metrics_file.flush()
       bar.set_postfix(loss=f'{float(np.mean(loss_M)):.4f}')
@@ -181,8 +184,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
       if max_chunks is not None and chunks_run >= max_chunks:
         break
       state, loss_M, task_loss_MxK, metrics = chunk_fn(state, data_key, jnp.int32(step),
-                                                       member_hp, spec, eval_batch, measure_key,
-                                                       schedule)
+                                                       member_hp, member_spec, eval_batch,
+                                                       measure_key, schedule)
       if pending is not None:
         final_task_loss = flush(pending)
       pending = (step + spc, loss_M, task_loss_MxK, metrics)
@@ -203,7 +206,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   if final_task_loss is None:  # the workdir already held the finished run
     final_task_loss = np.asarray(population.make_evaluate(hp)(state, member_hp, spec,
                                                               eval_batch))
-  summary = build_summary(config, members, freqs, spectra, final_task_loss,
+  summary = build_summary(config, members, freqs, freqs_MxK, spectra, final_task_loss,
                           wall_time_s=elapsed_before + time.time() - t_start)
   with open(os.path.join(workdir, SUMMARY_FILE), 'w') as f:
     json.dump(summary, f, indent=1)
@@ -211,10 +214,13 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   return summary
 
 
-def build_summary(config, members, freqs, spectra, task_loss_MxK, wall_time_s) -> dict:
+def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
+                  wall_time_s) -> dict:
+  """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π."""
   threshold = config.train.learned_threshold
   score = 1.0 - np.asarray(task_loss_MxK, np.float64)
-  predicted = theory.predicted_scores(freqs, spectra, members.widths)
+  predicted = np.concatenate([theory.predicted_scores(f, spectra, [w])
+                              for f, w in zip(freqs_MxK, members.widths)])
   learned = score >= threshold
   predicted_learned = theory.is_learned(predicted, threshold)
   crit = theory.critical_widths(freqs, spectra, threshold)

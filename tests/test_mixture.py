@@ -21,6 +21,19 @@ def test_upweight_by_hand():
   np.testing.assert_allclose(mixture.upweight(FREQS, 3, 1.0), FREQS)
 
 
+def test_with_frequency_and_shortest_burst_by_hand():
+  np.testing.assert_allclose(mixture.with_frequency([0.5, 0.3, 0.2], 2, 0.6), [0.25, 0.15, 0.6])
+  np.testing.assert_allclose(mixture.with_frequency([0.5, 0.3, 0.2], 0, 0.1),
+                             [0.1, 0.3 * 1.8, 0.2 * 1.8])
+  assert mixture.shortest_burst(0.26, 4, 10) == 1  # round(10.4) = 10 rare examples: one batch
+  assert mixture.shortest_burst(0.74, 4, 10) == 3  # round(29.6) = 30: three batches
+  assert mixture.shortest_burst(0.001, 4, 10) == 1  # none at all still takes a step
+  auto = mixture.injection([0.26, 0.74], 1, gap=4, burst_steps=0, batch_size=10)
+  assert int(auto.burst_steps) == 3 and int(auto.burst_total) == 30
+  with pytest.raises(ValueError, match='frequency must be in'):
+    mixture.with_frequency([0.5, 0.5], 0, 1.5)
+
+
 def test_burst_counts_by_hand():
   """G = 4, 3 burst steps, B = 10, π_r = 0.26: n = round(10.4) = 10 split 4, 3, 3."""
   mix = mixture.injection([0.74, 0.26], 1, gap=4, burst_steps=3, batch_size=10, offset=2)

@@ -47,3 +47,13 @@ def test_hand_example_and_small_gains_left_out():
 def test_missing_steps_are_an_error():
   with pytest.raises(ValueError, match='lacks steps'):
     retention.retention([0, 10, 20], [0.0, 0.1, 0.2], gap=10, burst_steps=3, offset=0)
+
+
+def test_burst_aligned_averages_each_phase_of_the_cycle():
+  """gap 4 from step 2: steps 2..13 have phases 0,1,2,3,0,1,2,3,0,1,2,3; values = step."""
+  steps = list(range(0, 14))
+  aligned = retention.burst_aligned(steps, [float(t) for t in steps], gap=4, offset=2)
+  assert aligned == {0: (2 + 6 + 10) / 3, 1: (3 + 7 + 11) / 3, 2: (4 + 8 + 12) / 3,
+                     3: (5 + 9 + 13) / 3}
+  with_nan = retention.burst_aligned([2, 6, 7], [1.0, float('nan'), 3.0], gap=4, offset=2)
+  assert with_nan == {0: 1.0, 1: 3.0}

@@ -183,3 +183,58 @@ def test_mixture_keys_build_the_schedule(tmp_path):
       [0, 19, 19] + [0] * 8 + [19, 19])  # steps 4…16: bursts at 5–6 and 15–16
   summary = run.train_and_evaluate(config, str(tmp_path / 'wd'), progress=False)
   np.testing.assert_allclose([t['frequency'] for t in summary['tasks']], freqs)
+
+
+def _final_loss(config, workdir):
+  summary = run.train_and_evaluate(config, workdir, progress=False)
+  return np.asarray(summary['final']['task_loss']), summary['members']
+
+
+def _one_width(**mixture):
+  """configs/sweep.py:smoke at width 4, one seed, no measurements (they do not change training)."""
+  config = configlib.load_config_file(f'{SWEEP}:smoke')
+  config.population.widths, config.population.seeds, config.measure.every = (4,), 1, 0
+  config.mixture.update(mixture)
+  return config
+
+
+def test_swept_members_equal_standalone_runs(tmp_path):
+  """population.sweep: the member with rare_frequency f and lr η ends where a standalone run
+  with the explicit frequencies π' (π'_r = f, π'_k = π_k (1 − f)/(1 − π_r), worked by hand from
+  π = (.48, .24, .16, .12)) and lr η ends; an injection member with gap G, where a standalone
+  run with mixture.gap = G does."""
+  config = _one_width()
+  config.population.sweep.rare_frequency, config.population.sweep.lr = (0.05, 0.4), (0.01, 0.03)
+  losses, members = _final_loss(config, str(tmp_path / 'sweep'))
+  assert [(m['rare_frequency'], m['lr']) for m in members] == [
+      (0.05, 0.01), (0.05, 0.03), (0.4, 0.01), (0.4, 0.03)]
+  base = np.array([0.48, 0.24, 0.16, 0.12])
+  for m, member in enumerate(members):
+    f = member['rare_frequency']
+    solo = _one_width()
+    solo.tasks.frequencies = tuple(np.append(base[:3] * (1 - f) / (1 - 0.12), f).tolist())
+    solo.optimizer.lr = member['lr']
+    solo_loss, _ = _final_loss(solo, str(tmp_path / f'solo{m}'))
+    np.testing.assert_allclose(losses[m], solo_loss[0], rtol=1e-5, atol=1e-7)
+  assert not np.allclose(losses[0], losses[2], rtol=1e-3)  # the frequency matters
+
+  config = _one_width(schedule='injection', burst_steps=0)
+  config.population.sweep.gap = (3, 20)
+  losses, members = _final_loss(config, str(tmp_path / 'gaps'))
+  for m, member in enumerate(members):
+    solo = _one_width(schedule='injection', burst_steps=0, gap=member['gap'])
+    solo_loss, _ = _final_loss(solo, str(tmp_path / f'gap{m}'))
+    np.testing.assert_allclose(losses[m], solo_loss[0], rtol=1e-5, atol=1e-7)
+  assert not np.allclose(losses[0], losses[1], rtol=1e-3)
+
+
+@pytest.mark.parametrize('override,message', [
+    (dict(rare_frequency=(0.5, 1.5)), 'population.sweep.rare_frequency'),
+    (dict(rare_frequency=(0.1,), factor=(2.0,)), 'population.sweep.factor'),
+    (dict(gap=(10,)), 'population.sweep.gap'),
+    (dict(lr=(0.0,)), 'population.sweep.lr')])
+def test_bad_sweep_values_are_refused(smoke_config, override, message):
+  for key, value in override.items():
+    smoke_config.population.sweep[key] = value
+  with pytest.raises(configlib.ConfigError, match=message):
+    configlib.validate(smoke_config)

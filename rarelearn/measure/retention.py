@@ -45,3 +45,15 @@ def retention(steps: Sequence[int], score: Sequence[float], gap: int, burst_step
   return {'starts': starts, 'gain': gain.tolist(), 'retained': retained.tolist(),
           'mean_gain': float(np.mean(gain)) if starts else float('nan'),
           'mean_retained': float(np.mean(retained[counted])) if counted.any() else float('nan')}
+
+
+def burst_aligned(steps: Sequence[int], values: Sequence[float], gap: int,
+                  offset: int) -> dict[int, float]:
+  """The mean of a trace (e.g. cos(g, G_r)) at each position in the injection cycle: phase
+  p = (t − offset) mod gap → mean of values at steps t ≥ offset with that phase (phase 0 is a
+  burst's first step). NaNs are left out."""
+  sums: dict[int, list[float]] = {}
+  for t, v in zip(steps, values):
+    if t >= offset and v is not None and np.isfinite(v):
+      sums.setdefault(int((t - offset) % gap), []).append(float(v))
+  return {p: float(np.mean(v)) for p, v in sorted(sums.items())}

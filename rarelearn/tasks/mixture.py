@@ -39,17 +39,29 @@ class Mixture:
   offset: jax.Array  # int32: the first burst's step
 
 
+def with_frequency(freqs: Sequence[float], rare_task: int, frequency: float) -> np.ndarray:
+  """π with π_r → ``frequency`` and the other tasks scaled to sum to 1 − ``frequency``."""
+  freqs = np.asarray(freqs, np.float64) / np.sum(freqs)
+  if not 0.0 < frequency <= 1.0:
+    raise ValueError(f'with_frequency: frequency must be in (0, 1], got {frequency}')
+  rest = np.delete(np.arange(len(freqs)), rare_task)
+  out = np.empty_like(freqs)
+  out[rest] = freqs[rest] * (1.0 - frequency) / (1.0 - freqs[rare_task])
+  out[rare_task] = frequency
+  return out
+
+
 def upweight(freqs: Sequence[float], rare_task: int, factor: float) -> np.ndarray:
   """π with π_r → factor·π_r (at most 1) and the other tasks scaled to sum to 1 − factor·π_r."""
   freqs = np.asarray(freqs, np.float64) / np.sum(freqs)
   if factor <= 0:
     raise ValueError(f'upweight: factor must be > 0, got {factor}')
-  new_r = min(factor * freqs[rare_task], 1.0)
-  rest = np.delete(np.arange(len(freqs)), rare_task)
-  out = np.empty_like(freqs)
-  out[rest] = freqs[rest] * (1.0 - new_r) / (1.0 - freqs[rare_task])
-  out[rare_task] = new_r
-  return out
+  return with_frequency(freqs, rare_task, min(factor * freqs[rare_task], 1.0))
+
+
+def stack(mixtures: Sequence[Mixture]) -> Mixture:
+  """One schedule per member along a new leading axis (``population.make_chunk(mixture_axis=0)``)."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *mixtures)
 
 
 def iid(freqs: Sequence[float]) -> Mixture:
@@ -64,10 +76,17 @@ def burst_total(freq: float, gap: int, batch_size: int) -> int:
   return int(np.round(gap * batch_size * freq))
 
 
+def shortest_burst(freq: float, gap: int, batch_size: int) -> int:
+  """The fewest batches that hold a burst's round(G·B·π_r) rare examples (at least 1)."""
+  return max(1, -(-burst_total(freq, gap, batch_size) // batch_size))
+
+
 def injection(freqs: Sequence[float], rare_task: int, gap: int, burst_steps: int,
               batch_size: int, offset: int = 0) -> Mixture:
-  """Matched-frequency injection of ``rare_task`` (see the module docstring)."""
+  """Matched-frequency injection of ``rare_task`` (see the module docstring);
+  ``burst_steps`` 0 takes ``shortest_burst``."""
   freqs = np.asarray(freqs, np.float64) / np.sum(freqs)
+  burst_steps = burst_steps or shortest_burst(freqs[rare_task], gap, batch_size)
   if not 1 <= burst_steps <= gap:
     raise ValueError(f'injection: need 1 <= burst_steps <= gap, got {burst_steps}, {gap}')
   total = burst_total(freqs[rare_task], gap, batch_size)
