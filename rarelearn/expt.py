@@ -16,13 +16,18 @@ from typing import Any, Sequence
 import numpy as np
 
 
-def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None) -> argparse.Namespace:
-  """``--workdir`` (default /tmp/rarelearn/experiments/<name>) and ``--smoke``."""
+def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
+               config: str | None = None) -> argparse.Namespace:
+  """``--workdir`` (default /tmp/rarelearn/experiments/<name>) and ``--smoke``; with ``config``
+  (a default ``path.py[:variant]``) also ``--config``."""
   parser = argparse.ArgumentParser(prog=f'experiments/{name}.py', description=(doc or '').split('\n')[0])
   parser.add_argument('--workdir', default=os.path.join('/tmp/rarelearn/experiments', name),
                       help='where <name>.json and <name>.png are written')
   parser.add_argument('--smoke', action='store_true',
                       help='a tiny, seconds-long variant (for tests; not the figure)')
+  if config is not None:
+    parser.add_argument('--config', default=config,
+                        help='the config file and variant to run (ignored with --smoke)')
   args = parser.parse_args(argv)
   os.makedirs(args.workdir, exist_ok=True)
   return args
@@ -42,6 +47,13 @@ def _plain(obj: Any) -> Any:
   return obj
 
 
+def metrics_rows(workdir: str) -> list[dict]:
+  """The rows of a run's ``metrics.jsonl`` (see README: one per chunk end or measured step and
+  member)."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
   """Writes ``<name>.json`` (and ``<name>.png`` from a matplotlib figure); returns the JSON path."""
   path = os.path.join(workdir, f'{name}.json')
@@ -51,3 +63,30 @@ def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
     figure.savefig(os.path.join(workdir, f'{name}.png'), dpi=120, bbox_inches='tight')
   print(f'{name}: wrote {path}' + (' and .png' if figure is not None else ''))
   return path
+
+
+def steps_to_reach(steps: Sequence[int], reached: Sequence[bool]) -> int | None:
+  """The first evaluated step from which ``reached`` holds to the end (None if it ends False)."""
+  reached = np.asarray(reached, bool)
+  if not reached[-1]:
+    return None
+  misses = np.flatnonzero(~reached)
+  return int(steps[misses[-1] + 1]) if misses.size else int(steps[0])
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+  """Spearman's rank correlation (ties get their average rank)."""
+  def ranks(v):
+    v = np.asarray(v, np.float64)
+    order = np.argsort(v, kind='stable')
+    r = np.empty(len(v))
+    r[order] = np.arange(len(v))
+    for value in np.unique(v):  # average the ranks of ties
+      r[v == value] = r[v == value].mean()
+    return r
+  return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+
+
+def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
+  """Least-squares slope of log y against log x."""
+  return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
