@@ -14,10 +14,15 @@ EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
                            'experiments')
 
 
-def _run(name, tmp_path_factory):
+def _module(name):
   spec = importlib.util.spec_from_file_location(name, os.path.join(EXPERIMENTS, f'{name}.py'))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
+  return module
+
+
+def _run(name, tmp_path_factory):
+  module = _module(name)
   workdir = tmp_path_factory.mktemp(name)
   module.main(['--workdir', str(workdir), '--smoke'])
   with open(workdir / f'{name}.json') as f:
@@ -119,7 +124,8 @@ def test_fig4_retention_and_gap_sweep_from_the_runs(fig4):
   from rarelearn.measure import retention  # pylint: disable=g-import-not-at-top
   results, workdir = fig4
   with open(workdir / 'injection' / 'metrics.jsonl') as f:
-    rows = [json.loads(line) for line in f if 'task_score' in line]
+    all_rows = [json.loads(line) for line in f if line.strip()]
+  rows = [r for r in all_rows if 'task_score' in r]
   for width in (2, 8):
     mine = [r for r in rows if r['width'] == width]
     steps, score = [r['step'] for r in mine], [r['task_score'][3] for r in mine]
@@ -130,11 +136,118 @@ def test_fig4_retention_and_gap_sweep_from_the_runs(fig4):
     want = retention.retention(steps, score, 20, 4, 10)['mean_retained']
     got = results['retention_by_width'][str(width)]
     assert (got is None and np.isnan(want)) or got == pytest.approx(want)
+  measured = [r for r in all_rows if 'ref_cos_batch' in r]
+  for width in (2, 8):
+    mine = [r for r in measured if r['width'] == width]
+    want = retention.burst_aligned([r['step'] for r in mine], [r['ref_cos_batch'] for r in mine],
+                                   20, 10)
+    assert set(want) == set(range(0, 20, 2))  # measured every 2 steps
+    assert results['cos_by_burst_phase'][str(width)] == pytest.approx(
+        {str(k): v for k, v in want.items()})
   assert results['burst_steps_by_gap'] == {'1': 1, '5': 1}  # round(G·32·0.12) ≤ 32
-  for gap in (1, 5):
-    with open(workdir / f'gap_{gap}' / 'summary.json') as f:
-      summary = json.load(f)
-    assert summary['steps'] == 20
-    for i, member in enumerate(summary['members']):
-      assert results['final_score_by_gap'][str(gap)][str(member['width'])] == pytest.approx(
-          summary['final']['task_score'][i][3])
+  with open(workdir / 'gaps' / 'summary.json') as f:
+    summary = json.load(f)
+  assert summary['steps'] == 20
+  assert [(m['width'], m['gap']) for m in summary['members']] == [
+      (w, g) for w in (2, 8) for g in (1, 5)]
+  for i, member in enumerate(summary['members']):
+    assert results['final_score_by_gap'][str(member['gap'])][str(member['width'])] == (
+        pytest.approx(summary['final']['task_score'][i][3]))
+
+
+def test_lever_frontiers_and_routes_on_a_hand_made_grid():
+  """Widths (8, 16, 32) × π_r (.01, .02, .04): learned where the width doubles with each halving
+  of π_r. Width 8 learns only at .04 after 300 steps: (2·8·256+8+256)·300 parameter-steps;
+  scaling to width 32 at .01 takes 100 steps: (2·32·256+32+256)·100."""
+  lever = _module('lever_upweight_vs_scale')
+  assert lever.num_params(8, 256, 1) == 2 * 8 * 256 + 8 + 256
+  assert lever.num_params(8, 256, 2) == 2 * 8 * 256 + 8 + 256 + 8 * 8 + 8
+  widths, freqs = [8, 16, 32], [0.01, 0.02, 0.04]
+  learned = np.array([[False, False, True], [False, True, True], [True, True, True]])
+  by_width, by_freq = lever.frontiers(learned, widths, freqs)
+  assert by_width == {8: 0.04, 16: 0.02, 32: 0.01}
+  assert by_freq == {0.01: 32, 0.02: 16, 0.04: 8}
+  assert lever.is_monotone(learned)
+  broken = learned.copy()
+  broken[1, 2] = False  # width 16 learns at .02 but not at .04: same frontiers, not monotone
+  assert lever.frontiers(broken, widths, freqs) == (by_width, by_freq)
+  assert not lever.is_monotone(broken)
+  assert not lever.is_monotone([[True], [False]])  # the wider model loses the task
+  assert lever.is_monotone(np.zeros((2, 3), bool))
+  steps = [[None, None, 300], [None, 200, 100], [100, 100, 100]]
+  cost = [[None if s is None else lever.num_params(w, 256, 1) * s for s in row]
+          for w, row in zip(widths, steps)]
+  other = np.array([[1.0, 1.1, 1.3], [0.5, 0.6, 0.7], [0.2, 0.2, 0.2]])
+  routes = lever.routes(widths, freqs, steps, cost, learned, other)
+  assert set(routes) == {8, 16}  # width 32 learns the task at its own frequency
+  assert routes[8]['upweight_cost'] == (2 * 8 * 256 + 8 + 256) * 300 == 1_308_000
+  assert routes[8]['scale_cost'] == (2 * 32 * 256 + 32 + 256) * 100 == 1_667_200
+  assert routes[8]['cheaper'] == 'upweight' and routes[8]['scale_width'] == 32
+  assert routes[8]['other_tasks_loss_change'] == pytest.approx(0.3)
+  assert routes[16]['upweight_cost'] == (2 * 16 * 256 + 16 + 256) * 200 == 1_692_800
+  assert routes[16]['cheaper'] == 'scale'
+
+
+@pytest.fixture(scope='module')
+def lever_run(tmp_path_factory):
+  return _run('lever_upweight_vs_scale', tmp_path_factory)
+
+
+def test_lever_run_reports_its_own_trajectories(lever_run):
+  """configs/lever.py:smoke: widths (2, 4, 8) × factors (1, 4) on task 3 (π = .12)."""
+  results, workdir = lever_run
+  assert results['frequencies'] == pytest.approx([0.12, 0.48])
+  with open(workdir / 'lever' / 'metrics.jsonl') as f:
+    rows = [json.loads(line) for line in f if 'task_score' in line]
+  for i, w in enumerate((2, 4, 8)):
+    for j, factor in enumerate((1.0, 4.0)):
+      mine = [r for r in rows if r['width'] == w and r['factor'] == factor]
+      assert results['final_score'][i][j] == pytest.approx(mine[-1]['task_score'][3])
+      ok = [r['task_score'][3] >= 0.5 for r in mine]
+      want = next((mine[t]['step'] for t in range(len(ok)) if all(ok[t:])), None)
+      assert results['steps_to_learn'][i][j] == want
+
+
+def test_msp_analysis_on_a_synthetic_population():
+  """Five subtasks learned by the widest member at steps 10, 20, 40, 80, 160 with
+  π_t ∝ step_t^(−1/0.8): slope exactly −0.8 and Spearman 1; the narrower members' constant
+  losses follow parameters^−0.4 from the widest one's final loss: loss slope exactly −0.4."""
+  peer = _module('peer_michaud_msp')
+  learn_at = np.array([10, 20, 40, 80, 160])
+  freqs = learn_at ** (-1 / 0.8)
+  freqs /= freqs.sum()
+  steps = np.arange(0, 1001, 10)
+  widths, input_dim = np.array([4, 8, 16]), 5 + 3
+  loss = np.zeros((len(steps), 3, 5))
+  loss[:, 2, :] = np.where(steps[:, None] >= learn_at[None, :], 0.01, 1.0)
+  params = np.array([peer.num_params(w, input_dim) for w in widths], float)
+  assert params[0] == 8 * 4 + 4 + 2 * 5
+  for m in (0, 1):
+    loss[:, m, :] = 0.01 * (params[m] / params[2]) ** -0.4
+  res = {'steps': steps, 'task_loss_bits': loss, 'widths': widths, 'seeds': np.zeros(3, int),
+         'frequencies': freqs, 'num_data_bits': 3}
+  out = peer.analyse(res, 0.1)
+  assert out['learned_by_width'] == {4: float(np.sum(loss[-1, 0] < 0.1)),
+                                     8: float(np.sum(loss[-1, 1] < 0.1)), 16: 5.0}
+  assert out['learning_steps_widest'] == dict(enumerate(learn_at.tolist()))
+  assert out['frequency_order_spearman'] == pytest.approx(1.0)
+  assert out['time_to_learn_slope'] == pytest.approx(-0.8)
+  assert out['loss_slope_widths'] == [4, 8, 16]
+  assert out['loss_slope'] == pytest.approx(-0.4)
+
+
+@pytest.fixture(scope='module')
+def msp_run(tmp_path_factory):
+  return _run('peer_michaud_msp', tmp_path_factory)
+
+
+def test_msp_run_writes_its_numbers(msp_run):
+  """configs/msp.py:smoke (widths 4, 8, 16; 6 subtasks of order 2) and its complexity part
+  (orders 1, 3 alternating): the counts agree with the learning steps of every member."""
+  results, _ = msp_run
+  steps = results['learning_step_by_member']
+  assert {w: float(sum(s is not None for s in row)) for w, row in zip(('4', '8', '16'), steps)
+          } == results['learned_by_width']
+  assert set(results['complexity']) == {'1', '3'}
+  assert all(v['num_tasks'] == 3 for v in results['complexity'].values())
+  assert results['michaud'] == {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
