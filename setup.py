@@ -20,7 +20,8 @@ setup(
         'tqdm==4.70.1',
     ],
     extras_require={
-        'test': ['pytest>=8'],
+        'test': ['pytest>=8', 'pytest-xdist==3.8.0', 'nbformat==5.11.1', 'nbclient==0.11.0',
+                 'ipykernel==7.4.0'],
         # torch is a benchmark baseline only; this pin takes the local CPU build.
         'bench': ['torch==2.13.0'],
     },

@@ -119,7 +119,7 @@ def main(argv=None) -> dict:
   print(f'{NAME}: training configs/sweep.py{variant} with measurement every '
         f'{config.measure.every} steps', file=sys.stderr)
   summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=not args.smoke)
-  rows = expt.metrics_rows(workdir)
+  rows = run.read_metrics(workdir)
   res = analyse(rows, [t['frequency'] for t in summary['tasks']], config.train.num_steps)
   fig = figure(res)
   for w, v in res['final_common_grad_norm_by_width'].items():

@@ -83,7 +83,7 @@ def main(argv=None) -> dict:
   print(f'{NAME}: part 1, configs/injection.py{variant}', file=sys.stderr)
   summary = run.train_and_evaluate(config, os.path.join(args.workdir, 'injection'),
                                    overwrite=True, progress=not args.smoke)
-  rows = expt.metrics_rows(os.path.join(args.workdir, 'injection'))
+  rows = run.read_metrics(os.path.join(args.workdir, 'injection'))
   widths = sorted({x['width'] for x in summary['members']})
   final, kept, burst_end, traces, cos_cycle = {}, {}, {}, {}, {}
   for w in widths:

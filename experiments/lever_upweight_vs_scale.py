@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
   workdir = os.path.join(args.workdir, 'lever')
   print(f'{NAME}: training configs/lever.py{variant}', file=sys.stderr)
   summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=not args.smoke)
-  rows = expt.metrics_rows(workdir)
+  rows = run.read_metrics(workdir)
 
   r, threshold = config.mixture.rare_task % config.tasks.num_tasks, summary['learned_threshold']
   base = np.array([t['frequency'] for t in summary['tasks']])

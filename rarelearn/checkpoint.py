@@ -14,10 +14,16 @@ import jax
 import orbax.checkpoint as ocp
 
 
-def manager(workdir: str, keep: int) -> ocp.CheckpointManager:
+def directory(workdir: str, step: int | None = None) -> str:
+  """``<workdir>/checkpoints`` (or one step's folder in it), absolute."""
+  path = os.path.abspath(os.path.join(workdir, 'checkpoints'))
+  return path if step is None else os.path.join(path, str(step))
+
+
+def manager(workdir: str, keep: int, create: bool = True) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+      directory(workdir),
+      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=create),
       item_names=('state', 'meta'))
 
 

@@ -47,13 +47,6 @@ def _plain(obj: Any) -> Any:
   return obj
 
 
-def metrics_rows(workdir: str) -> list[dict]:
-  """The rows of a run's ``metrics.jsonl`` (see README: one per chunk end or measured step and
-  member)."""
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
   """Writes ``<name>.json`` (and ``<name>.png`` from a matplotlib figure); returns the JSON path."""
   path = os.path.join(workdir, f'{name}.json')

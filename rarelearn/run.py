@@ -8,19 +8,21 @@ from the latest checkpoint of an existing workdir with the same config.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import shutil
 import sys
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from rarelearn import checkpoint, configlib, plots, population, theory
+from rarelearn import checkpoint, configlib, plots, population, theory, train
 from rarelearn.tasks import block_regression as br
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = 'config.json', 'metrics.jsonl', 'summary.json'
@@ -48,8 +50,49 @@ def prepare_workdir(config, workdir: str, overwrite: bool) -> None:
           '--workdir')
     shutil.rmtree(workdir)
   os.makedirs(workdir, exist_ok=True)
-  with open(path, 'w') as f:
-    json.dump(wanted, f, indent=2, sort_keys=True)
+  _write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True))
+
+
+def check_workdir(workdir: str, needed_bytes: int) -> None:
+  """Raises ConfigError, before anything is written, if ``workdir`` cannot be created and
+  written or its file system has less than ``needed_bytes`` free."""
+  existing = os.path.abspath(workdir)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  probe = os.path.join(existing, f'.rarelearn-probe-{os.getpid()}')
+  try:
+    if not os.path.isdir(existing):
+      raise NotADirectoryError(f'{existing} is a file')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise configlib.ConfigError(f'workdir {workdir} cannot be written ({e.strerror or e}); '
+                                'choose another --workdir') from None
+  if os.path.isdir(workdir):  # a run to resume has written part of it already
+    needed_bytes -= sum(os.path.getsize(os.path.join(d, f))
+                        for d, _, files in os.walk(workdir) for f in files)
+  free = shutil.disk_usage(existing).free
+  if free < needed_bytes:
+    raise configlib.ConfigError(
+        f'workdir {workdir}: {free / 2**20:.1f} MiB free but this run writes about '
+        f'{needed_bytes / 2**20:.1f} MiB (checkpoints, metrics, measurements); free space or '
+        'choose another --workdir')
+
+
+def estimated_bytes(config, setup: Setup) -> int:
+  """A generous estimate of what a run writes: the kept checkpoints (plus one being written),
+  the metrics rows, the measurement files and the figures."""
+  state = jax.eval_shape(lambda: population.init(setup.keys['init'], setup.members, setup.hp))
+  state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
+  chunks = config.train.num_steps // config.train.steps_per_chunk
+  num_tasks, members = config.tasks.num_tasks, setup.members.size
+  measured = config.train.num_steps // config.measure.every if config.measure.every else 0
+  metrics = (chunks + measured) * members * (40 * num_tasks + 400)
+  matrices = measured * members * 2 * num_tasks ** 2 * 4
+  figures = 2 * 2**20
+  return int(1.2 * ((config.train.keep_checkpoints + 1) * state_bytes + metrics + matrices)
+             + figures)
 
 
 def _diff_keys(a, b, prefix=''):
@@ -59,14 +102,35 @@ def _diff_keys(a, b, prefix=''):
           for k in _diff_keys(a.get(key), b.get(key), f'{prefix}{key}.')]
 
 
+def _complete_rows(path: str) -> list[str]:
+  """The lines of ``metrics.jsonl`` that hold a whole row (a killed run may leave half a line)."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [line if line.endswith('\n') else line + '\n' for line in f
+            if line.strip().endswith('}')]
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """The rows of a run's ``metrics.jsonl`` (one per chunk end or measured step and member)."""
+  return [json.loads(line) for line in _complete_rows(os.path.join(workdir, METRICS_FILE))]
+
+
 def _truncate_metrics(path: str, last_step: int) -> None:
   """Drops rows written after the checkpoint we resume from (they will be written again)."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    rows = [line for line in f if line.strip() and json.loads(line)['step'] <= last_step]
-  with open(path, 'w') as f:
-    f.writelines(rows)
+  rows = [line for line in _complete_rows(path) if json.loads(line)['step'] <= last_step]
+  if os.path.exists(path):
+    _write_atomic(path, ''.join(rows))
+
+
+def _write_atomic(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` through a temporary file and a rename: never half a file."""
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
 
 
 def _drop_measurements_after(workdir: str, last_step: int) -> None:
@@ -117,13 +181,67 @@ def _write_matrices(workdir, step, metrics, every):
       unit_share=metrics['unit_share'][:, -1])
 
 
-def _provenance() -> dict:
+def provenance() -> dict:
   import flax, jaxlib, optax, orbax.checkpoint  # pylint: disable=g-import-not-at-top,multiple-imports
   import rarelearn  # pylint: disable=g-import-not-at-top
   return {'rarelearn': rarelearn.__version__, 'jax': jax.__version__,
           'jaxlib': jaxlib.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
           'orbax-checkpoint': orbax.checkpoint.__version__, 'numpy': np.__version__,
           'python': platform.python_version()}
+
+
+def _resume(workdir: str, keep: int, state):
+  """(manager, step, state, meta) of the newest readable checkpoint; (…, 0, ``state``, {})
+  without one. An unreadable checkpoint (truncated, corrupted) is reported, removed, and the
+  one before it tried."""
+  mngr = checkpoint.manager(workdir, keep)
+  for step in sorted(mngr.all_steps(), reverse=True):
+    try:
+      restored, meta = checkpoint.restore(mngr, step, state)
+    except Exception as e:  # pylint: disable=broad-except
+      reason = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
+      print(f'rarelearn: warning: the checkpoint at step {step} cannot be read ({reason}); '
+            'removing it and trying the one before', file=sys.stderr)
+      mngr.close()
+      shutil.rmtree(checkpoint.directory(workdir, step), ignore_errors=True)
+      mngr = checkpoint.manager(workdir, keep)
+      continue
+    print(f'rarelearn: resuming {workdir} from step {step}', file=sys.stderr)
+    return mngr, int(step), restored, meta
+  return mngr, 0, state, {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """Everything a run derives from its config before training (and ``inspect`` again after)."""
+  hp: train.Hyper
+  members: population.Members
+  freqs: np.ndarray  # the configured π [K]
+  freqs_MxK: np.ndarray  # each member's own π
+  spectra: list
+  spec: br.BlockRegressionSpec
+  member_spec: br.BlockRegressionSpec  # spec with log_freqs_K [M, K] when members differ in π
+  schedule: Any  # tasks.mixture.Mixture or None
+  mixture_axis: int | None
+  eval_batch: br.Batch
+  keys: dict
+
+
+def build(config) -> Setup:
+  """The task spec, members, schedules, keys and evaluation set of ``config`` (validated)."""
+  freqs, spectra, basis = configlib.task_setup(config)
+  spec = br.make_spec(freqs, spectra, basis)
+  hp, members = configlib.hyper(config), configlib.members(config)
+  root = jax.random.key(config.seed)
+  keys = dict(zip(('init', 'data', 'eval', 'measure'),
+                  (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
+  per_task = config.eval.examples_per_task if hp.activation != 'linear' else 1
+  freqs_MxK, schedule, mixture_axis = configlib.member_schedules(config, members)
+  member_spec = spec if mixture_axis is None else spec.replace(
+      log_freqs_K=jnp.log(jnp.asarray(freqs_MxK, jnp.float32)))
+  return Setup(hp=hp, members=members, freqs=freqs, freqs_MxK=freqs_MxK, spectra=spectra,
+               spec=spec, member_spec=member_spec, schedule=schedule, mixture_axis=mixture_axis,
+               eval_batch=br.eval_set(keys['eval'], spec, per_task), keys=keys)
 
 
 def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
@@ -135,42 +253,39 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   config is unusable.
   """
   configlib.validate(config)
-  prepare_workdir(config, workdir, overwrite)
   t_start = time.time()
-  freqs, spectra, basis = configlib.task_setup(config)
-  spec = br.make_spec(freqs, spectra, basis)
-  hp, members = configlib.hyper(config), configlib.members(config)
-  root = jax.random.key(config.seed)
-  init_key, data_key, eval_key, measure_key = (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))
-  per_task = config.eval.examples_per_task if hp.activation != 'linear' else 1
-  eval_batch = br.eval_set(eval_key, spec, per_task)
+  setup = build(config)
+  check_workdir(workdir, estimated_bytes(config, setup))
+  prepare_workdir(config, workdir, overwrite)
+  hp, members, spec, eval_batch = setup.hp, setup.members, setup.spec, setup.eval_batch
+  freqs, spectra, freqs_MxK = setup.freqs, setup.spectra, setup.freqs_MxK
+  data_key, measure_key = setup.keys['data'], setup.keys['measure']
   member_hp = members.hparams()
 
-  state = population.init(init_key, members, hp)
-  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints)
-  start_step, elapsed_before = 0, 0.0
-  if mngr.latest_step() is not None:
-    start_step = int(mngr.latest_step())
-    state, meta = checkpoint.restore(mngr, start_step, state)
-    elapsed_before = float(meta.get('elapsed_s', 0.0))
-    print(f'rarelearn: resuming {workdir} from step {start_step}', file=sys.stderr)
+  state = population.init(setup.keys['init'], members, hp)
+  mngr, start_step, state, meta = _resume(workdir, config.train.keep_checkpoints, state)
+  elapsed_before = float(meta.get('elapsed_s', 0.0))
   metrics_path = os.path.join(workdir, METRICS_FILE)
   _truncate_metrics(metrics_path, start_step)
   _drop_measurements_after(workdir, start_step)
 
   spc, num_steps = hp.steps_per_chunk, hp.num_steps
   mh = configlib.measure_hyper(config)
-  freqs_MxK, schedule, mixture_axis = configlib.member_schedules(config, members)
-  chunk_fn = population.make_chunk(hp, mh, mixture_axis)
-  member_spec = spec if mixture_axis is None else spec.replace(
-      log_freqs_K=jnp.log(jnp.asarray(freqs_MxK, jnp.float32)))
+  chunk_fn = population.make_chunk(hp, mh, setup.mixture_axis)
+  member_spec, schedule = setup.member_spec, setup.schedule
   final_task_loss = None
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   disable=not progress, file=sys.stderr, desc=f'{members.size} members')
-  pending = None  # (step, loss_M, task_loss_MxK, metrics) on device, written one chunk late
+  pending = None  # (step, loss_M, task_loss_MxK, metrics, diverged_M), written one chunk late
+  reported = set()
   with open(metrics_path, 'a') as metrics_file:
     def flush(pending):
-      step, loss_M, task_loss_MxK, metrics = jax.device_get(pending)
+      step, loss_M, task_loss_MxK, metrics, diverged_M = jax.device_get(pending)
+      for m in np.flatnonzero(diverged_M >= 0):
+        if m not in reported:
+          reported.add(m)
+          print(f'rarelearn: member {m} ({_describe(members.rows()[m])}) diverged at step '
+                f'{diverged_M[m]}; frozen at its last finite state', file=sys.stderr)
       _write_matrices(workdir, step, metrics, mh.every)
       for row in _metric_rows(step, members, freqs_MxK, loss_M, task_loss_MxK, metrics,
                               mh.every):
@@ -188,7 +303,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
                                                        measure_key, schedule)
       if pending is not None:
         final_task_loss = flush(pending)
-      pending = (step + spc, loss_M, task_loss_MxK, metrics)
+      pending = (step + spc, loss_M, task_loss_MxK, metrics,
+                 jnp.array(state.diverged_at, copy=True))  # the state is donated next chunk
       chunks_run, end = chunks_run + 1, step + spc
       bar.update(spc)
       if end == num_steps or (end // spc) % config.train.checkpoint_every_chunks == 0:
@@ -207,16 +323,21 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
     final_task_loss = np.asarray(population.make_evaluate(hp)(state, member_hp, spec,
                                                               eval_batch))
   summary = build_summary(config, members, freqs, freqs_MxK, spectra, final_task_loss,
-                          wall_time_s=elapsed_before + time.time() - t_start)
-  with open(os.path.join(workdir, SUMMARY_FILE), 'w') as f:
-    json.dump(summary, f, indent=1)
+                          wall_time_s=elapsed_before + time.time() - t_start,
+                          diverged_M=np.asarray(state.diverged_at))
+  _write_atomic(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=1))
   plots.write_figures(workdir)
   return summary
 
 
+def _describe(member: dict) -> str:
+  return ', '.join(f'{k} {v}' for k, v in member.items() if k != 'index')
+
+
 def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
-                  wall_time_s) -> dict:
-  """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π."""
+                  wall_time_s, diverged_M=None) -> dict:
+  """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π;
+  ``diverged_M``: each member's ``TrainState.diverged_at``."""
   threshold = config.train.learned_threshold
   score = 1.0 - np.asarray(task_loss_MxK, np.float64)
   predicted = np.concatenate([theory.predicted_scores(f, spectra, [w])
@@ -235,10 +356,13 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
                     'learned': predicted_learned.tolist(),
                     'exact_for_this_model': config.model.activation == 'linear'},
       'agreement': float(np.mean(learned == predicted_learned)),
+      'diverged': [{'member': int(m), 'step': int(diverged_M[m])}
+                   for m in np.flatnonzero(np.asarray(diverged_M) >= 0)]
+                  if diverged_M is not None else [],
       'max_abs_score_error': float(np.max(np.abs(score - predicted))),
       'learned_threshold': threshold,
       'steps': int(config.train.num_steps),
       'wall_time_s': round(wall_time_s, 2),
-      'versions': _provenance(),
+      'versions': provenance(),
       'devices': [str(d) for d in jax.devices()],
   }

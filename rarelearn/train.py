@@ -51,6 +51,9 @@ class MemberHparams(NamedTuple):
 class TrainState(NamedTuple):
   params: mlp.Params
   opt_state: Any
+  # The step whose update would have made the loss or a parameter non-finite, −1 while healthy.
+  # From that step on the member is frozen at its last finite state (``train_step``).
+  diverged_at: jax.Array  # int32
 
 
 def optimizer(hp: Hyper) -> optax.GradientTransformation:
@@ -80,7 +83,7 @@ def lr_multiplier(step: jax.Array, hp: Hyper) -> jax.Array:
 
 def init_state(key: jax.Array, width: jax.Array, hp: Hyper) -> TrainState:
   params = mlp.init_params(key, width, hp.max_width, hp.dim, hp.depth, hp.init_scale)
-  return TrainState(params, optimizer(hp).init(params))
+  return TrainState(params, optimizer(hp).init(params), jnp.int32(-1))
 
 
 def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: str):
@@ -100,14 +103,26 @@ def apply_gradients(state: TrainState, grads: mlp.Params, step: jax.Array,
   direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
   eta = step_size(step, member, hp)
   params = jax.tree.map(lambda p, u: p - eta * u, state.params, direction)
-  return TrainState(params, opt_state), direction
+  return TrainState(params, opt_state, state.diverged_at), direction
+
+
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: MemberHparams,
                hp: Hyper) -> tuple[TrainState, jax.Array]:
+  """One update; a member whose loss or new parameters are not finite keeps its last finite
+  state from then on and records the step in ``diverged_at`` (the others are unaffected)."""
   mask_W = mlp.hidden_mask(member.width, hp.max_width)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation)
-  return apply_gradients(state, grads, step, member, hp)[0], loss
+  new = apply_gradients(state, grads, step, member, hp)[0]
+  healthy = state.diverged_at < 0
+  accept = healthy & jnp.isfinite(loss) & _all_finite(new.params)
+  params, opt_state = jax.tree.map(lambda n, o: jnp.where(accept, n, o),
+                                   (new.params, new.opt_state), (state.params, state.opt_state))
+  diverged_at = jnp.where(healthy & ~accept, step, state.diverged_at).astype(jnp.int32)
+  return TrainState(params, opt_state, diverged_at), loss
 
 
 def batch_at(data_key: jax.Array, step: jax.Array, spec: br.BlockRegressionSpec, hp: Hyper,

@@ -1,10 +1,16 @@
 """The real host loop end to end: outputs, resume, and the command line's handling of bad input."""
+import contextlib
+import io
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -73,29 +79,77 @@ def test_smoke_run_writes_every_output(tmp_path, smoke_config):
       float(configlib.task_setup(smoke_config)[0][0]))
 
 
-def test_interrupted_run_resumes_bit_identical(tmp_path, smoke_config):
-  smoke_config.train.checkpoint_every_chunks = 1
-  full = run.train_and_evaluate(smoke_config, str(tmp_path / 'full'), progress=False)
-  wd = str(tmp_path / 'cut')
-  assert run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=2) is None
-  assert not os.path.exists(os.path.join(wd, 'summary.json'))
-  resumed = run.train_and_evaluate(smoke_config, wd, progress=False)
-  assert resumed['final'] == full['final']
+def _assert_identical_runs(wd, full_wd, config):
+  """Same summary, metrics rows, measurement files and final checkpoint, bit for bit."""
+  with open(os.path.join(wd, 'summary.json')) as f, open(os.path.join(full_wd, 'summary.json')) as g:
+    assert json.load(f)['final'] == json.load(g)['final']
   assert (open(os.path.join(wd, 'metrics.jsonl')).read()
-          == open(str(tmp_path / 'full' / 'metrics.jsonl')).read())
-  for name in sorted(os.listdir(os.path.join(wd, 'measurements'))):
-    cut, whole = (np.load(os.path.join(d, 'measurements', name)) for d in (wd, tmp_path / 'full'))
+          == open(os.path.join(full_wd, 'metrics.jsonl')).read())
+  for name in sorted(os.listdir(os.path.join(full_wd, 'measurements'))):
+    cut, whole = (np.load(os.path.join(d, 'measurements', name)) for d in (wd, full_wd))
     for key in whole.files:
       np.testing.assert_array_equal(cut[key], whole[key])
-  hp, members = configlib.hyper(smoke_config), configlib.members(smoke_config)
+  hp, members = configlib.hyper(config), configlib.members(config)
   like = population.init(jax.random.key(0), members, hp)
   states = []
-  for d in (wd, str(tmp_path / 'full')):
+  for d in (wd, full_wd):
     mngr = checkpoint.manager(d, 2)
-    states.append(checkpoint.restore(mngr, smoke_config.train.num_steps, like)[0])
+    states.append(checkpoint.restore(mngr, config.train.num_steps, like)[0])
     mngr.close()
   for a, b in zip(jax.tree.leaves(states[0]), jax.tree.leaves(states[1])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_interrupted_run_resumes_bit_identical(tmp_path, smoke_config):
+  smoke_config.train.checkpoint_every_chunks = 1
+  run.train_and_evaluate(smoke_config, str(tmp_path / 'full'), progress=False)
+  wd = str(tmp_path / 'cut')
+  assert run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=2) is None
+  assert not os.path.exists(os.path.join(wd, 'summary.json'))
+  run.train_and_evaluate(smoke_config, wd, progress=False)
+  _assert_identical_runs(wd, str(tmp_path / 'full'), smoke_config)
+
+  # A corrupted latest checkpoint: reported, removed, and the run resumes from the one before.
+  wd = str(tmp_path / 'corrupt')
+  assert run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=2) is None
+  damaged = 0
+  for folder, _, files in os.walk(checkpoint.directory(wd, 40)):
+    for name in files:
+      with open(os.path.join(folder, name), 'r+b') as f:
+        f.truncate(max(0, os.path.getsize(f.name) // 3))
+      damaged += 1
+  assert damaged
+  err = io.StringIO()
+  with contextlib.redirect_stderr(err):
+    run.train_and_evaluate(smoke_config, wd, progress=False)
+  assert 'checkpoint at step 40 cannot be read' in err.getvalue()
+  assert 'resuming' in err.getvalue() and 'from step 20' in err.getvalue()
+  _assert_identical_runs(wd, str(tmp_path / 'full'), smoke_config)
+
+
+def test_a_killed_run_restarts_to_the_same_result(tmp_path):
+  """SIGKILL at a random moment after the first checkpoint, then the same command again: the
+  result equals an uninterrupted run's, bit for bit."""
+  overrides = ['--config.train.num_steps=600', '--config.train.checkpoint_every_chunks=1']
+  config = configlib.load_config_file(f'{SWEEP}:smoke')
+  config.train.num_steps, config.train.checkpoint_every_chunks = 600, 1
+  run.train_and_evaluate(config, str(tmp_path / 'full'), progress=False)
+  wd = str(tmp_path / 'killed')
+  cmd = [sys.executable, '-m', 'rarelearn.main', f'--config={SWEEP}:smoke', f'--workdir={wd}',
+         '--noprogress', *overrides]
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+  deadline = time.time() + 120
+  while not os.path.exists(checkpoint.directory(wd, 20)) and time.time() < deadline:
+    time.sleep(0.02)
+  time.sleep(np.random.default_rng(int(time.time())).uniform(0.0, 1.0))
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=60)
+  assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+  assert not os.path.exists(os.path.join(wd, 'summary.json'))
+  again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert again.returncode == 0, again.stderr
+  assert 'resuming' in again.stderr
+  _assert_identical_runs(wd, str(tmp_path / 'full'), config)
 
 
 def test_existing_workdir_with_other_config_is_refused(tmp_path, smoke_config):
@@ -106,6 +160,29 @@ def test_existing_workdir_with_other_config_is_refused(tmp_path, smoke_config):
   with pytest.raises(configlib.ConfigError, match='tasks.zipf'):
     run.train_and_evaluate(smoke_config, wd, progress=False)
   assert _files(wd) == before
+
+
+def test_unwritable_or_full_workdir_fails_at_start(tmp_path, smoke_config, monkeypatch):
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a directory')
+  with pytest.raises(configlib.ConfigError, match='cannot be written'):
+    run.train_and_evaluate(smoke_config, str(blocker / 'wd'), progress=False)
+  out = _main(f'--config={SWEEP}:smoke', f'--workdir={blocker}/wd')
+  assert out.returncode == 2 and 'cannot be written' in out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1 and 'Traceback' not in out.stderr
+
+  wd = str(tmp_path / 'wd')
+  run.train_and_evaluate(smoke_config, wd, progress=False)
+  written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(wd) for f in fs)
+  setup = run.build(smoke_config)
+  needed = run.estimated_bytes(smoke_config, setup)
+  assert written <= needed <= 20 * written  # generous, not absurd
+  usage = shutil.disk_usage(str(tmp_path))
+  monkeypatch.setattr(run.shutil, 'disk_usage',
+                      lambda path: usage._replace(free=needed - 1))
+  with pytest.raises(configlib.ConfigError, match='MiB free but this run writes about'):
+    run.train_and_evaluate(smoke_config, str(tmp_path / 'full_disk'), progress=False)
+  assert not (tmp_path / 'full_disk').exists()
 
 
 def _main(*args, cwd=REPO):
@@ -127,10 +204,16 @@ def _main(*args, cwd=REPO):
     ('--config.mixture.schedule=bursts', 'mixture.schedule'),
     ('--config.mixture.factor=0', 'mixture.factor'),
     ('--config.mixture.burst_steps=2000', 'mixture.burst_steps'),
+    ('--config.mixture.schedule=injection --config.mixture.burst_steps=1',  # B < a burst
+     'mixture.burst_steps'),
+    ('--config.population.widths=()', 'population.widths'),
+    ('--config.train.batch_size=0', 'train.batch_size'),
+    ('--config.model.activation=tanh', 'model.activation'),
+    ('--config.population.sweep.gap=(10,)', 'population.sweep.gap'),
 ])
 def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override, field):
   wd = tmp_path / 'never'
-  out = _main(f'--config={SWEEP}:smoke', f'--workdir={wd}', override)
+  out = _main(f'--config={SWEEP}:smoke', f'--workdir={wd}', *override.split())
   assert out.returncode == 2, out.stderr
   lines = [line for line in out.stderr.splitlines() if line.strip()]
   assert len(lines) == 1, out.stderr
@@ -238,3 +321,40 @@ def test_bad_sweep_values_are_refused(smoke_config, override, message):
     smoke_config.population.sweep[key] = value
   with pytest.raises(configlib.ConfigError, match=message):
     configlib.validate(smoke_config)
+
+
+def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, capfd):
+  """lr 1e12: step 0's update is still finite, step 1's loss is not. That member is recorded in
+  summary.json and frozen at its state after step 0 (one step from its initialization, computed
+  here unbatched); every other member is bit-identical to a run where the third learning rate
+  is a sane one."""
+  from rarelearn import inspect, train  # pylint: disable=g-import-not-at-top
+  runs = {}
+  for name, lrs in (('wild', (0.01, 0.03, 1e12)), ('tame', (0.01, 0.03, 0.02))):
+    config = configlib.load_config_file(f'{SWEEP}:smoke')
+    config.population.sweep.lr, config.measure.every = lrs, 0
+    runs[name] = (run.train_and_evaluate(config, str(tmp_path / name), progress=False),
+                  inspect.load(str(tmp_path / name)))
+  assert 'diverged at step 1; frozen at its last finite state' in capfd.readouterr().err
+  (wild, wild_ins), (tame, tame_ins) = runs['wild'], runs['tame']
+  wild_members = [m['index'] for m in wild['members'] if m['lr'] == 1e12]
+  assert len(wild_members) == 6  # 3 widths × 2 seeds
+  assert wild['diverged'] == [{'member': m, 'step': 1} for m in wild_members]
+  assert tame['diverged'] == []
+  setup = wild_ins.setup
+  init = population.init(setup.keys['init'], setup.members, setup.hp)
+  batch = train.batch_at(setup.keys['data'], jnp.int32(0), setup.spec, setup.hp)
+  for m in range(len(wild['members'])):
+    got = population.select(wild_ins.state.params, m)
+    if m in wild_members:
+      one = lambda tree, m=m: jax.tree.map(lambda a: a[m], tree)  # pylint: disable=unnecessary-lambda-assignment
+      after, _ = train.train_step(one(init), batch, jnp.int32(0), one(setup.members.hparams()),
+                                  setup.hp)
+      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(after.params)):
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    else:
+      np.testing.assert_array_equal(wild['final']['task_loss'][m], tame['final']['task_loss'][m])
+      for a, b in zip(jax.tree.leaves(got),
+                      jax.tree.leaves(population.select(tame_ins.state.params, m))):
+        np.testing.assert_array_equal(a, b)

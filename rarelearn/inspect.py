@@ -1,0 +1,176 @@
+"""Open a workdir's orbax checkpoints: ``python -m rarelearn.inspect --workdir=W [--step=S]``.
+
+Restores the latest (or ``--step``) checkpoint of a finished or still-running sweep, rebuilds
+everything else from the workdir's ``config.json``, re-evaluates every member exactly (closed
+form for linear models, the run's own evaluation set otherwise) and prints a members × tasks
+table of ℓ_k (``*`` where learned) beside the utility theory's prediction, the run's config and
+its provenance. ``--member`` / ``--task`` narrow the table, ``--json`` prints the same numbers as
+JSON, ``--plot`` writes the phase diagram and learning curves of that step to
+``W/inspect/<step>/``.
+
+From a notebook: ``rarelearn.inspect.load(workdir, step=None)`` returns an ``Inspection``
+(config, step, all saved steps, the restored population state, one result dict per member).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+import ml_collections
+import numpy as np
+
+from rarelearn import checkpoint, configlib, plots, population, run
+
+
+@dataclasses.dataclass
+class Inspection:
+  config: ml_collections.ConfigDict
+  step: int
+  steps: list[int]  # every checkpointed step
+  state: Any  # the population TrainState (leading member axis)
+  meta: dict  # the checkpoint's JSON metadata
+  summary: dict  # run.build_summary of this step: members, tasks, final, predicted, agreement
+  setup: run.Setup
+
+  @property
+  def results(self) -> list[dict]:
+    """One dict per member: its row (index, width, seed, swept settings), task_loss,
+    task_score, learned, predicted_score, predicted_learned (lists over tasks)."""
+    s = self.summary
+    return [dict(member, task_loss=s['final']['task_loss'][m],
+                 task_score=s['final']['task_score'][m], learned=s['final']['learned'][m],
+                 predicted_score=s['predicted']['task_score'][m],
+                 predicted_learned=s['predicted']['learned'][m])
+            for m, member in enumerate(s['members'])]
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The run's config from ``config.json`` (lists where the config file had tuples)."""
+  path = os.path.join(workdir, run.CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{workdir} holds no rarelearn run ({run.CONFIG_FILE} is missing)')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load(workdir: str, step: int | None = None) -> Inspection:
+  """Restores ``step`` (default: the latest) and re-evaluates every member exactly."""
+  config = read_config(workdir)
+  configlib.validate(config)
+  setup = run.build(config)
+  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, create=False)
+  try:
+    steps = sorted(int(s) for s in mngr.all_steps())
+    if not steps:
+      raise FileNotFoundError(f'{workdir} has no checkpoint yet')
+    if step is None:
+      step = steps[-1]
+    if step not in steps:
+      raise FileNotFoundError(f'{workdir} has no checkpoint at step {step} (saved: '
+                              f'{", ".join(map(str, steps))})')
+    like = population.init(setup.keys['init'], setup.members, setup.hp)
+    state, meta = checkpoint.restore(mngr, step, like)
+  finally:
+    mngr.close()
+  task_loss = population.make_evaluate(setup.hp)(state, setup.members.hparams(), setup.spec,
+                                                 setup.eval_batch)
+  summary = run.build_summary(config, setup.members, setup.freqs, setup.freqs_MxK,
+                              setup.spectra, np.asarray(task_loss),
+                              wall_time_s=float(meta.get('elapsed_s', 0.0)),
+                              diverged_M=np.asarray(state.diverged_at))
+  summary['steps'] = step
+  return Inspection(config=config, step=step, steps=steps, state=state, meta=meta,
+                    summary=summary, setup=setup)
+
+
+def table(ins: Inspection, members: Sequence[int] | None = None,
+          tasks: Sequence[int] | None = None) -> str:
+  """Members × tasks: ℓ_k ('*' learned) and, under it, the theory's ℓ*_k ('*' predicted)."""
+  res = ins.results
+  members = list(range(len(res))) if members is None else list(members)
+  tasks = list(range(len(res[0]['task_score']))) if tasks is None else list(tasks)
+  settings = [k for k in res[0] if k not in ('index', 'width', 'seed', 'task_loss', 'task_score',
+                                              'learned', 'predicted_score', 'predicted_learned')]
+  head = ['member', 'width', 'seed', *settings, '']
+  lines = ['  '.join(f'{h:>7}' for h in head) + '  ' + ' '.join(f'{f"t{k}":>6}' for k in tasks)]
+  for m in members:
+    r = res[m]
+    left = [str(m), str(r['width']), str(r['seed']), *[f'{r[k]:g}' for k in settings]]
+    for label, score, learned in (('ℓ', r['task_score'], r['learned']),
+                                  ('ℓ*', r['predicted_score'], r['predicted_learned'])):
+      cells = ' '.join(f'{score[k]:5.2f}{"*" if learned[k] else " "}' for k in tasks)
+      lines.append('  '.join(f'{c:>7}' for c in left + [label]) + '  ' + cells)
+      left = [''] * len(left)
+  return '\n'.join(lines)
+
+
+def write_plots(ins: Inspection, workdir: str) -> list[str]:
+  """The phase diagram at this step and the learning curves up to it."""
+  out = os.path.join(workdir, 'inspect', str(ins.step))
+  os.makedirs(out, exist_ok=True)
+  rows = [r for r in run.read_metrics(workdir) if r['step'] <= ins.step]
+  paths = [os.path.join(out, 'phase_diagram.png'), os.path.join(out, 'task_curves.png')]
+  plots.phase_diagram(ins.summary, paths[0])
+  plots.task_curves(ins.summary, rows, paths[1])
+  return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(prog='python -m rarelearn.inspect', description=__doc__.split(
+      '\n')[0])
+  parser.add_argument('--workdir', required=True, help='a rarelearn run directory')
+  parser.add_argument('--step', type=int, help='checkpoint step (default: the latest)')
+  parser.add_argument('--member', type=int, action='append', help='only this member (repeatable)')
+  parser.add_argument('--task', type=int, action='append', help='only this task (repeatable)')
+  parser.add_argument('--json', action='store_true', help='print JSON instead of the table')
+  parser.add_argument('--plot', action='store_true', help='write figures to W/inspect/<step>/')
+  args = parser.parse_args(argv)
+  try:
+    ins = load(args.workdir, args.step)
+    num_members, num_tasks = len(ins.results), len(ins.summary['tasks'])
+    for name, values, bound in (('--member', args.member, num_members),
+                                ('--task', args.task, num_tasks)):
+      bad = [v for v in values or [] if not 0 <= v < bound]
+      if bad:
+        raise ValueError(f'{name} {bad[0]} is out of range: expected 0…{bound - 1}')
+  except (FileNotFoundError, ValueError, configlib.ConfigError) as e:
+    print(f'rarelearn.inspect: error: {e}', file=sys.stderr)
+    return 2
+  members = args.member or list(range(num_members))
+  tasks = args.task or list(range(num_tasks))
+  if args.json:
+    out = {'workdir': args.workdir, 'step': ins.step, 'steps': ins.steps,
+           'agreement': ins.summary['agreement'],
+           'members': [{**{k: v for k, v in r.items() if not isinstance(v, list)},
+                        **{k: [v[t] for t in tasks] for k, v in r.items() if isinstance(v, list)}}
+                       for r in (ins.results[m] for m in members)],
+           'tasks': tasks, 'config': ins.config.to_dict(), 'versions': _versions(args.workdir)}
+    print(json.dumps(out, indent=1))
+  else:
+    print(f'{args.workdir}: step {ins.step} (checkpoints at {", ".join(map(str, ins.steps))}), '
+          f'{num_members} members × {num_tasks} tasks; agreement with the utility theory '
+          f'{ins.summary["agreement"]:.3f}')
+    print(table(ins, members, tasks))
+    print('config:', json.dumps(ins.config.to_dict(), sort_keys=True))
+    print('versions:', json.dumps(_versions(args.workdir)))
+  if args.plot:
+    for path in write_plots(ins, args.workdir):
+      print(f'wrote {path}')
+  return 0
+
+
+def _versions(workdir: str) -> dict:
+  """The run's provenance from summary.json; the current environment's for a running sweep."""
+  path = os.path.join(workdir, run.SUMMARY_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f).get('versions', {})
+  return {'current_environment': run.provenance()}
+
+
+if __name__ == '__main__':
+  sys.exit(main())
