@@ -17,27 +17,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
-from rarelearn import configlib, population, train
+from rarelearn import bench, configlib, population, train
 from rarelearn.measure import gradients
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
-
-
-def _median_seconds(fn, repeats):
-  jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    jax.block_until_ready(fn())
-    times.append(time.perf_counter() - t)
-  return statistics.median(times)
 
 
 def main():
@@ -83,7 +71,7 @@ def main():
     return measure_step.measure(state, batch, jnp.int32(1), member, spec, measure_key, hp, mh)
 
   t_bwd, t_task, t_naive, t_measure = (
-      _median_seconds(lambda f=per_member(f): f(state, member_hp), args.repeats)
+      bench.median_seconds(lambda f=per_member(f): f(state, member_hp), args.repeats)
       for f in (backward, task_products, naive_task_grads, one_measurement))
 
   spc = hp.steps_per_chunk
@@ -96,7 +84,7 @@ def main():
       holder['state'], loss, tl, m = fn(holder['state'], data_key, jnp.int32(0), member_hp, spec,
                                        ev, measure_key)
       return loss, tl, m
-    chunks[every] = _median_seconds(call, max(2, args.repeats // 2))
+    chunks[every] = bench.median_seconds(call, max(2, args.repeats // 2))
   t_step = chunks[0] / spc
 
   print(f'device: {jax.devices()[0].device_kind} ({jax.default_backend()}); '

@@ -32,9 +32,11 @@ draws the width × task phase diagram with the utility theory's predicted bounda
 per-task gradient measurements (Mechanism I).
 
 **Runtime.** Any: the sweep is sized to the device. On a **TPU** runtime `jax.devices()` lists
-the TPU cores (8 on a v2-8 / v3-8); the population's member axis runs on the first of them
-(sharding it over all cores is on the roadmap), so use the larger sweep below. On a GPU the same
-holds. On a CPU the default sweep takes about 2.5 minutes.'''),
+the TPU cores (8 on a v2-8 / v3-8) and the population's member axis is split over all of them
+(`rarelearn/sharding.py`; a member count that is not a multiple of 8 is padded with copies that
+are dropped from the outputs), so the larger sweep below costs little more than the default.
+On a GPU the same sweep runs on the one device. On a CPU the default sweep takes about a
+minute.'''),
     new_code_cell(SETUP),
     new_code_cell('''\
 # Parameters. TINY: a seconds-long sweep (the test suite sets it).
@@ -165,6 +167,8 @@ def main():
     nb = new_notebook(cells=cells, metadata={
         'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},
         'accelerator': 'TPU', 'colab': {'provenance': []}})
+    for i, cell in enumerate(nb.cells):  # stable ids: rebuilding changes only what was edited
+      cell.id = f'{name}-{i}'
     nbformat.write(nb, os.path.join(HERE, f'{name}.ipynb'))
     print(f'wrote colabs/{name}.ipynb')
 

@@ -36,6 +36,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.population.sweep.factor = ()  # or π_r × factor (up-weighting)
   c.population.sweep.gap = ()  # injection gap G (mixture.schedule='injection')
   c.population.sweep.lr = ()  # peak learning rate
+  # How the members are trained (rarelearn/layout.py; the same numbers whichever is used):
+  # auto | packed (side by side in one layer: Σ widths of compute; depth 1, shared batches) |
+  # bucketed (groups of similar widths, each at its own largest width) | padded (all at max)
+  c.population.layout = 'auto'
+  c.population.bucket_factor = 2.0  # bucketed: a group's widths within this factor
+  # With several devices the members are split over them; a member too large for one device
+  # is itself split over this many (its hidden units, FSDP-style). Must divide the devices.
+  c.population.model_shards = 1
 
   c.tasks = ml_collections.ConfigDict()
   c.tasks.num_tasks = 32  # K
@@ -73,6 +81,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict()
   c.train.num_steps = 5000
   c.train.batch_size = 256
+  c.train.compute_dtype = 'float32'  # or bfloat16 (GPU/TPU): training forward/backward only;
+  # parameters, optimizer state, evaluation and measurements stay float32
   c.train.steps_per_chunk = 250  # steps per jitted call; metrics are written once per chunk
   c.train.learned_threshold = 0.5  # a task is learned when ℓ_k ≥ this
   c.train.checkpoint_every_chunks = 5

@@ -16,7 +16,7 @@ import os
 import ml_collections
 import numpy as np
 
-from rarelearn import population, train
+from rarelearn import layout, population, train
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
@@ -143,6 +143,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
   _positive_int(config, 'train.batch_size')
+  _choice(config, 'train.compute_dtype', train.COMPUTE_DTYPES)
   if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
     _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
   _positive_int(config, 'train.checkpoint_every_chunks')
@@ -173,6 +174,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
       config.mixture.offset, numbers.Integral) or config.mixture.offset < 0:
     _fail('mixture.offset', config.mixture.offset, 'an integer >= 0')
   _validate_sweep(config)
+  _validate_layout(config)
   if config.mixture.schedule == 'injection':
     for setting in sweep_settings(config):
       gap = setting.get('gap', config.mixture.gap)
@@ -188,6 +190,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _positive_int(config, 'measure.reference_examples')
   if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
     _fail('seed', config.seed, 'an integer')
+
+
+def shared_data(config) -> bool:
+  """Whether all members see the same batches (nothing swept that changes the data)."""
+  return not any(config.population.sweep[key] for key in ('rare_frequency', 'factor', 'gap'))
+
+
+def _validate_layout(config) -> None:
+  _choice(config, 'population.layout', layout.LAYOUTS)
+  _finite(config, 'population.bucket_factor', 1.0)
+  _positive_int(config, 'population.model_shards')
+  if config.population.layout == 'packed' and not layout.packable(config.model.depth,
+                                                                   shared_data(config)):
+    _fail('population.layout', 'packed', "'auto', 'bucketed' or 'padded' here: packing needs "
+          'model.depth=1 and members that share their batches (no swept rare_frequency, factor '
+          'or gap)')
+
+
+def check_devices(config) -> None:
+  """The settings that depend on this machine (run time, not part of ``validate``: a finished
+  run can be inspected elsewhere)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  shards = config.population.model_shards
+  if jax.device_count() % shards:
+    _fail('population.model_shards', shards, f'a divisor of the {jax.device_count()} devices '
+          'of this machine')
 
 
 def _validate_sweep(config) -> None:
@@ -268,7 +296,8 @@ def hyper(config) -> train.Hyper:
       weight_decay=float(config.optimizer.weight_decay), schedule=config.optimizer.schedule,
       warmup_steps=int(config.optimizer.warmup_steps), num_steps=int(config.train.num_steps),
       batch_size=int(config.train.batch_size),
-      steps_per_chunk=int(config.train.steps_per_chunk))
+      steps_per_chunk=int(config.train.steps_per_chunk),
+      compute_dtype=config.train.compute_dtype)
 
 
 def task_schedule(config, freqs, setting: dict | None = None) -> mixture.Mixture | None:

@@ -22,6 +22,9 @@ _WORKDIR = flags.DEFINE_string(
 _OVERWRITE = flags.DEFINE_bool(
     'overwrite', False, 'Replace an existing workdir that holds a different config.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_DISTRIBUTED = flags.DEFINE_bool(
+    'distributed', False, 'Multi-host (TPU pod, several GPU hosts): call '
+    'jax.distributed.initialize() first, so the member axis spans every host\'s devices.')
 
 
 def _exit_with(message: str) -> None:
@@ -76,6 +79,9 @@ def main(argv: list[str]) -> None:
     _exit_with('--config is required, e.g. --config=configs/sweep.py')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+  if _DISTRIBUTED.value:
+    import jax  # pylint: disable=g-import-not-at-top
+    jax.distributed.initialize()
   config = _CONFIG.value
   try:
     configlib.validate(config)

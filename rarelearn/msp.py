@@ -150,19 +150,24 @@ def make_functions(layout: Layout, spec: sp.ParitySpec, lr: float, batch_size: i
           opt)
 
 
-def train(config, progress: bool = True) -> dict:
-  """Trains the population of ``config`` (see configs/msp.py); returns numpy arrays:
-  ``steps`` [P], ``task_loss_bits`` [P, M, K] (evaluated every ``train.steps_per_chunk`` steps,
-  from step 0), ``train_loss`` [P−1, M], ``frequencies`` [K], ``orders`` [K], ``widths`` [M],
-  ``seeds`` [M], ``subsets``, the final ``params`` and their ``layout``, ``wall_time_s``."""
-  t0 = time.time()
+def build(config) -> tuple[sp.ParitySpec, Layout, np.ndarray, list[int]]:
+  """(task spec, packed layout, π, orders) of a config (configs/msp.py)."""
   t = config.tasks
   freqs = br.zipf_frequencies(t.num_tasks, float(t.zipf), 0.0)
   orders = list(t.orders) * (t.num_tasks if len(t.orders) == 1 else 1)
   if len(orders) != t.num_tasks:
     raise ValueError(f'config.tasks.orders: one order or {t.num_tasks}, got {len(t.orders)}')
   spec = sp.make_spec(freqs, orders, t.num_data_bits, seed=config.seed)
-  layout = make_layout(config.population.widths, config.population.seeds)
+  return spec, make_layout(config.population.widths, config.population.seeds), freqs, orders
+
+
+def train(config, progress: bool = True) -> dict:
+  """Trains the population of ``config`` (see configs/msp.py); returns numpy arrays:
+  ``steps`` [P], ``task_loss_bits`` [P, M, K] (evaluated every ``train.steps_per_chunk`` steps,
+  from step 0), ``train_loss`` [P−1, M], ``frequencies`` [K], ``orders`` [K], ``widths`` [M],
+  ``seeds`` [M], ``subsets``, the final ``params`` and their ``layout``, ``wall_time_s``."""
+  t0 = time.time()
+  spec, layout, freqs, orders = build(config)
   root = jax.random.key(config.seed)
   params = init(jax.random.fold_in(root, 0), layout, spec.input_dim)
   chunk, evaluate, opt = make_functions(layout, spec, config.optimizer.lr, config.train.batch_size)

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rarelearn import layout as layout_lib
 from rarelearn import train
 from rarelearn.measure import step as measure_step
 
@@ -69,8 +70,9 @@ def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainS
 
 
 def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
-               mixture_axis: int | None = None) -> Callable:
-  """jit(vmap(train_chunk + task_losses [+ measurements])) over members; the state is donated.
+               mixture_axis: int | None = None, widths=None, layout: str = 'padded',
+               bucket_factor: float = 2.0, state_sharding=None) -> Callable:
+  """jit(train chunk + task_losses [+ measurements]) over members; the state is donated.
 
   Signature: (state, data_key, start_step, member_hparams, spec, eval_batch, measure_key,
   mix=None) -> (state, train_loss_M, task_loss_MxK, metrics). ``start_step`` is traced: one
@@ -78,36 +80,42 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   the spec's π): shared by all members (``mixture_axis`` None, one batch per step for everyone)
   or one per member along a leading axis (``mixture_axis`` 0, each member its own batches); a
   spec whose ``log_freqs_K`` is [M, K] gives each member its own π (the probe gradients of the
-  measurements weight tasks by it; sampling follows ``mix`` when given). With
-  measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every`` steps, each followed
-  by ``measure_step.measure`` of the state it reached; ``metrics`` holds arrays [M, P, ...] for
-  the P = steps_per_chunk / every measurements (empty dict without).
+  measurements weight tasks by it; sampling follows ``mix`` when given). ``layout`` (with the
+  members' ``widths``) chooses how the members are trained — ``layout.py``; the state in and
+  out is the padded one whatever the layout; ``state_sharding`` (``sharding.Placement``) keeps
+  the state split over the mesh from call to call. With measurement (``mh.every`` > 0) the chunk runs
+  as periods of ``mh.every`` steps, each followed by ``measure_step.measure`` of the state it
+  reached; ``metrics`` holds arrays [M, P, ...] for the P = steps_per_chunk / every
+  measurements (empty dict without).
   """
   every = mh.every if mh is not None else 0
-
-  def chunk(state, data_key, start_step, member, spec, eval_batch, measure_key, mix):
-    if every == 0:
-      state, loss = train.train_chunk(state, data_key, start_step, member, spec, hp, mix=mix)
-      metrics = {}
-    else:
-      def period(state, first):
-        state, loss = train.train_chunk(state, data_key, first, member, spec, hp, every, mix)
-        t = first + every
-        metrics = measure_step.measure(state, train.batch_at(data_key, t, spec, hp, mix), t,
-                                       member, spec, measure_key, hp, mh)
-        return state, (loss, metrics)
-      firsts = start_step + every * jnp.arange(hp.steps_per_chunk // every, dtype=jnp.int32)
-      state, (losses, metrics) = jax.lax.scan(period, state, firsts)
-      loss = jnp.mean(losses)
-    return state, loss, train.task_losses(state.params, member, spec, eval_batch, hp), metrics
+  trainer = layout_lib.trainer(layout, hp, mixture_axis, widths, bucket_factor,
+                               state_sharding is not None) \
+      if widths is not None else layout_lib.padded_trainer(hp, mixture_axis)
 
   def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
-    spec_axes = None
-    if spec.log_freqs_K.ndim == 2:  # each member's own long-run π (weights its probe gradients)
-      spec_axes = jax.tree.map(lambda _: None, spec).replace(log_freqs_K=0)
-    in_axes = (0, None, None, 0, spec_axes, None, None, mixture_axis)
-    return jax.vmap(chunk, in_axes=in_axes)(state, data_key, start_step, member, spec,
-                                            eval_batch, measure_key, mix)
+    spec_axes, mix_axis = layout_lib.member_axes(spec, mixture_axis)
+    if every == 0:
+      state, loss = trainer(state, data_key, start_step, member, spec, mix, hp.steps_per_chunk)
+      metrics = {}
+    else:
+      def measure(state, t, member, spec, mix):
+        return measure_step.measure(state, train.batch_at(data_key, t, spec, hp, mix), t,
+                                    member, spec, measure_key, hp, mh)
+      measure_all = jax.vmap(measure, in_axes=(0, None, 0, spec_axes, mix_axis))
+
+      def period(state, first):
+        state, loss = trainer(state, data_key, first, member, spec, mix, every)
+        return state, (loss, measure_all(state, first + every, member, spec, mix))
+      firsts = start_step + every * jnp.arange(hp.steps_per_chunk // every, dtype=jnp.int32)
+      state, (losses, metrics) = jax.lax.scan(period, state, firsts)
+      loss = jnp.mean(losses, axis=0)
+      metrics = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), metrics)  # [P, M, …] → [M, P, …]
+    if state_sharding is not None:
+      state = jax.lax.with_sharding_constraint(state, state_sharding)
+    task_loss = jax.vmap(lambda s, m, sp: train.task_losses(s.params, m, sp, eval_batch, hp),
+                         in_axes=(0, 0, spec_axes))(state, member, spec)
+    return state, loss, task_loss, metrics
   return jax.jit(batched, donate_argnums=(0,))
 
 

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from rarelearn import checkpoint, configlib, plots, population, theory, train
+from rarelearn import checkpoint, configlib, layout, plots, population, sharding, theory, train
 from rarelearn.tasks import block_regression as br
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = 'config.json', 'metrics.jsonl', 'summary.json'
@@ -253,6 +253,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   config is unusable.
   """
   configlib.validate(config)
+  configlib.check_devices(config)
   t_start = time.time()
   setup = build(config)
   check_workdir(workdir, estimated_bytes(config, setup))
@@ -260,10 +261,13 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   hp, members, spec, eval_batch = setup.hp, setup.members, setup.spec, setup.eval_batch
   freqs, spectra, freqs_MxK = setup.freqs, setup.spectra, setup.freqs_MxK
   data_key, measure_key = setup.keys['data'], setup.keys['measure']
-  member_hp = members.hparams()
+  # Several devices: the member axis is split over them (padded to a multiple; sharding.py).
+  place = sharding.placement(members.size, hp, config.population.model_shards)
+  member_hp = place.per_member(members.hparams())
 
   state = population.init(setup.keys['init'], members, hp)
   mngr, start_step, state, meta = _resume(workdir, config.train.keep_checkpoints, state)
+  state = place.state(state)
   elapsed_before = float(meta.get('elapsed_s', 0.0))
   metrics_path = os.path.join(workdir, METRICS_FILE)
   _truncate_metrics(metrics_path, start_step)
@@ -271,8 +275,16 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
 
   spc, num_steps = hp.steps_per_chunk, hp.num_steps
   mh = configlib.measure_hyper(config)
-  chunk_fn = population.make_chunk(hp, mh, setup.mixture_axis)
+  chunk_fn = population.make_chunk(hp, mh, setup.mixture_axis, place.widths(members.widths),
+                                   config.population.layout, config.population.bucket_factor,
+                                   place.shardings)
+  if progress:
+    print(f'rarelearn: {members.size} members, {describe_layout(config, members, place)}',
+          file=sys.stderr)
   member_spec, schedule = setup.member_spec, setup.schedule
+  if setup.mixture_axis == 0:  # each member its own π and schedule
+    member_spec = member_spec.replace(log_freqs_K=place.per_member(member_spec.log_freqs_K))
+    schedule = place.per_member(schedule)
   final_task_loss = None
   bar = tqdm.tqdm(total=num_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   disable=not progress, file=sys.stderr, desc=f'{members.size} members')
@@ -303,12 +315,13 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
                                                        measure_key, schedule)
       if pending is not None:
         final_task_loss = flush(pending)
-      pending = (step + spc, loss_M, task_loss_MxK, metrics,
-                 jnp.array(state.diverged_at, copy=True))  # the state is donated next chunk
+      pending = place.requested((loss_M, task_loss_MxK, metrics,
+                                 jnp.array(state.diverged_at, copy=True)))  # state is donated
+      pending = (step + spc, *pending)
       chunks_run, end = chunks_run + 1, step + spc
       bar.update(spc)
       if end == num_steps or (end // spc) % config.train.checkpoint_every_chunks == 0:
-        checkpoint.save(mngr, end, state,
+        checkpoint.save(mngr, end, place.requested(state),
                         {'step': end, 'elapsed_s': elapsed_before + time.time() - t_start,
                          'members': members.rows()})
     if pending is not None:
@@ -320,14 +333,28 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
     return None
 
   if final_task_loss is None:  # the workdir already held the finished run
-    final_task_loss = np.asarray(population.make_evaluate(hp)(state, member_hp, spec,
-                                                              eval_batch))
+    final_task_loss = np.asarray(place.requested(population.make_evaluate(hp)(
+        state, member_hp, spec, eval_batch)))
   summary = build_summary(config, members, freqs, freqs_MxK, spectra, final_task_loss,
                           wall_time_s=elapsed_before + time.time() - t_start,
-                          diverged_M=np.asarray(state.diverged_at))
+                          diverged_M=np.asarray(place.requested(state.diverged_at)))
   _write_atomic(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=1))
   plots.write_figures(workdir)
   return summary
+
+
+def describe_layout(config, members, place=None) -> str:
+  """'layout packed: 1008 hidden units per step (padded: 3072)' [+ the devices]."""
+  sharded = place is not None and place.mesh is not None
+  chosen = layout.resolve(config.population.layout, config.model.depth,
+                          configlib.shared_data(config), sharded)
+  units = layout.padded_units(members.widths, chosen, config.population.bucket_factor)
+  padded = layout.padded_units(members.widths, 'padded', config.population.bucket_factor)
+  text = f'layout {chosen}: {units} hidden units per step (padded: {padded})'
+  if sharded:
+    text += (f'; {place.count} member slots over a {dict(place.mesh.shape)} mesh of '
+             f'{place.mesh.devices.size} devices')
+  return text
 
 
 def _describe(member: dict) -> str:
@@ -360,6 +387,7 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
                    for m in np.flatnonzero(np.asarray(diverged_M) >= 0)]
                   if diverged_M is not None else [],
       'max_abs_score_error': float(np.max(np.abs(score - predicted))),
+      'layout': describe_layout(config, members),  # as on one device
       'learned_threshold': threshold,
       'steps': int(config.train.num_steps),
       'wall_time_s': round(wall_time_s, 2),

@@ -40,6 +40,7 @@ class Hyper:
   num_steps: int
   batch_size: int
   steps_per_chunk: int
+  compute_dtype: str = 'float32'  # of the training forward/backward; params stay float32
 
 
 class MemberHparams(NamedTuple):
@@ -86,9 +87,22 @@ def init_state(key: jax.Array, width: jax.Array, hp: Hyper) -> TrainState:
   return TrainState(params, optimizer(hp).init(params), jnp.int32(-1))
 
 
-def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: str):
-  """Squared error summed over the D outputs, averaged over the batch."""
-  pred = mlp.apply(params, batch.x, mask_W, activation)
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+
+
+def in_compute_dtype(params, x, dtype: str):
+  """Parameters and inputs cast for the forward pass (the gradient flows back to the float32
+  parameters); unchanged for float32."""
+  if dtype == 'float32':
+    return params, x
+  return jax.tree.map(lambda p: p.astype(dtype), params), x.astype(dtype)
+
+
+def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: str,
+            compute_dtype: str = 'float32'):
+  """Squared error summed over the D outputs, averaged over the batch (in float32)."""
+  params, x = in_compute_dtype(params, batch.x, compute_dtype)
+  pred = mlp.apply(params, x, mask_W.astype(x.dtype), activation).astype(jnp.float32)
   return jnp.mean(jnp.sum((pred - batch.y) ** 2, axis=-1))
 
 
@@ -115,7 +129,8 @@ def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: Memb
   """One update; a member whose loss or new parameters are not finite keeps its last finite
   state from then on and records the step in ``diverged_at`` (the others are unaffected)."""
   mask_W = mlp.hidden_mask(member.width, hp.max_width)
-  loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation,
+                                            hp.compute_dtype)
   new = apply_gradients(state, grads, step, member, hp)[0]
   healthy = state.diverged_at < 0
   accept = healthy & jnp.isfinite(loss) & _all_finite(new.params)

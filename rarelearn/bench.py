@@ -1,0 +1,312 @@
+"""How fast a population trains: ``python -m rarelearn.bench [--quick] [--workloads=toy,large,msp]``.
+
+Workloads: ``toy`` (configs/sweep.py, the default sweep), ``large`` (configs/bench_large.py,
+widths 256…4096, batch 4,096) and ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
+classifiers of widths 8…512, batch 1,024). For each (measurement off), in one run on one machine:
+
+- **population**: all members in one jitted, vmapped program (``population.make_chunk``), as a
+  run trains them;
+- **sequential**: the same members one after another, each with the same jitted single-member
+  code at its own (unpadded) width (``train.train_chunk``) — the loop a researcher would write
+  in JAX; ``speedup_vs_sequential`` = sequential time / population time;
+- **torch** (when torch is installed): ``benchmarks/torch_sweep.py``, a plain PyTorch loop over
+  the members (``nn.Linear`` layers, ``torch.optim.Adam``, float32, the same batch size, steps
+  and data sizes); ``speedup_vs_torch``;
+- **flop_utilization**: useful FLOPs per second, counted from the true widths (12·B·D·N per step
+  for a D → N → D model: forward 4·B·D·N, backward twice that), over the FLOP rate of a dense
+  float32 matmul measured on the same device in the same run;
+- steady-state steps/s and members·steps/s; bytes of training state per member, and peak device
+  memory per member where the device reports it;
+- the cost exponent (toy and msp): population time per step against member count over 4
+  population sizes, 1…4 seeds per width (1 means linear in members × steps).
+
+Times are medians of ``--repeats`` calls after a compile-and-warm-up call. The first workload's
+figures are also printed as ``speedup_vs_sequential: X``, ``speedup_vs_torch: Y``,
+``flop_utilization: Z``; every workload's as ``<workload>.<key>: value``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rarelearn import configlib, msp, population, run, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, 'configs')
+WORKLOADS = {'toy': 'sweep.py', 'large': 'bench_large.py', 'msp': 'msp.py'}
+
+
+def median_seconds(fn, repeats: int) -> float:
+  jax.block_until_ready(fn())
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t)
+  return statistics.median(times)
+
+
+def useful_flops_per_step(widths, dim: int, batch: int, depth: int) -> float:
+  """Training FLOPs per step from the true widths: 6·B·(multiply-adds per example), i.e.
+  12·B·D·N per member for a one-hidden-layer D → N → D model."""
+  total = 0.0
+  for n in widths:
+    macs = dim * n + (depth - 1) * n * n + n * dim  # multiply-adds per example, forward
+    total += 3 * 2 * batch * macs  # forward 2·MACs FLOPs; backward twice the forward
+  return total
+
+
+def dense_matmul_flops(repeats: int, n: int) -> float:
+  """FLOP/s of a float32 [n, n] @ [n, n] on the default device."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  f = jax.jit(lambda a, b: a @ b)
+  return 2 * n ** 3 / median_seconds(lambda: f(a, b), repeats)
+
+
+def _population_seconds(config, steps: int, repeats: int) -> tuple[float, float]:
+  """(median seconds per chunk of ``steps``, mean training loss of the first chunk)."""
+  setup = run.build(config)
+  hp = dataclasses.replace(setup.hp, steps_per_chunk=steps)
+  chunk = population.make_chunk(hp, widths=setup.members.widths,
+                                layout=config.population.layout,
+                                bucket_factor=config.population.bucket_factor)
+  state = population.init(setup.keys['init'], setup.members, hp)
+  args = (setup.keys['data'], jnp.int32(0), setup.members.hparams(), setup.spec,
+          setup.eval_batch, setup.keys['measure'])
+  holder, first_loss = [state], []
+
+  def call():
+    holder[0], loss, _, _ = chunk(holder[0], *args)
+    first_loss.append(loss)
+    return loss
+  seconds = median_seconds(call, repeats)
+  return seconds, float(jnp.mean(first_loss[0]))
+
+
+def _sequential_seconds(config, steps: int, repeats: int) -> float:
+  setup = run.build(config)
+  total, compiled = 0.0, {}
+  members = setup.members
+  for width, seed, lr in zip(members.widths, members.seeds, members.lrs):
+    hp = dataclasses.replace(setup.hp, max_width=width, steps_per_chunk=steps)
+    if width not in compiled:  # one program per width, as a loop over widths would compile
+      def chunk(s, member, hp=hp):  # train, then evaluate every task, as a run's chunk does
+        s, loss = train.train_chunk(s, setup.keys['data'], jnp.int32(0), member, setup.spec, hp)
+        return s, loss, train.task_losses(s.params, member, setup.spec, setup.eval_batch, hp)
+      compiled[width] = jax.jit(chunk, donate_argnums=0)
+    member = train.MemberHparams(jnp.int32(width), jnp.float32(lr))
+    holder = [train.init_state(jax.random.fold_in(setup.keys['init'], seed), jnp.int32(width),
+                               hp)]
+
+    def call(fn=compiled[width], holder=holder, member=member):
+      holder[0], loss, _ = fn(holder[0], member)
+      return loss
+    total += median_seconds(call, repeats)
+  return total
+
+
+def _torch_module():
+  """``benchmarks/torch_sweep.py`` (None outside a checkout)."""
+  path = os.path.join(REPO, 'benchmarks', 'torch_sweep.py')
+  if not os.path.exists(path):
+    return None
+  spec = importlib.util.spec_from_file_location('torch_sweep', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _torch_seconds(config, steps: int, repeats: int) -> float | None:
+  """``benchmarks/torch_sweep.py`` on this workload (None without torch)."""
+  module = _torch_module()
+  if module is None:
+    return None
+  return module.seconds(configlib.members(config).widths,
+                        config.tasks.num_tasks * config.tasks.dims_per_task,
+                        config.train.batch_size, steps, config.optimizer.lr,
+                        config.model.activation, repeats)
+
+
+def _msp_torch_seconds(config, steps: int, repeats: int) -> float | None:
+  module = _torch_module()
+  if module is None:
+    return None
+  spec, layout, _, _ = msp.build(config)
+  return module.seconds(layout.widths, spec.input_dim, config.train.batch_size, steps,
+                        config.optimizer.lr, 'relu', repeats, classes=msp.NUM_CLASSES)
+
+
+def _msp_seconds(config, steps: int, repeats: int, one_member: int | None = None
+                 ) -> tuple[float, float]:
+  """The sparse-parity population (``msp.make_functions``, packed), or only member
+  ``one_member`` as a standalone model: (median seconds per chunk, first chunk's mean loss)."""
+  spec, layout, _, _ = msp.build(config)
+  if one_member is not None:
+    layout = msp.Layout((layout.widths[one_member],), (layout.seeds[one_member],))
+  chunk, _, opt = msp.make_functions(layout, spec, config.optimizer.lr, config.train.batch_size)
+  root = jax.random.key(config.seed)
+  params = msp.init(jax.random.fold_in(root, 0), layout, spec.input_dim)
+  holder, first_loss = [(params, opt.init(params))], []
+
+  def call():
+    params, opt_state, loss = chunk(*holder[0], jax.random.fold_in(root, 1), jnp.int32(0), steps)
+    holder[0] = (params, opt_state)
+    first_loss.append(loss)
+    return loss
+  return median_seconds(call, repeats), float(jnp.mean(first_loss[0]))
+
+
+def _msp_sequential_seconds(config, steps: int, repeats: int) -> float:
+  return sum(_msp_seconds(config, steps, repeats, m)[0]
+             for m in range(msp.build(config)[1].size))
+
+
+def _peak_bytes():
+  stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], 'memory_stats') else None
+  return (stats or {}).get('peak_bytes_in_use')
+
+
+def _figures(name: str, config):
+  """(widths, flops per step, state bytes, layout text, population-, sequential-, torch-timers)
+  of one workload."""
+  if name == 'msp':
+    spec, layout, _, _ = msp.build(config)
+    flops = sum(6 * config.train.batch_size * (spec.input_dim * w + w * msp.NUM_CLASSES)
+                for w in layout.widths)
+    state = jax.eval_shape(lambda: msp.init(jax.random.key(0), layout, spec.input_dim))
+    return (layout.widths, flops, 3 * _bytes(state), f'layout packed: {layout.num_units} '
+            'hidden units per step (rarelearn/msp.py)', _msp_seconds, _msp_sequential_seconds,
+            _msp_torch_seconds)
+  setup = run.build(config)
+  members = setup.members
+  dim = config.tasks.num_tasks * config.tasks.dims_per_task
+  state = jax.eval_shape(lambda: population.init(setup.keys['init'], members, setup.hp))
+  return (members.widths,
+          useful_flops_per_step(members.widths, dim, config.train.batch_size, config.model.depth),
+          _bytes(state), run.describe_layout(config, members), _population_seconds,
+          _sequential_seconds, _torch_seconds)
+
+
+def _bytes(tree) -> int:
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool,
+            matmul_rate: float, bfloat16: bool = False) -> dict:
+  """Every figure of one workload (the cost exponent only if ``sizes``: seeds per width;
+  ``bfloat16``: also the population in bfloat16 compute, its speed and loss against float32)."""
+  widths, flops, state_bytes, layout_text, pop_fn, seq_fn, torch_fn = _figures(name, config)
+  num = len(widths)
+  pop, loss32 = pop_fn(config, steps, repeats)
+  seq = seq_fn(config, steps, repeats)
+  tor = torch_fn(config, steps, repeats) if with_torch else None
+  peak = _peak_bytes()
+  bf16 = {}
+  if bfloat16 and name != 'msp':
+    c = config.copy_and_resolve_references()
+    c.train.compute_dtype = 'bfloat16'
+    pop16, loss16 = pop_fn(c, steps, repeats)
+    bf16 = {'bf16_speedup': pop / pop16, 'bf16_loss_rel_diff': abs(loss16 / loss32 - 1)}
+  # cost against member count: the same widths with 1…4 seeds' worth of members
+  counts, times = [], []
+  for seeds in sizes:
+    c = config.copy_and_resolve_references()
+    c.population.seeds = seeds
+    counts.append(len(_figures(name, c)[0]))
+    times.append(pop_fn(c, steps, repeats)[0])
+  exponent = float(np.polyfit(np.log(counts), np.log(times), 1)[0]) if sizes else None
+  return {
+      'workload': name, 'members': num, 'widths': sorted(set(widths)), 'layout': layout_text,
+      'batch': config.train.batch_size, 'steps_timed': steps,
+      'population_steps_per_s': steps / pop, 'member_steps_per_s': steps * num / pop,
+      'sequential_steps_per_s': steps / seq,
+      'speedup_vs_sequential': seq / pop,
+      'torch_steps_per_s': steps / tor if tor else None,
+      'speedup_vs_torch': tor / pop if tor else None,
+      'useful_gflop_per_s': flops * steps / pop / 1e9,
+      'matmul_gflop_per_s': matmul_rate / 1e9,
+      'flop_utilization': flops * steps / pop / matmul_rate,
+      'state_bytes_per_member': state_bytes / num,
+      'peak_bytes_per_member': peak / num if peak else None,
+      'cost_exponent_in_members': exponent, 'cost_members': counts, **bf16,
+  }
+
+
+def main(argv=None) -> list[dict]:
+  parser = argparse.ArgumentParser(prog='python -m rarelearn.bench',
+                                   description=__doc__.split('\n')[0])
+  parser.add_argument('--quick', action='store_true',
+                      help='tiny sizes, seconds: checks that everything runs (tests)')
+  parser.add_argument('--workloads', default=None,
+                      help=f'comma-separated, of {", ".join(WORKLOADS)} (default: all; '
+                      'toy with --quick)')
+  parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--bfloat16', action='store_true',
+                      help='also time bfloat16 compute and report its loss against float32')
+  args = parser.parse_args(argv)
+  names = [w for w in (args.workloads or ('toy' if args.quick else ','.join(WORKLOADS))).split(',')
+           if w]
+  unknown = [w for w in names if w not in WORKLOADS]
+  if unknown:
+    parser.error(f'unknown workload {unknown[0]!r}; expected {", ".join(WORKLOADS)}')
+  device = jax.devices()[0]
+  print(f'rarelearn.bench: {device.platform} ({device.device_kind}), {len(jax.devices())} '
+        f'device(s), {os.cpu_count()} CPU cores, jax {jax.__version__}', file=sys.stderr)
+  matmul_rate = dense_matmul_flops(args.repeats, 256 if args.quick else 2048)
+  results = []
+  for name in names:
+    config = configlib.load_config_file(os.path.join(CONFIGS, WORKLOADS[name])
+                                        + (':smoke' if args.quick and name != 'large' else ''))
+    if name != 'msp':
+      config.measure.every = 0
+    small = args.quick or name != 'large'
+    steps = 5 if args.quick else (250 if small else 10)
+    sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small else ()  # for the cost exponent
+    print(f'rarelearn.bench: {name} ({WORKLOADS[name]}), {steps} steps per timing',
+          file=sys.stderr)
+    results.append(measure(name, config, steps, args.repeats if small else 1, sizes,
+                           with_torch=True, matmul_rate=matmul_rate, bfloat16=args.bfloat16))
+  _print(results)
+  return results
+
+
+def _fmt(v, digits=3):
+  if v is None:
+    return 'n/a'
+  if isinstance(v, float):
+    return f'{v:.{digits}g}'
+  return str(v)
+
+
+def _print(results):
+  cols = ('workload', 'members', 'batch', 'population_steps_per_s', 'member_steps_per_s',
+          'sequential_steps_per_s', 'torch_steps_per_s', 'speedup_vs_sequential',
+          'speedup_vs_torch', 'useful_gflop_per_s', 'matmul_gflop_per_s', 'flop_utilization',
+          'state_bytes_per_member', 'peak_bytes_per_member', 'cost_exponent_in_members')
+  print('| ' + ' | '.join(cols) + ' |')
+  print('|' + ' --- |' * len(cols))
+  for r in results:
+    print('| ' + ' | '.join(_fmt(r[c]) for c in cols) + ' |')
+  first = results[0]
+  for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization'):
+    print(f'{key}: {_fmt(first[key], 4)}')
+  for r in results:
+    print(f'{r["workload"]}.layout: {r["layout"]}')
+    for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization',
+                'cost_exponent_in_members', 'bf16_speedup', 'bf16_loss_rel_diff'):
+      if key in r:
+        print(f'{r["workload"]}.{key}: {_fmt(r[key], 4)}')
+
+
+if __name__ == '__main__':
+  main()

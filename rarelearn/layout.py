@@ -1,0 +1,285 @@
+"""How the member axis is executed: padded, bucketed or packed — the same numbers either way.
+
+Every caller (run loop, checkpoints, measurements, ``inspect``) sees one state: members on a
+leading axis M, each stored at the population's largest width W with exact zeros beyond its own
+width. A layout is how ``population.make_chunk`` *trains* that state; it converts inside the
+jitted chunk and converts back, so it never shows in files or metrics.
+
+- ``padded``: one vmap over all members at width W — M·W hidden units of compute.
+- ``bucketed``: members grouped by width (a group's widths within ``bucket_factor`` of its
+  smallest); each group is cropped to its own largest width W_g and vmapped — Σ_g M_g·W_g units.
+  The crop only drops entries that are exactly 0, so a member's trajectory is unchanged. Works
+  for every model (any depth, per-member data).
+- ``packed`` (one hidden layer, members sharing their batches): the members are laid side by
+  side in one hidden layer of U = Σ w_m units; member m owns units [o_m, o_m + w_m) and its own
+  output block, and the loss is the sum of the members' losses. No parameter feeds two members,
+  so each member's gradient is its standalone gradient, and the optimizers being element-wise,
+  its trajectory is a standalone model's — at Σ w_m units of compute.
+- ``auto``: packed where it applies, else bucketed.
+
+Results agree across layouts to float32 rounding (sums run in a different order); the tests
+compare every member's parameters and losses.
+
+Shape letters: M members, W padded width, U packed units, B batch, D input/output dimension.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rarelearn import train
+from rarelearn.models import mlp
+
+LAYOUTS = ('auto', 'padded', 'bucketed', 'packed')
+
+
+def packable(depth: int, shared_data: bool) -> bool:
+  return depth == 1 and shared_data
+
+
+def resolve(layout: str, depth: int, shared_data: bool, sharded: bool = False) -> str:
+  """The layout ``auto`` stands for (bucketed when the members are split over devices: packed
+  units of different members would share a device); ValueError if ``packed`` cannot be
+  honoured."""
+  if layout not in LAYOUTS:
+    raise ValueError(f'unknown layout {layout!r}; expected one of {LAYOUTS}')
+  if layout == 'packed' and not packable(depth, shared_data):
+    raise ValueError('the packed layout needs one hidden layer (model.depth=1) and members that '
+                     'share their batches (no swept frequency or gap)')
+  if layout == 'auto':
+    return 'packed' if packable(depth, shared_data) and not sharded else 'bucketed'
+  return layout
+
+
+def buckets(widths, factor: float) -> list[np.ndarray]:
+  """Member indices grouped so that each group's widths lie within ``factor`` of its smallest
+  (greedy over the sorted distinct widths); factor ≤ 1 gives one group per distinct width."""
+  widths = np.asarray(widths)
+  groups, start = [], None
+  for w in np.unique(widths):
+    if start is None or w > start * max(factor, 1.0) or (factor <= 1.0 and w != start):
+      groups.append([])
+      start = w
+    groups[-1].extend(np.flatnonzero(widths == w).tolist())
+  return [np.asarray(g) for g in groups]
+
+
+def padded_units(widths, layout: str, factor: float) -> int:
+  """Hidden units computed per step under ``layout`` (the cost the layout pays)."""
+  widths = np.asarray(widths)
+  if layout == 'packed':
+    return int(widths.sum())
+  if layout == 'bucketed':
+    return int(sum(len(g) * widths[g].max() for g in buckets(widths, factor)))
+  return int(len(widths) * widths.max())
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainers: (state_M, data_key, first_step, member_M, spec, mix, num_steps) → (state_M, loss_M)
+
+def member_axes(spec, mixture_axis):
+  spec_axes = None
+  if spec.log_freqs_K.ndim == 2:  # each member's own long-run π
+    spec_axes = jax.tree.map(lambda _: None, spec).replace(log_freqs_K=0)
+  return spec_axes, mixture_axis
+
+
+def padded_trainer(hp: train.Hyper, mixture_axis: int | None) -> Callable:
+  def run(state, data_key, first, member, spec, mix, num_steps):
+    spec_axes, mix_axis = member_axes(spec, mixture_axis)
+    one = lambda s, m, sp, mx: train.train_chunk(s, data_key, first, m, sp, hp, num_steps, mx)
+    return jax.vmap(one, in_axes=(0, 0, spec_axes, mix_axis))(state, member, spec, mix)
+  return run
+
+
+def _crop(tree, shapes):
+  return jax.tree.map(lambda a, s: a[(slice(None),) + tuple(slice(0, n) for n in s.shape)],
+                      tree, shapes)
+
+
+def _uncrop(tree, full):
+  return jax.tree.map(lambda a, f: jnp.pad(a, [(0, 0)] + [(0, n - k) for n, k in
+                                                          zip(f.shape[1:], a.shape[1:])]),
+                      tree, full)
+
+
+def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
+                     factor: float) -> Callable:
+  """One padded vmap per width bucket, each at its own largest width, in one program."""
+  groups = buckets(widths, factor)
+  order = np.concatenate(groups)
+  inverse = np.argsort(order)
+  plans = []
+  for g in groups:
+    hp_g = dataclasses.replace(hp, max_width=int(np.asarray(widths)[g].max()))
+    shapes = jax.eval_shape(lambda hp_g=hp_g: train.init_state(jax.random.key(0), 1, hp_g))
+    plans.append((g, shapes, padded_trainer(hp_g, mixture_axis)))
+
+  def run(state, data_key, first, member, spec, mix, num_steps):
+    take = lambda tree, g: jax.tree.map(lambda a: a[g], tree)
+    states, losses = [], []
+    for g, shapes, trainer in plans:
+      spec_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]) if spec.log_freqs_K.ndim == 2 \
+          else spec
+      mix_g = take(mix, g) if mixture_axis == 0 else mix
+      sub, loss = trainer(_crop(take(state, g), shapes), data_key, first, take(member, g),
+                          spec_g, mix_g, num_steps)
+      states.append(_uncrop(sub, state))
+      losses.append(loss)
+    joined = jax.tree.map(lambda *a: jnp.concatenate(a)[inverse], *states)
+    return joined, jnp.concatenate(losses)[inverse]
+  return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Packing (one hidden layer): padded member params [M, W, …] ↔ side-by-side units [U, …].
+
+@dataclasses.dataclass(frozen=True)
+class Packing:
+  widths: tuple[int, ...]
+
+  @property
+  def size(self) -> int:
+    return len(self.widths)
+
+  @property
+  def offsets(self) -> np.ndarray:  # [M] each member's first packed unit
+    return np.concatenate([[0], np.cumsum(self.widths)[:-1]]).astype(int)
+
+  @property
+  def unit_member(self) -> np.ndarray:  # [U] the member that owns each packed unit
+    return np.repeat(np.arange(self.size), self.widths)
+
+
+
+def _kind(path) -> str | None:
+  """Which parameter a leaf of a params-shaped tree (params, Adam moments, …) belongs to:
+  'hidden.w' [W, D], 'hidden.b' [W], 'out.w' [D, W], 'out.b' [D]; None for other leaves
+  (optimizer counters)."""
+  names = [k.key for k in path if isinstance(k, jax.tree_util.DictKey)]
+  for part in ('hidden', 'out'):
+    if part in names and names[-1] in ('w', 'b'):
+      return f'{part}.{names[-1]}'
+  return None
+
+
+def pack(tree, p: Packing):
+  """Padded [M, …] params-shaped leaves → packed: hidden.w [U, D], hidden.b [U], out.w [U, D]
+  (transposed), out.b [M, D]; counters [M] → their maximum (the healthy members' count)."""
+  def one(path, a):
+    kind = _kind(path)
+    if kind in ('hidden.w', 'hidden.b'):  # static slices: copies, no gather
+      return jnp.concatenate([a[m, :w] for m, w in enumerate(p.widths)])
+    if kind == 'out.w':
+      return jnp.concatenate([a[m, :, :w].T for m, w in enumerate(p.widths)])
+    if kind == 'out.b':
+      return a
+    return jnp.max(a, axis=0)
+  return jax.tree_util.tree_map_with_path(one, tree)
+
+
+def unpack(tree, like, p: Packing, counter_fix: Callable):
+  """Packed → padded, shaped like ``like`` (zeros beyond each member's width);
+  ``counter_fix(packed_counter, old_counter_M)`` gives the counters back."""
+  def one(path, a, old):
+    kind = _kind(path)
+    width_axis = {'hidden.w': 0, 'hidden.b': 0, 'out.w': 1}.get(kind)
+    if width_axis is None:
+      return a if kind == 'out.b' else counter_fix(a, old)
+    blocks = []  # static slices padded with zeros: copies, no scatter
+    for o, w in zip(p.offsets, p.widths):
+      block = a[o:o + w] if kind != 'out.w' else a[o:o + w].T
+      pad = [(0, 0)] * block.ndim
+      pad[width_axis] = (0, old.shape[1 + width_axis] - w)
+      blocks.append(jnp.pad(block, pad))
+    return jnp.stack(blocks)
+  return jax.tree_util.tree_map_with_path(one, tree, like)
+
+
+def _per_leaf(path, values_M, p: Packing):
+  """``values_M`` broadcast against a packed leaf (None for counters)."""
+  kind = _kind(path)
+  if kind is None:
+    return None
+  if kind == 'out.b':
+    return values_M[:, None]
+  per_unit = values_M[p.unit_member]
+  return per_unit[:, None] if kind in ('hidden.w', 'out.w') else per_unit
+
+
+def _finite_M(params, p: Packing) -> jax.Array:
+  """[M] True where every parameter of the member is finite."""
+  bad = jnp.zeros((p.size,), jnp.int32)
+  for path, a in jax.tree_util.tree_flatten_with_path(params)[0]:
+    row_bad = (~jnp.isfinite(a)).reshape(a.shape[0], -1).any(axis=1).astype(jnp.int32)
+    owner = p.unit_member if _kind(path) != 'out.b' else np.arange(p.size)
+    bad = bad + jax.ops.segment_sum(row_bad, owner, p.size)
+  return bad == 0
+
+
+def packed_loss(params, x_BxD, y_BxD, p: Packing, activation: str,
+                compute_dtype: str = 'float32'):
+  """(Σ_m L_m, L_M): each member's mean squared error summed over outputs, as ``train.loss_fn``."""
+  params, x_BxD = train.in_compute_dtype(params, x_BxD, compute_dtype)
+  hidden, act = params['hidden'][0], mlp.ACTIVATIONS[activation]
+  preds = []
+  h_BxU = act(x_BxD @ hidden['w'].T + hidden['b'])  # one matmul for every member's units
+  for o, w in zip(p.offsets, p.widths):  # each member's own output block: plain 2-D matmuls
+    preds.append((h_BxU[:, o:o + w] @ params['out']['w'][o:o + w])[:, None])
+  pred = (jnp.concatenate(preds, axis=1) + params['out']['b']).astype(jnp.float32)  # [B, M, D]
+  loss_M = jnp.mean(jnp.sum((pred - y_BxD[:, None]) ** 2, axis=-1), axis=0)
+  return jnp.sum(loss_M), loss_M
+
+
+def packed_trainer(hp: train.Hyper, widths) -> Callable:
+  """Trains the members side by side; same updates, divergence freezing and counters as
+  ``train.train_step`` applied to each member alone."""
+  p = Packing(tuple(int(w) for w in widths))
+  opt = train.optimizer(hp)
+
+  def run(state, data_key, first, member, spec, mix, num_steps):
+    params, opt_state = pack(state.params, p), pack(state.opt_state, p)
+
+    def step_fn(carry, step):
+      params, opt_state, diverged = carry
+      batch = train.batch_at(data_key, step, spec, hp, mix)
+      grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch.x, batch.y, p,
+                                                          hp.activation, hp.compute_dtype)
+      direction, new_opt = opt.update(grads, opt_state, params)
+      eta_M = train.step_size(step, member, hp)
+      new = jax.tree_util.tree_map_with_path(
+          lambda path, a, u: a - _per_leaf(path, eta_M, p) * u, params, direction)
+      healthy = diverged < 0
+      accept = healthy & jnp.isfinite(loss_M) & _finite_M(new, p)
+      keep = lambda path, n, o: n if _kind(path) is None else jnp.where(
+          _per_leaf(path, accept, p), n, o)
+      params = jax.tree_util.tree_map_with_path(keep, new, params)
+      opt_state = jax.tree_util.tree_map_with_path(keep, new_opt, opt_state)
+      diverged = jnp.where(healthy & ~accept, step, diverged).astype(jnp.int32)
+      return (params, opt_state, diverged), loss_M
+
+    steps = first + jnp.arange(num_steps, dtype=jnp.int32)
+    (params, opt_state, diverged), losses = jax.lax.scan(
+        step_fn, (params, opt_state, state.diverged_at), steps)
+    # A frozen member's counter stopped at its divergence step; the healthy ones advanced.
+    fix = lambda c, old: jnp.where(diverged < 0, c, old + jnp.maximum(diverged - first, 0)
+                                   ).astype(old.dtype)
+    state = train.TrainState(unpack(params, state.params, p, fix),
+                             unpack(opt_state, state.opt_state, p, fix), diverged)
+    return state, jnp.mean(losses, axis=0)
+  return run
+
+
+def trainer(layout: str, hp: train.Hyper, mixture_axis: int | None, widths,
+            bucket_factor: float = 2.0, sharded: bool = False) -> Callable:
+  """The population trainer for a resolved or 'auto' layout."""
+  layout = resolve(layout, hp.depth, mixture_axis is None, sharded)
+  if layout == 'packed':
+    return packed_trainer(hp, widths)
+  if layout == 'bucketed':
+    return bucketed_trainer(hp, mixture_axis, widths, bucket_factor)
+  return padded_trainer(hp, mixture_axis)

@@ -1,0 +1,131 @@
+"""The member axis over many devices, and big members over a second mesh axis.
+
+A mesh of all devices with two axes: ``members`` (the population's leading axis is split over
+it) and ``model`` (each member's hidden units — and with them its parameters and optimizer
+state — are split over it, FSDP-style, for members too large for one device; size
+``population.model_shards``, default 1). jit's partitioner does the rest: the program is the
+same as on one device, and so are the numbers (tests/test_sharding.py).
+
+A member count that is not a multiple of the ``members`` axis is padded with copies of the last
+member, which are trained like the others and dropped from every output, so files and metrics
+hold exactly the requested members.
+
+Multi-host (TPU pods, several GPU hosts): call ``jax.distributed.initialize()`` first
+(``python -m rarelearn.main --distributed``), then the mesh spans every host's devices.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from rarelearn import train
+
+MEMBERS, MODEL = 'members', 'model'
+
+
+def make_mesh(model_shards: int = 1, devices=None) -> Mesh:
+  devices = list(devices if devices is not None else jax.devices())
+  if model_shards < 1 or len(devices) % model_shards:
+    raise ValueError(f'model_shards={model_shards} must divide the {len(devices)} devices')
+  grid = np.asarray(devices).reshape(len(devices) // model_shards, model_shards)
+  return Mesh(grid, (MEMBERS, MODEL), axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def padded_count(num_members: int, mesh: Mesh) -> int:
+  """The smallest multiple of the ``members`` axis that holds ``num_members``."""
+  n = mesh.shape[MEMBERS]
+  return math.ceil(num_members / n) * n
+
+
+def pad_members(tree, count: int):
+  """Leading member axis extended to ``count`` with copies of the last member."""
+  def pad(a):
+    a = jnp.asarray(a)
+    extra = count - a.shape[0]
+    return a if extra == 0 else jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)])
+  return jax.tree.map(pad, tree)
+
+
+def unpad_members(tree, num_members: int):
+  return jax.tree.map(lambda a: a[:num_members], tree)
+
+
+def width_axes(single_shapes, wider_shapes):
+  """Per leaf (no member axis), the axes that grow with the padded width W: found by comparing
+  the state's shapes at widths W and W + 1, so no layer has to be named."""
+  return jax.tree.map(lambda a, b: tuple(i for i, (x, y) in enumerate(zip(a.shape, b.shape))
+                                         if x != y), single_shapes, wider_shapes)
+
+
+def state_shardings(mesh: Mesh, single_shapes, wider_shapes):
+  """NamedSharding per state leaf [M, …]: members over ``members``; the first width axis over
+  ``model`` when that axis has more than one device and divides it."""
+  k = mesh.shape[MODEL]
+
+  def spec(shape, axes):
+    parts = [None] * len(shape.shape)
+    usable = [i for i in axes if k > 1 and shape.shape[i] % k == 0]
+    if usable:
+      parts[usable[0]] = MODEL
+    return NamedSharding(mesh, P(MEMBERS, *parts))
+  return jax.tree.map(spec, single_shapes, width_axes(single_shapes, wider_shapes))
+
+
+def member_sharding(mesh: Mesh) -> NamedSharding:
+  """For any array whose leading axis is the member axis (hyperparameters, schedules)."""
+  return NamedSharding(mesh, P(MEMBERS))
+
+
+def place(tree, shardings):
+  return jax.device_put(tree, shardings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+  """Where a run's population lives: ``mesh`` None keeps everything on the default device."""
+  num_members: int
+  mesh: Mesh | None = None
+  shardings: Any = None  # of the TrainState [M, …]
+
+  @property
+  def count(self) -> int:
+    """Members actually trained (the requested ones plus padding copies)."""
+    return padded_count(self.num_members, self.mesh) if self.mesh else self.num_members
+
+  def widths(self, widths) -> tuple[int, ...]:
+    return tuple(widths) + (widths[-1],) * (self.count - self.num_members)
+
+  def state(self, state):
+    """Requested members → padded and placed on the mesh."""
+    return state if self.mesh is None else place(pad_members(state, self.count),
+                                                 self.shardings)
+
+  def per_member(self, tree):
+    """Per-member inputs (hyperparameters, schedules) → padded and split over ``members``."""
+    if self.mesh is None or tree is None:
+      return tree
+    return place(pad_members(tree, self.count), member_sharding(self.mesh))
+
+  def requested(self, tree):
+    """Outputs with a leading member axis → the requested members only."""
+    return tree if self.mesh is None else unpad_members(tree, self.num_members)
+
+
+def placement(num_members: int, hp: train.Hyper, model_shards: int = 1,
+              devices=None) -> Placement:
+  """The mesh over ``devices`` (default: all) when there is more than one device or
+  ``model_shards`` > 1; else the single default device."""
+  devices = list(devices if devices is not None else jax.devices())
+  if len(devices) == 1 and model_shards == 1:
+    return Placement(num_members)
+  mesh = make_mesh(model_shards, devices)
+  shapes = [jax.eval_shape(lambda w=w: train.init_state(jax.random.key(0), 1,
+                                                        dataclasses.replace(hp, max_width=w)))
+            for w in (hp.max_width, hp.max_width + 1)]
+  return Placement(num_members, mesh, state_shardings(mesh, *shapes))

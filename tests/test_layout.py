@@ -1,0 +1,131 @@
+"""Layouts: bucketed and packed populations give every member exactly the padded member's run."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rarelearn import layout, population, train
+from rarelearn.measure import step as measure_step
+from rarelearn.tasks import block_regression as br
+from rarelearn.tasks import mixture
+
+from test_population import _assert_rel_close, _hyper, _spec
+
+WIDTHS = (3, 8, 13, 5)
+MH = measure_step.MeasureHyper(every=5, rare_task=3, probe_per_task=4, reference_examples=16)
+
+
+def _run(hp, members, chosen, mixture_axis=None, mix=None, spec=None, chunks=2, mh=MH):
+  spec = spec or _spec()
+  ev = br.eval_set(jax.random.key(2), spec, 8)
+  state = population.init(jax.random.key(0), members, hp)
+  chunk = population.make_chunk(hp, mh, mixture_axis, widths=members.widths, layout=chosen)
+  outs = []
+  for c in range(chunks):
+    state, loss, task_loss, metrics = chunk(state, jax.random.key(9),
+                                            jnp.int32(c * hp.steps_per_chunk),
+                                            members.hparams(), spec, ev, jax.random.key(5), mix)
+    outs.append((loss, task_loss, metrics))
+  return state, outs
+
+
+def _assert_same_runs(a, b):
+  (state_a, outs_a), (state_b, outs_b) = a, b
+  np.testing.assert_array_equal(state_a.diverged_at, state_b.diverged_at)
+  for x, y in zip(jax.tree.leaves(state_a), jax.tree.leaves(state_b)):
+    assert x.shape == y.shape
+    if np.issubdtype(x.dtype, np.integer):
+      np.testing.assert_array_equal(x, y)
+      continue
+    for m in range(x.shape[0]):  # member by member
+      _assert_rel_close(y[m], x[m])
+  for (loss_a, tl_a, met_a), (loss_b, tl_b, met_b) in zip(outs_a, outs_b):
+    for x, y in ((loss_a, loss_b), (tl_a, tl_b)):  # a frozen member's loss may be inf or nan
+      finite = np.isfinite(np.asarray(x))
+      np.testing.assert_array_equal(finite, np.isfinite(np.asarray(y)))
+      _assert_rel_close(np.asarray(y)[finite], np.asarray(x)[finite])
+    assert met_a.keys() == met_b.keys()
+    for key in met_a:
+      finite = np.isfinite(np.asarray(met_a[key]))
+      np.testing.assert_array_equal(finite, np.isfinite(np.asarray(met_b[key])))
+      _assert_rel_close(np.asarray(met_b[key])[finite], np.asarray(met_a[key])[finite], 1e-4)
+
+
+PACKED_CASES = [dict(optimizer='adam'),
+                dict(optimizer='lion', weight_decay=0.1, activation='gelu', schedule='constant')]
+
+
+@pytest.mark.parametrize('case', PACKED_CASES, ids=lambda c: '-'.join(map(str, c.values())))
+def test_packed_equals_padded_member_by_member(case):
+  with jax.default_matmul_precision('highest'):
+    hp = _hyper(max(WIDTHS), **case)
+    # two seeds per width and two learning rates
+    members = population.make_members(WIDTHS, 2, 0.02, [{'lr': 0.02}, {'lr': 0.05}])
+    _assert_same_runs(_run(hp, members, 'padded'), _run(hp, members, 'packed'))
+
+
+def test_bucketed_equals_padded_member_by_member():
+  with jax.default_matmul_precision('highest'):
+    hp = _hyper(max(WIDTHS), optimizer='adamw', weight_decay=0.1, activation='relu', depth=2)
+    members = population.make_members(WIDTHS, 2, 0.02)
+    _assert_same_runs(_run(hp, members, 'padded'), _run(hp, members, 'bucketed'))
+
+
+def test_bucketed_members_with_their_own_batches():
+  with jax.default_matmul_precision('highest'):
+    hp, spec = _hyper(max(WIDTHS)), _spec()
+    freqs = np.exp(np.asarray(spec.log_freqs_K, np.float64))
+    members = population.make_members(WIDTHS, 1, 0.02)
+    mixes = [mixture.iid(mixture.upweight(freqs, 3, f)) for f in (1.0, 3.0, 5.0, 9.0)]
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *mixes)
+    per_member = spec.replace(log_freqs_K=stacked.log_freqs_K)
+    runs = [_run(hp, members, chosen, 0, stacked, per_member) for chosen in ('padded', 'auto')]
+    _assert_same_runs(*runs)
+
+
+def test_packed_divergence_freezes_the_same_member_at_the_same_step():
+  with jax.default_matmul_precision('highest'):
+    hp = _hyper(max(WIDTHS), optimizer='sgd', schedule='constant', warmup_steps=0)
+    members = population.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 40.0}])
+    padded, packed = _run(hp, members, 'padded', mh=None), _run(hp, members, 'packed', mh=None)
+    diverged = np.asarray(padded[0].diverged_at)
+    assert np.all(diverged[1::2] >= 0) and np.all(diverged[::2] == -1), diverged
+    _assert_same_runs(padded, packed)
+    hp = _hyper(max(WIDTHS), optimizer='adam', schedule='constant', warmup_steps=0)
+    members = population.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 1e30}])
+    _assert_same_runs(_run(hp, members, 'padded', mh=None), _run(hp, members, 'packed', mh=None))
+
+
+def test_buckets_and_costs_by_hand():
+  widths = (8, 3, 13, 3, 5, 64)
+  groups = [g.tolist() for g in layout.buckets(widths, 2.0)]
+  assert groups == [[1, 3, 4], [0, 2], [5]]  # {3, 5}, {8, 13}, {64}
+  assert layout.padded_units(widths, 'padded', 2.0) == 6 * 64
+  assert layout.padded_units(widths, 'bucketed', 2.0) == 3 * 5 + 2 * 13 + 64
+  assert layout.padded_units(widths, 'packed', 2.0) == 96
+  assert [g.tolist() for g in layout.buckets(widths, 1.0)] == [[1, 3], [4], [0], [2], [5]]
+  p = layout.Packing((2, 2, 3))
+  assert p.offsets.tolist() == [0, 2, 4]
+  assert p.unit_member.tolist() == [0, 0, 1, 1, 2, 2, 2]
+
+
+def test_layout_choice():
+  assert layout.resolve('auto', 1, True) == 'packed'
+  assert layout.resolve('auto', 2, True) == 'bucketed'
+  assert layout.resolve('auto', 1, False) == 'bucketed'
+  with pytest.raises(ValueError, match='one hidden layer'):
+    layout.resolve('packed', 2, True)
+
+
+@pytest.mark.parametrize('chosen', ['padded', 'packed'])
+def test_bfloat16_compute_keeps_float32_state_and_close_losses(chosen):
+  members = population.make_members(WIDTHS, 1, 0.02)
+  hp32 = _hyper(max(WIDTHS))
+  hp16 = _hyper(max(WIDTHS), compute_dtype='bfloat16')
+  (s32, o32), (s16, o16) = (_run(hp, members, chosen, mh=None) for hp in (hp32, hp16))
+  assert all(x.dtype == np.float32 for x in jax.tree.leaves(s16.params))
+  for m, width in enumerate(members.widths):  # padding stays exactly zero in bfloat16 too
+    assert np.all(np.asarray(s16.params['hidden'][0]['w'][m, width:]) == 0.0)
+  rel = np.abs(np.asarray(o16[-1][1]) / np.asarray(o32[-1][1]) - 1)
+  # bfloat16 keeps 8 significant bits (relative rounding 2^-9 ≈ 2e-3 per operation)
+  assert 1e-5 < rel.max() < 5e-2, rel.max()

@@ -1,0 +1,95 @@
+"""The member axis over 4 (simulated CPU) devices gives the numbers of one device.
+
+The sharded runs happen in a subprocess started with
+XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before jax starts);
+the one-device references run here. Cases: 6 members over 4 devices (padded to 8 slots),
+bucketed and padded layouts, 3 members (fewer than the devices), and a (2 × 2) mesh whose
+second axis splits every member's hidden units (FSDP-style).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rarelearn import configlib, run
+from rarelearn import inspect as inspect_lib
+
+from conftest import REPO, SWEEP
+
+CASES = {
+    'padded': {'population.layout': 'padded'},
+    'bucketed': {'population.layout': 'bucketed', 'population.widths': (2, 3, 8)},
+    'three_members': {'population.seeds': 1, 'population.layout': 'auto'},
+    'model_axis': {'population.model_shards': 2, 'population.layout': 'padded'},
+}
+
+SCRIPT = r'''
+import json, sys
+import jax, numpy as np
+sys.path.insert(0, {repo!r})
+from rarelearn import configlib, run, sharding
+from test_sharding import CASES, config_for
+assert jax.device_count() == 4, jax.devices()
+out = {{}}
+for name in CASES:
+  config = config_for(name)
+  summary = run.train_and_evaluate(config, f'{tmp}/{{name}}', progress=False)
+  setup = run.build(config)
+  place = sharding.placement(setup.members.size, setup.hp, config.population.model_shards)
+  state = place.state(jax.jit(lambda: __import__('rarelearn').population.init(
+      setup.keys['init'], setup.members, setup.hp))())
+  w = state.params['hidden'][0]['w']
+  out[name] = dict(task_loss=summary['final']['task_loss'], layout=summary['layout'],
+                   slots=int(w.shape[0]), devices=len(w.sharding.device_set),
+                   shard_shape=list(w.addressable_shards[0].data.shape))
+json.dump(out, open(f'{tmp}/out.json', 'w'))
+'''
+
+
+def config_for(name):
+  config = configlib.load_config_file(SWEEP + ':smoke')
+  for key, value in CASES[name].items():
+    node = config
+    *parents, leaf = key.split('.')
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config
+
+
+@pytest.fixture(scope='module')
+def sharded(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp('sharded')
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+             JAX_PLATFORMS='cpu', PYTHONPATH=os.path.join(REPO, 'tests'))
+  proc = subprocess.run([sys.executable, '-c', SCRIPT.format(repo=REPO, tmp=str(tmp))],
+                        env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(tmp / 'out.json') as f:
+    return tmp, json.load(f)
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_sharded_run_equals_one_device(name, sharded, tmp_path):
+  tmp, results = sharded
+  got = results[name]
+  config = config_for(name)
+  config.population.model_shards = 1  # one device here
+  want = run.train_and_evaluate(config, str(tmp_path), progress=False)
+  members = len(want['members'])
+  np.testing.assert_allclose(got['task_loss'], want['final']['task_loss'], rtol=2e-4, atol=1e-6)
+  assert got['devices'] == 4
+  assert got['slots'] == -(-members // (2 if name == 'model_axis' else 4)) * (
+      2 if name == 'model_axis' else 4)
+  # the checkpoint holds exactly the requested members
+  inspected = inspect_lib.load(str(tmp / name))
+  assert inspected.state.params['hidden'][0]['w'].shape[0] == members
+  np.testing.assert_allclose([r['task_loss'] for r in inspected.results],
+                             got['task_loss'], rtol=1e-5, atol=1e-7)
+  if name == 'model_axis':  # members over 2 devices, each member's 8 units over 2 more
+    assert got['shard_shape'][:2] == [members // 2, 4], got
+  else:
+    assert got['shard_shape'][0] == got['slots'] // 4
