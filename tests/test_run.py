@@ -210,6 +210,9 @@ def _main(*args, cwd=REPO):
     ('--config.train.batch_size=0', 'train.batch_size'),
     ('--config.model.activation=tanh', 'model.activation'),
     ('--config.population.sweep.gap=(10,)', 'population.sweep.gap'),
+    ('--config.population.layout=packed --config.model.depth=2', 'population.layout'),
+    ('--config.population.model_shards=3', 'population.model_shards'),  # 1 device here
+    ('--config.train.compute_dtype=float16', 'train.compute_dtype'),
 ])
 def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override, field):
   wd = tmp_path / 'never'
