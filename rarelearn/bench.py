@@ -1,8 +1,10 @@
-"""How fast a population trains: ``python -m rarelearn.bench [--quick] [--workloads=toy,large,msp]``.
+"""How fast a population trains: ``python -m rarelearn.bench [--quick] [--workloads=...]``.
 
 Workloads: ``toy`` (configs/sweep.py, the default sweep), ``large`` (configs/bench_large.py,
-widths 256…4096, batch 4,096) and ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
-classifiers of widths 8…512, batch 1,024). For each (measurement off), in one run on one machine:
+widths 256…4096, batch 4,096), ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
+classifiers of widths 8…512, batch 1,024) and ``ladder`` (configs/olmo_tiny.py, the CPU
+transformer ladder: 5 rungs × 4 injection frequencies; also ``tokens_per_s``). For each
+(measurement off), in one run on one machine:
 
 - **population**: all members in one jitted, vmapped program (``population.make_chunk``), as a
   run trains them;
@@ -38,11 +40,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, msp, population, run, train
+from rarelearn import configlib, ladder, msp, population, run, train
+from rarelearn.tasks import tokens as tk
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
-WORKLOADS = {'toy': 'sweep.py', 'large': 'bench_large.py', 'msp': 'msp.py'}
+WORKLOADS = {'toy': 'sweep.py', 'large': 'bench_large.py', 'msp': 'msp.py',
+             'ladder': 'olmo_tiny.py'}
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -171,6 +175,37 @@ def _msp_sequential_seconds(config, steps: int, repeats: int) -> float:
              for m in range(msp.build(config)[1].size))
 
 
+def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
+                    ) -> tuple[float, float]:
+  """The transformer ladder (``rarelearn.ladder``): each rung's members in one vmapped program,
+  summed over rungs — or (``one_member``) every member alone, one after another."""
+  config = config.copy_and_resolve_references()
+  config.train.steps_per_chunk = steps
+  data, root = ladder.data_of(config), jax.random.key(config.seed)
+  eval_bg = tk.markov_sequences(root, data.chain, 8, config.data.seq_len + 1)
+  settings = [(float(f), 1) for f in config.task.frequencies]
+  total, first_loss = 0.0, []
+  for rung, lr in zip(ladder.rungs(config), ladder.peak_lrs(config, ladder.rungs(config))):
+    hp = ladder.hyper(config, rung)
+    grid, members = ladder.members_of(rung, lr, settings, config.model.seeds)
+    chunk = population.make_lm_chunk(hp)
+    groups = [slice(m, m + 1) for m in range(len(grid))] if one_member else [slice(None)]
+    for g in groups:
+      member = jax.tree.map(lambda a, g=g: a[g], members)
+      holder = [population.init_lm(root, [s for _, _, s in grid[g]], member, hp)]
+
+      def call(member=member, holder=holder, hp=hp):
+        holder[0], loss, _ = chunk(holder[0], root, jnp.int32(0), member, data, eval_bg)
+        first_loss.append(loss)
+        return loss
+      total += median_seconds(call, repeats)
+  return total, float(jnp.mean(first_loss[0]))
+
+
+def _ladder_sequential_seconds(config, steps: int, repeats: int) -> float:
+  return _ladder_seconds(config, steps, repeats, one_member=True)[0]
+
+
 def _peak_bytes():
   stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], 'memory_stats') else None
   return (stats or {}).get('peak_bytes_in_use')
@@ -179,6 +214,16 @@ def _peak_bytes():
 def _figures(name: str, config):
   """(widths, flops per step, state bytes, layout text, population-, sequential-, torch-timers)
   of one workload."""
+  if name == 'ladder':  # FLOPs ≈ 6 · parameters in matmuls · tokens (S = 16: attention small)
+    rungs = ladder.rungs(config)
+    per = len(config.task.frequencies) * config.model.seeds
+    tokens = config.train.batch_size * config.data.seq_len
+    counts = [r.counts(config.model.vocab) for r in rungs]
+    flops = sum(6 * (c['non_embedding'] + c['embedding'] // 2) * tokens * per for c in counts)
+    state = 3 * 4 * sum(c['total'] * per for c in counts)  # params + Adam moments, float32
+    widths = [r.d_model for r in rungs for _ in range(per)]
+    return (widths, flops, state, 'one vmapped program per rung (no padding)', _ladder_seconds,
+            _ladder_sequential_seconds, lambda *_: None)
   if name == 'msp':
     spec, layout, _, _ = msp.build(config)
     flops = sum(6 * config.train.batch_size * (spec.input_dim * w + w * msp.NUM_CLASSES)
@@ -223,12 +268,14 @@ def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool
     c = config.copy_and_resolve_references()
     c.population.seeds = seeds
     counts.append(len(_figures(name, c)[0]))
-    times.append(pop_fn(c, steps, repeats)[0])
+    times.append(pop if seeds == config.population.seeds else pop_fn(c, steps, repeats)[0])
   exponent = float(np.polyfit(np.log(counts), np.log(times), 1)[0]) if sizes else None
   return {
       'workload': name, 'members': num, 'widths': sorted(set(widths)), 'layout': layout_text,
       'batch': config.train.batch_size, 'steps_timed': steps,
       'population_steps_per_s': steps / pop, 'member_steps_per_s': steps * num / pop,
+      'tokens_per_s': (steps * num / pop * config.train.batch_size * config.data.seq_len
+                       if name == 'ladder' else None),
       'sequential_steps_per_s': steps / seq,
       'speedup_vs_sequential': seq / pop,
       'torch_steps_per_s': steps / tor if tor else None,
@@ -267,11 +314,11 @@ def main(argv=None) -> list[dict]:
   for name in names:
     config = configlib.load_config_file(os.path.join(CONFIGS, WORKLOADS[name])
                                         + (':smoke' if args.quick and name != 'large' else ''))
-    if name != 'msp':
+    if name not in ('msp', 'ladder'):
       config.measure.every = 0
-    small = args.quick or name != 'large'
-    steps = 5 if args.quick else (250 if small else 10)
-    sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small else ()  # for the cost exponent
+    small = args.quick or name not in ('large', 'ladder')
+    steps = 5 if args.quick else (250 if small else (20 if name == 'ladder' else 10))
+    sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small and name != 'ladder' else ()
     print(f'rarelearn.bench: {name} ({WORKLOADS[name]}), {steps} steps per timing',
           file=sys.stderr)
     results.append(measure(name, config, steps, args.repeats if small else 1, sizes,
@@ -306,6 +353,8 @@ def _print(results):
                 'cost_exponent_in_members', 'bf16_speedup', 'bf16_loss_rel_diff'):
       if key in r:
         print(f'{r["workload"]}.{key}: {_fmt(r[key], 4)}')
+    if r['tokens_per_s']:
+      print(f'{r["workload"]}.tokens_per_s: {_fmt(r["tokens_per_s"], 4)}')
 
 
 if __name__ == '__main__':

@@ -11,15 +11,18 @@ import argparse
 import json
 import math
 import os
-from typing import Any, Sequence
+import sys
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
-               config: str | None = None) -> argparse.Namespace:
+               config: str | None = None,
+               extra: Callable[[argparse.ArgumentParser], None] | None = None
+               ) -> argparse.Namespace:
   """``--workdir`` (default /tmp/rarelearn/experiments/<name>) and ``--smoke``; with ``config``
-  (a default ``path.py[:variant]``) also ``--config``."""
+  (a default ``path.py[:variant]``) also ``--config``; ``extra(parser)`` adds a script's own."""
   parser = argparse.ArgumentParser(prog=f'experiments/{name}.py', description=(doc or '').split('\n')[0])
   parser.add_argument('--workdir', default=os.path.join('/tmp/rarelearn/experiments', name),
                       help='where <name>.json and <name>.png are written')
@@ -28,9 +31,17 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
   if config is not None:
     parser.add_argument('--config', default=config,
                         help='the config file and variant to run (ignored with --smoke)')
+  if extra is not None:
+    extra(parser)
   args = parser.parse_args(argv)
   os.makedirs(args.workdir, exist_ok=True)
   return args
+
+
+def fail(name: str, error: Exception) -> None:
+  """A bad input (config value, token file): one line on stderr, exit status 2."""
+  print(f'{name}: error: {error}', file=sys.stderr)
+  sys.exit(2)
 
 
 def _plain(obj: Any) -> Any:

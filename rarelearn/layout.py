@@ -155,7 +155,6 @@ class Packing:
     return np.repeat(np.arange(self.size), self.widths)
 
 
-
 def _kind(path) -> str | None:
   """Which parameter a leaf of a params-shaped tree (params, Adam moments, …) belongs to:
   'hidden.w' [W, D], 'hidden.b' [W], 'out.w' [D, W], 'out.b' [D]; None for other leaves

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rarelearn import layout as layout_lib
+from rarelearn import lm
 from rarelearn import train
 from rarelearn.measure import step as measure_step
 
@@ -129,3 +130,30 @@ def make_evaluate(hp: train.Hyper) -> Callable:
 def select(tree, index: int):
   """One member's slice of a population pytree (host-side convenience for tests/analysis)."""
   return jax.tree.map(lambda a: np.asarray(a[index]), tree)
+
+
+# ---------------------------------------------------------------------------------------------
+# The transformer track (rarelearn/lm.py): the same idea — one vmap over members, jitted once.
+
+def init_lm(init_key: jax.Array, seeds, members: lm.Member, hp: lm.Hyper) -> lm.State:
+  """Initial states of members [M] (a member's init key depends on its seed only)."""
+  keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(seeds))
+  return jax.jit(jax.vmap(lambda k, m: lm.init_state(k, m, hp)))(keys, members)
+
+
+def make_lm_chunk(hp: lm.Hyper) -> Callable:
+  """jit(vmap(lm.train_chunk + lm.evaluate)); the state is donated.
+
+  (state, data_key, start_step, members, data, eval_background, background=None) → (state,
+  train_loss_M, {background_loss, task_train_loss, train_accuracy, task_test_loss,
+  test_accuracy}: [M]). The background batch depends on the step only (or is given:
+  ``background`` [steps, B, S + 1]), so it is drawn once for all members.
+  """
+  def chunk(state, data_key, start, member, data, eval_background, background):
+    state, loss = lm.train_chunk(state, data_key, start, member, data, hp, background)
+    return state, loss, lm.evaluate(state.params, member, data, eval_background, hp)
+
+  def batched(state, data_key, start, member, data, eval_background, background=None):
+    return jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None))(
+        state, data_key, start, member, data, eval_background, background)
+  return jax.jit(batched, donate_argnums=(0,))

@@ -14,7 +14,7 @@ def test_useful_flops_by_hand():
 
 
 def test_quick_run_prints_every_line(capsys):
-  results = bench.main(['--quick', '--repeats=1', '--workloads=toy,msp'])
+  results = bench.main(['--quick', '--repeats=1', '--workloads=toy,msp'])  # msp: its own code
   out = capsys.readouterr().out
   for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization'):
     assert re.search(rf'^{key}: (n/a|[0-9.e+-]+)$', out, re.M), out

@@ -251,3 +251,63 @@ def test_msp_run_writes_its_numbers(msp_run):
   assert set(results['complexity']) == {'1', '3'}
   assert all(v['num_tasks'] == 3 for v in results['complexity'].values())
   assert results['michaud'] == {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
+
+
+def test_fig5_frontier_on_a_hand_made_grid():
+  fig5 = _module('fig5_olmo_heatmap')
+  freqs = [0.5, 0.2, 0.1, 0.05]
+  acc = np.array([[0.85, 0.3, 0.1, 0.0],    # smallest: learns at 0.5 only
+                  [0.9, 0.81, 0.2, 0.1],    # 0.2
+                  [0.95, 0.9, 0.85, 0.79],  # 0.1
+                  [0.85, 0.2, 0.1, 0.0]])   # only at 0.5 again: the frontier rises
+  assert fig5.min_learned(acc, freqs, 0.8) == [0.5, 0.2, 0.1, 0.5]
+  assert fig5.frontier_checks([0.5, 0.2, 0.1, 0.5]) == (False, False)
+  assert fig5.frontier_checks([None, 0.5, 0.5, 0.1]) == (True, True)
+  assert fig5.frontier_checks([0.5, None]) == (False, False)
+
+
+def test_fig5_smoke_reports_its_own_cells(tmp_path_factory):
+  results, workdir = _run('fig5_olmo_heatmap', tmp_path_factory)
+  raw = np.load(workdir / 'fig5_olmo_heatmap.npz')
+  acc = results['test_accuracy']['cmp']
+  assert len(acc) == 2 and all(len(row) == 2 for row in acc.values())  # 2 rungs × 2 freqs
+  threshold = results['learned_threshold']
+  steps = raw['cmp.steps']
+  for r, (size, row) in enumerate(acc.items()):
+    learned = [float(f) for f, a in row.items() if a >= threshold]
+    assert results['min_learned_frequency_by_size']['cmp'][size] == (min(learned) if learned
+                                                                       else None)
+    for i, (f, a) in enumerate(row.items()):
+      curve = raw['cmp.test_accuracy'][r, i, 0]
+      assert a == pytest.approx(float(curve[-1]))
+      hits = np.flatnonzero(curve < threshold)  # learned from the evaluation after the last miss
+      want = None if curve[-1] < threshold else int(steps[hits[-1] + 1] if hits.size else 0)
+      assert results['learning_step']['cmp'][size][f] == want
+  sizes = [int(s) for s in acc]
+  assert sizes == sorted(sizes) and [r['non_embedding'] for r in results['rungs']] == sizes
+  # the ladder's own arrays (rarelearn.ladder.train): [rungs, frequencies, seeds, evaluations]
+  P = len(steps)
+  assert raw['cmp.test_accuracy'].shape == (2, 2, 1, P) and raw['cmp.train_loss'].shape == (
+      2, 2, 1, P - 1)
+  bg = raw['cmp.background_loss']
+  np.testing.assert_allclose(bg[..., 0], np.log(160), atol=0.05)  # std-0.02 init: ≈ uniform
+  assert np.all(bg[..., -1] < bg[..., 0])
+  # peak lr × (N / N_0)^(-1/3), by hand
+  n = np.asarray(sizes, float)
+  np.testing.assert_allclose([r['lr'] for r in results['rungs']], 1e-2 * (n / n[0]) ** (-1 / 3),
+                             rtol=1e-6)
+  # accuracies are fractions of the 5,000 test pairs
+  counts = raw['cmp.test_accuracy'] * 5000
+  np.testing.assert_allclose(counts, np.round(counts), atol=2e-3)
+
+
+def test_fig6_smoke_reports_order_and_gaps(tmp_path_factory):
+  results, _ = _run('fig6_order_and_gaps', tmp_path_factory)
+  assert set(results['final_task_loss_by_gap']) == {'1', '2', '5'}
+  by_gap = results['final_task_loss_by_gap']
+  assert results['larger_gaps_hurt'] == (by_gap['5'] > by_gap['1'])
+  assert results['gap_loss_ratio'] == pytest.approx(by_gap['5'] / by_gap['1'])
+  steps = results['learning_step_by_frequency']
+  assert set(steps) == {'0.5', '0.1'}
+  order = [np.inf if steps[f] is None else steps[f] for f in ('0.5', '0.1')]
+  assert results['learned_in_frequency_order'] == (order[1] >= order[0])

@@ -2,9 +2,9 @@
 
 The sharded runs happen in a subprocess started with
 XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before jax starts);
-the one-device references run here. Cases: 6 members over 4 devices (padded to 8 slots),
-bucketed and padded layouts, 3 members (fewer than the devices), and a (2 × 2) mesh whose
-second axis splits every member's hidden units (FSDP-style).
+the one-device references run here. Cases: 6 bucketed members over 4 devices (padded to 8
+slots), 3 padded members (fewer than the devices), and a (2 × 2) mesh whose second axis splits
+every member's hidden units (FSDP-style).
 """
 import json
 import os
@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from rarelearn import configlib, run
 from rarelearn import inspect as inspect_lib
@@ -20,9 +19,8 @@ from rarelearn import inspect as inspect_lib
 from conftest import REPO, SWEEP
 
 CASES = {
-    'padded': {'population.layout': 'padded'},
-    'bucketed': {'population.layout': 'bucketed', 'population.widths': (2, 3, 8)},
-    'three_members': {'population.seeds': 1, 'population.layout': 'auto'},
+    'bucketed': {'population.layout': 'bucketed', 'population.widths': (2, 3, 8)},  # 6 → 8
+    'three_members': {'population.seeds': 1, 'population.layout': 'padded'},  # 3 on 4 devices
     'model_axis': {'population.model_shards': 2, 'population.layout': 'padded'},
 }
 
@@ -60,25 +58,28 @@ def config_for(name):
   return config
 
 
-@pytest.fixture(scope='module')
-def sharded(tmp_path_factory):
-  tmp = tmp_path_factory.mktemp('sharded')
+def _sharded_runs(tmp):
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
              JAX_PLATFORMS='cpu', PYTHONPATH=os.path.join(REPO, 'tests'))
   proc = subprocess.run([sys.executable, '-c', SCRIPT.format(repo=REPO, tmp=str(tmp))],
                         env=env, capture_output=True, text=True, timeout=600, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(tmp / 'out.json') as f:
-    return tmp, json.load(f)
+    return json.load(f)
 
 
-@pytest.mark.parametrize('name', list(CASES))
-def test_sharded_run_equals_one_device(name, sharded, tmp_path):
-  tmp, results = sharded
-  got = results[name]
+def test_sharded_runs_equal_one_device(tmp_path):
+  """One test (one subprocess for every case): with pytest-xdist a shared fixture would run
+  once per worker."""
+  results = _sharded_runs(tmp_path)
+  for name in CASES:
+    _check_case(name, results[name], tmp_path, tmp_path / f'one_device_{name}')
+
+
+def _check_case(name, got, tmp, workdir):
   config = config_for(name)
   config.population.model_shards = 1  # one device here
-  want = run.train_and_evaluate(config, str(tmp_path), progress=False)
+  want = run.train_and_evaluate(config, str(workdir), progress=False)
   members = len(want['members'])
   np.testing.assert_allclose(got['task_loss'], want['final']['task_loss'], rtol=2e-4, atol=1e-6)
   assert got['devices'] == 4

@@ -81,3 +81,12 @@ def test_zero_predictor_has_unit_task_loss():
   *_, spec = _spec()
   loss = br.closed_form_task_losses(jnp.zeros((12, 12)), jnp.zeros(12), spec)
   np.testing.assert_allclose(np.asarray(loss), 1.0, rtol=1e-6)
+
+
+def test_unrotated_sampling_skips_the_identity_product_exactly():
+  spec = br.make_spec(br.zipf_frequencies(4, 1.0, 0.0), br.power_spectra([3] * 4, [1.0] * 4))
+  assert not spec.rotated
+  explicit = spec.replace(rotated=True)  # multiplies by the stored identity
+  a, b = (br.sample(jax.random.key(3), s, 64) for s in (spec, explicit))
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x, y)

@@ -33,6 +33,8 @@ class BlockRegressionSpec:
   dim_task_D: jax.Array  # int32: which task owns direction d
   sqrt_lambda_D: jax.Array  # sqrt(λ_{k,j}) laid out along the D directions
   basis_DxD: jax.Array  # Q: column d is direction d (b_{k,j} in block order)
+  # False when Q is the identity: sampling skips the product with Q (the same numbers, exactly)
+  rotated: bool = flax.struct.field(pytree_node=False, default=True)
 
   @property
   def num_tasks(self) -> int:
@@ -71,13 +73,12 @@ def make_spec(frequencies: Sequence[float], spectra: Sequence[np.ndarray],
   """Builds a spec from per-task frequencies and spectra; ``basis`` defaults to the identity."""
   dims = [len(s) for s in spectra]
   dim = int(sum(dims))
-  if basis is None:
-    basis = np.eye(dim)
   return BlockRegressionSpec(
       log_freqs_K=jnp.log(jnp.asarray(frequencies, jnp.float32)),
       dim_task_D=jnp.asarray(np.repeat(np.arange(len(dims)), dims), jnp.int32),
       sqrt_lambda_D=jnp.asarray(np.sqrt(np.concatenate(spectra)), jnp.float32),
-      basis_DxD=jnp.asarray(basis, jnp.float32),
+      basis_DxD=jnp.asarray(np.eye(dim) if basis is None else basis, jnp.float32),
+      rotated=basis is not None,
   )
 
 
@@ -93,7 +94,7 @@ def examples_of_tasks(key: jax.Array, spec: BlockRegressionSpec, task_B: jax.Arr
   z_BxD = jax.random.normal(key, (task_B.shape[0], spec.dim))
   own_BxD = spec.dim_task_D[None, :] == task_B[:, None]
   coeff_BxD = jnp.where(own_BxD, spec.sqrt_lambda_D * z_BxD, 0.0)
-  x_BxD = coeff_BxD @ spec.basis_DxD.T
+  x_BxD = coeff_BxD @ spec.basis_DxD.T if spec.rotated else coeff_BxD
   return x_BxD, x_BxD
 
 

@@ -1,0 +1,66 @@
+"""The OLMo model ladder (4M … 4B) with an injected token task: the paper's Figs 5–6 protocol
+at full scale, for GPUs and TPUs.
+
+Command:   python experiments/fig5_olmo_heatmap.py --config=configs/olmo_ladder.py
+Variants:  ``:small`` — the 4M and 20M rungs only (one accelerator, minutes).
+
+Shapes (d_model, heads, layers; SwiGLU hidden 4·d_model as in OLMo-1B; vocabulary 50,304):
+4M (64, 8, 8), 20M (192, 8, 16), 300M (1024, 16, 16), 1B (2048, 16, 16), 4B (3968, 31, 16:
+head_dim 128, the width that gives ≈ 4B non-embedding parameters). A rung's size is counted
+as OLMo counts its weight-tied models — non-embedding parameters plus one V × d embedding — so
+the names match the published sizes (OLMo-1B: 1.18B; tests/test_olmo_configs.py checks all
+within 10%); rarelearn's models keep untied input and output embeddings, and both counts are
+printed and stored per member. Peak learning rate per rung: ``optimizer.lr`` · (N / N_0)^(-1/3)
+with N the non-embedding count and N_0 that of the smallest rung (the ladder's N^-1/3 rule).
+
+Runtime: the 1B and 4B rungs need their own accelerators (population.model_shards); the
+``small`` variant trains 4M and 20M in one population on one GPU.
+"""
+import ml_collections
+
+# name: (d_model, heads, layers)
+RUNGS = {'4M': (64, 8, 8), '20M': (192, 8, 16), '300M': (1024, 16, 16),
+         '1B': (2048, 16, 16), '4B': (3968, 31, 16)}
+MLP_RATIO = 4  # SwiGLU hidden width / d_model (OLMo-1B: 8192 / 2048)
+VOCAB = 50_304
+
+
+def ladder(names) -> ml_collections.ConfigDict:
+  rungs = ml_collections.ConfigDict()
+  rungs.names = tuple(names)
+  rungs.d_model = tuple(RUNGS[n][0] for n in names)
+  rungs.num_heads = tuple(RUNGS[n][1] for n in names)
+  rungs.depth = tuple(RUNGS[n][2] for n in names)
+  rungs.mlp = tuple(MLP_RATIO * RUNGS[n][0] for n in names)
+  return rungs
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.model = ladder(RUNGS if arg != 'small' else ('4M', '20M'))
+  c.model.vocab = VOCAB
+  c.model.seeds = 1
+  c.data = ml_collections.ConfigDict()
+  c.data.background = 'markov'  # markov (synthetic, no download) | file
+  c.data.token_file = ''  # data.background='file': a flat uint16/uint32 token file
+  c.data.token_dtype = 'uint16'
+  c.data.seq_len = 512
+  c.task = ml_collections.ConfigDict()
+  c.task.kind = 'cmp'  # cmp | add
+  c.task.frequencies = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005)  # instances per sequence
+  c.task.mode = 'count'  # count (exactly round(f·B) per batch) | bernoulli
+  c.task.gap = 1  # instances concentrated into every gap-th batch (same global frequency)
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.lr = 4e-3  # peak lr of the smallest rung; others × (N/N_0)^(-1/3)
+  c.optimizer.warmup_steps = 500
+  c.optimizer.weight_decay = 0.1
+  c.optimizer.clip = 1.0
+  c.train = ml_collections.ConfigDict()
+  c.train.num_steps = 20_000
+  c.train.batch_size = 64
+  c.train.steps_per_chunk = 500
+  c.train.learned_threshold = 0.9  # test accuracy at which a task counts as learned
+  if arg not in (None, '', 'small'):
+    raise ValueError(f'unknown config variant {arg!r}; expected "small" or nothing')
+  return c

@@ -1,0 +1,161 @@
+"""Single-member language-model training for the transformer track (no member axis).
+
+A member is a transformer of some true shape (``models.transformer.Shape``) with its own peak
+learning rate and its own injection of the token task (``tasks.tokens.Injection``: frequency,
+gap). The background batch of a step is shared by all members (a controlled comparison: sizes
+and frequencies differ, the text does not); each member's task instances overwrite the first
+four tokens of its own carrier sequences.
+
+Optimizer: AdamW (β = 0.9, 0.95; weight decay on weight matrices only), gradient clipping at
+global norm ``clip`` (per member: padded coordinates add 0 to the norm, so clipping is exact
+under masking), linear warmup then cosine decay to ``final_lr_ratio`` of the peak. As in
+``train.py`` the learning rate is kept out of the optax transform (−η_member · direction), and a
+member whose loss or parameters stop being finite is frozen at its last finite state.
+
+Shape letters: B batch, S sequence length, V vocabulary.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rarelearn.models import transformer as tf
+from rarelearn.tasks import tokens as tk
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+  dims: tf.Dims
+  seq_len: int  # S: tokens the model reads per sequence (S + 1 are drawn for the targets)
+  batch_size: int
+  num_steps: int
+  steps_per_chunk: int
+  warmup_steps: int
+  final_lr_ratio: float = 0.1
+  b1: float = 0.9
+  b2: float = 0.95
+  eps: float = 1e-8
+  weight_decay: float = 0.1
+  clip: float = 1.0
+  mode: str = 'count'  # tokens.MODES
+
+
+class Member(NamedTuple):
+  shape: tf.Shape
+  lr: jax.Array  # float32 peak learning rate
+  injection: tk.Injection
+
+
+class Data(NamedTuple):
+  """What every member's batches are made of (shared, unbatched)."""
+  chain: tk.Markov
+  task: tk.TokenTask
+
+
+class State(NamedTuple):
+  params: tf.Params
+  opt_state: Any
+  diverged_at: jax.Array  # int32, −1 while healthy
+
+
+def _decay_mask(params):
+  return jax.tree.map(lambda p: p.ndim >= 2, params)
+
+
+def optimizer(hp: Hyper) -> optax.GradientTransformation:
+  return optax.chain(optax.clip_by_global_norm(hp.clip),
+                     optax.scale_by_adam(b1=hp.b1, b2=hp.b2, eps=hp.eps),
+                     optax.add_decayed_weights(hp.weight_decay, mask=_decay_mask))
+
+
+def lr_multiplier(step: jax.Array, hp: Hyper) -> jax.Array:
+  t = step.astype(jnp.float32) + 1.0
+  warm = jnp.minimum(1.0, t / max(hp.warmup_steps, 1))
+  frac = jnp.clip((t - hp.warmup_steps) / max(hp.num_steps - hp.warmup_steps, 1), 0.0, 1.0)
+  cosine = hp.final_lr_ratio + (1 - hp.final_lr_ratio) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+  return warm * cosine
+
+
+def init_state(key: jax.Array, member: Member, hp: Hyper) -> State:
+  params = tf.init_params(key, member.shape, hp.dims)
+  return State(params, optimizer(hp).init(params), jnp.int32(-1))
+
+
+def token_losses(params, tokens_BxS1: jax.Array, shape: tf.Shape, dims: tf.Dims) -> jax.Array:
+  """[B, S] next-token cross-entropies (nats)."""
+  logits = jax.vmap(lambda t: tf.apply(params, t, shape, dims))(tokens_BxS1[:, :-1])
+  return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS1[:, 1:])
+
+
+def loss_fn(params, tokens_BxS1, weights_BxS, shape, dims) -> jax.Array:
+  """Weighted mean next-token loss (weights 1 everywhere: the plain LM loss)."""
+  return jnp.sum(token_losses(params, tokens_BxS1, shape, dims) * weights_BxS) / jnp.maximum(
+      jnp.sum(weights_BxS), 1.0)
+
+
+def background_at(data_key: jax.Array, step: jax.Array, data: Data, hp: Hyper) -> jax.Array:
+  """[B, S + 1] background tokens of ``step`` (shared by all members)."""
+  return tk.markov_sequences(jax.random.fold_in(data_key, step), data.chain, hp.batch_size,
+                             hp.seq_len + 1)
+
+
+def batch_at(data_key: jax.Array, step: jax.Array, data: Data, member: Member, hp: Hyper,
+             background: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+  """(tokens [B, S + 1], carriers [B]) a member trains on at ``step``; ``background`` (e.g.
+  windows of a token file) replaces the synthetic background."""
+  if background is None:
+    background = background_at(data_key, step, data, hp)
+  key = jax.random.fold_in(jax.random.fold_in(data_key, step), 1)
+  return tk.inject(key, step, background, data.task, member.injection, hp.mode)
+
+
+def train_step(state: State, tokens_BxS1: jax.Array, step: jax.Array, member: Member,
+               hp: Hyper) -> tuple[State, jax.Array]:
+  weights = jnp.ones(tokens_BxS1[:, 1:].shape, jnp.float32)
+  loss, grads = jax.value_and_grad(loss_fn)(state.params, tokens_BxS1, weights, member.shape,
+                                            hp.dims)
+  direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
+  eta = member.lr * lr_multiplier(step, hp)
+  params = jax.tree.map(lambda p, u: p - eta * u, state.params, direction)
+  healthy = state.diverged_at < 0
+  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
+  accept = healthy & jnp.isfinite(loss) & finite
+  params, opt_state = jax.tree.map(lambda n, o: jnp.where(accept, n, o),
+                                   (params, opt_state), (state.params, state.opt_state))
+  diverged = jnp.where(healthy & ~accept, step, state.diverged_at).astype(jnp.int32)
+  return State(params, opt_state, diverged), loss
+
+
+def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Member,
+                data: Data, hp: Hyper, background: jax.Array | None = None
+                ) -> tuple[State, jax.Array]:
+  """``hp.steps_per_chunk`` steps from ``start`` (``background``: [steps, B, S + 1] given
+  background batches, e.g. from a token file); returns the state and the mean training loss."""
+  def body(state, step_and_background):
+    step, bg = step_and_background
+    tokens, _ = batch_at(data_key, step, data, member, hp, bg)
+    return train_step(state, tokens, step, member, hp)
+  steps = start + jnp.arange(hp.steps_per_chunk, dtype=jnp.int32)
+  state, losses = jax.lax.scan(body, state, (steps, background))
+  return state, jnp.mean(losses)
+
+
+def evaluate(params, member: Member, data: Data, eval_background: jax.Array, hp: Hyper) -> dict:
+  """Background LM loss on held-out sequences; the task's loss and accuracy at the LABEL
+  position over every train pair and every test pair. The model is causal, so LABEL's logits
+  depend on TOK1 TOK2 only: two-token prompts suffice."""
+  out = {'background_loss': jnp.mean(token_losses(params, eval_background, member.shape,
+                                                  hp.dims))}
+  for split in ('train', 'test'):
+    pairs = getattr(data.task, f'{split}_pairs')
+    inst = tk.instances(data.task, pairs)  # [P, 4]
+    logits = jax.vmap(lambda t: tf.apply(params, t, member.shape, hp.dims))(inst[:, :2])[:, 1]
+    label = inst[:, 2]
+    out[f'task_{split}_loss'] = jnp.mean(
+        optax.softmax_cross_entropy_with_integer_labels(logits, label))
+    out[f'{split}_accuracy'] = jnp.mean(jnp.argmax(logits, axis=-1) == label)
+  return out

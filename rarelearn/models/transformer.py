@@ -1,0 +1,166 @@
+"""Decoder-only transformer, OLMo-style, maskable along every axis a model ladder varies.
+
+One member, no leading axis. Architecture: token embedding → L × [pre-RMSNorm → causal
+multi-head attention with RoPE → residual; pre-RMSNorm → SwiGLU MLP → residual] → RMSNorm →
+untied output projection. No biases. Initialization: every weight matrix normal with std
+``init_std`` (0.02, OLMo), norm scales 1.
+
+Padding. Every member is stored at the padded shape of the population (``Dims``: d_model D,
+heads H, head_dim E, MLP hidden F, layers L) and carries its true shape as traced integers
+(``Shape``: d, h, e, f, l). Invariants (tests/test_transformer.py):
+- padded parameters are exactly 0 and their gradients are exactly 0, so they stay 0 under any
+  element-wise optimizer — the residual stream's padded coordinates are 0 throughout;
+- RMSNorm statistics use the true d_model; attention masks whole heads (h < H) *and* the
+  coordinates of a head beyond the true head_dim (e < E), since OLMo's ladder changes head_dim
+  between rungs; the softmax scale is 1/sqrt(e) of the true head_dim; RoPE rotates interleaved
+  pairs (2i, 2i+1) at frequency base^(-2i/e), so the true coordinates of a head see exactly a
+  standalone model's rotation;
+- layers at index ≥ l add exactly nothing to the residual stream (their parameters are 0 and
+  their output is multiplied by 0);
+so a member equals a standalone transformer of its true shape, trained on the same batches.
+
+Shape letters: S sequence, V vocabulary, D d_model, H heads, E head_dim, F MLP hidden, L layers.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Params = dict[str, Any]
+NORM_EPS = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class Dims:
+  """Static (padded) dimensions shared by the population."""
+  vocab: int
+  d_model: int
+  num_heads: int
+  head_dim: int
+  mlp: int
+  depth: int
+  rope_base: float = 10_000.0
+  init_std: float = 0.02
+
+
+class Shape(NamedTuple):
+  """A member's true shape: traced int32 scalars (leading member axis in a population)."""
+  d_model: jax.Array
+  num_heads: jax.Array
+  head_dim: jax.Array
+  mlp: jax.Array
+  depth: jax.Array
+
+
+def shape_of(d_model: int, num_heads: int, mlp: int, depth: int,
+             head_dim: int | None = None) -> Shape:
+  head_dim = head_dim or d_model // num_heads
+  return Shape(*(jnp.int32(v) for v in (d_model, num_heads, head_dim, mlp, depth)))
+
+
+def dims_of(shape: Shape, vocab: int, **kw) -> Dims:
+  """Dims with no padding at all (a standalone model of ``shape``)."""
+  return Dims(vocab, *(int(v) for v in shape), **kw)
+
+
+def masks(shape: Shape, dims: Dims) -> dict[str, jax.Array]:
+  """1.0 on a member's true coordinates, 0.0 on padding."""
+  lt = lambda n, size: (jnp.arange(size) < n).astype(jnp.float32)
+  return {'D': lt(shape.d_model, dims.d_model),
+          'HE': lt(shape.num_heads, dims.num_heads)[:, None] * lt(shape.head_dim,
+                                                                   dims.head_dim)[None, :],
+          'F': lt(shape.mlp, dims.mlp), 'L': lt(shape.depth, dims.depth)}
+
+
+def init_params(key: jax.Array, shape: Shape, dims: Dims) -> Params:
+  """Normal(0, init_std) weights on the true coordinates, 0 on padding; norm scales 1 (0 on
+  padding and in layers beyond the member's depth)."""
+  m = masks(shape, dims)
+  D, H, E, F, L, V = (dims.d_model, dims.num_heads, dims.head_dim, dims.mlp, dims.depth,
+                      dims.vocab)
+  names = ('embed', 'wq', 'wk', 'wv', 'wo', 'w_gate', 'w_up', 'w_down', 'unembed')
+  k = dict(zip(names, jax.random.split(key, len(names))))
+  normal = lambda name, s: dims.init_std * jax.random.normal(k[name], s)
+  mD, mHE, mF, mL = m['D'], m['HE'], m['F'], m['L']
+  layer_D = mL[:, None] * mD[None, :]  # [L, D]
+  qkv_mask = layer_D[:, :, None, None] * mHE[None, None]  # [L, D, H, E]
+  mlp_mask = layer_D[:, :, None] * mF[None, None, :]  # [L, D, F]
+  return {
+      'embed': normal('embed', (V, D)) * mD,
+      'layers': {
+          'attn_norm': layer_D, 'mlp_norm': layer_D,
+          'wq': normal('wq', (L, D, H, E)) * qkv_mask,
+          'wk': normal('wk', (L, D, H, E)) * qkv_mask,
+          'wv': normal('wv', (L, D, H, E)) * qkv_mask,
+          'wo': normal('wo', (L, H, E, D)) * jnp.moveaxis(qkv_mask, 1, 3),
+          'w_gate': normal('w_gate', (L, D, F)) * mlp_mask,
+          'w_up': normal('w_up', (L, D, F)) * mlp_mask,
+          'w_down': normal('w_down', (L, F, D)) * jnp.swapaxes(mlp_mask, 1, 2),
+      },
+      'final_norm': mD,
+      'unembed': normal('unembed', (D, V)) * mD[:, None],
+  }
+
+
+def rms_norm(x_SxD: jax.Array, scale_D: jax.Array, shape: Shape, mask_D: jax.Array):
+  """x / sqrt(mean over the true d_model of x² + eps) · scale (0 on padding)."""
+  ms = jnp.sum(jnp.square(x_SxD) * mask_D, axis=-1, keepdims=True) / shape.d_model
+  return x_SxD * jax.lax.rsqrt(ms + NORM_EPS) * scale_D
+
+
+def rope(x_SxHxE: jax.Array, head_dim: jax.Array, base: float) -> jax.Array:
+  """Rotates interleaved pairs (2i, 2i+1) by position · base^(-2i / head_dim)."""
+  S, _, E = x_SxHxE.shape
+  i = jnp.arange(E // 2, dtype=jnp.float32)
+  inv_freq = base ** (-2.0 * i / head_dim.astype(jnp.float32))
+  angle = jnp.arange(S, dtype=jnp.float32)[:, None] * inv_freq[None, :]  # [S, E/2]
+  cos, sin = jnp.cos(angle)[:, None, :], jnp.sin(angle)[:, None, :]
+  x0, x1 = x_SxHxE[..., 0::2], x_SxHxE[..., 1::2]
+  out = jnp.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
+  return out.reshape(x_SxHxE.shape)
+
+
+def _layer(x_SxD, layer, active, shape: Shape, dims: Dims, m):
+  S = x_SxD.shape[0]
+  h = rms_norm(x_SxD, layer['attn_norm'], shape, m['D'])
+  q, k, v = (jnp.einsum('sd,dhe->she', h, layer[w]) * m['HE'] for w in ('wq', 'wk', 'wv'))
+  q, k = rope(q, shape.head_dim, dims.rope_base), rope(k, shape.head_dim, dims.rope_base)
+  scores = jnp.einsum('she,the->hst', q, k) / jnp.sqrt(shape.head_dim.astype(jnp.float32))
+  causal = jnp.tril(jnp.ones((S, S), bool))
+  probs = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
+  attn = jnp.einsum('hst,the->she', probs, v) * m['HE']
+  x_SxD = x_SxD + active * jnp.einsum('she,hed->sd', attn, layer['wo'])
+  h = rms_norm(x_SxD, layer['mlp_norm'], shape, m['D'])
+  hidden = jax.nn.silu(h @ layer['w_gate']) * (h @ layer['w_up']) * m['F']
+  return x_SxD + active * (hidden @ layer['w_down'])
+
+
+def apply(params: Params, tokens_S: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
+  """Next-token logits [S, V] of one sequence."""
+  return apply_embedded(params, params['embed'][tokens_S], shape, dims)
+
+
+def apply_embedded(params: Params, x: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
+  """Logits [S, V] from the input embeddings x [S, D]."""
+  m = masks(shape, dims)
+
+  def body(x, layer_and_active):
+    layer, active = layer_and_active
+    return _layer(x, layer, active, shape, dims, m), None
+  x, _ = jax.lax.scan(body, x, (params['layers'], m['L']))
+  return rms_norm(x, params['final_norm'], shape, m['D']) @ params['unembed']
+
+
+def parameter_counts(d_model: int, num_heads: int, head_dim: int, mlp: int, depth: int,
+                     vocab: int) -> dict[str, int]:
+  """Exact counts of a standalone model: non-embedding (attention, MLP, norms) and embedding
+  (input embedding + untied output projection)."""
+  attn = 4 * d_model * num_heads * head_dim
+  per_layer = attn + 3 * d_model * mlp + 2 * d_model
+  non_embedding = depth * per_layer + d_model
+  embedding = 2 * vocab * d_model
+  return {'non_embedding': non_embedding, 'embedding': embedding,
+          'total': non_embedding + embedding}

@@ -1,0 +1,101 @@
+"""Masked transformer members ≡ unpadded standalone transformers; causality; parameter counts."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from rarelearn.models import transformer as tf
+
+from test_population import _assert_rel_close
+
+VOCAB, SEQ = 37, 12
+# three shapes that differ in width, heads, head_dim, MLP width and depth
+SHAPES = [dict(d_model=16, num_heads=2, mlp=24, depth=1),
+          dict(d_model=24, num_heads=4, mlp=40, depth=3, head_dim=6),
+          dict(d_model=32, num_heads=2, mlp=64, depth=2)]  # head_dim 16
+PADDED = tf.Dims(VOCAB, d_model=32, num_heads=4, head_dim=16, mlp=64, depth=3)
+
+
+def _crop(params, shape: tf.Shape):
+  """A padded member's true block: the initial parameters of its standalone model."""
+  d, h, e, f, l = (int(v) for v in shape)
+  lay = params['layers']
+  return {'embed': params['embed'][:, :d],
+          'layers': {'attn_norm': lay['attn_norm'][:l, :d], 'mlp_norm': lay['mlp_norm'][:l, :d],
+                     'wq': lay['wq'][:l, :d, :h, :e], 'wk': lay['wk'][:l, :d, :h, :e],
+                     'wv': lay['wv'][:l, :d, :h, :e], 'wo': lay['wo'][:l, :h, :e, :d],
+                     'w_gate': lay['w_gate'][:l, :d, :f], 'w_up': lay['w_up'][:l, :d, :f],
+                     'w_down': lay['w_down'][:l, :f, :d]},
+          'final_norm': params['final_norm'][:d], 'unembed': params['unembed'][:d]}
+
+
+def _loss(params, tokens_BxS, shape, dims):
+  logits = jax.vmap(lambda t: tf.apply(params, t, shape, dims))(tokens_BxS[:, :-1])
+  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS[:, 1:]))
+
+
+def _train(params, shape, dims, steps=4):
+  opt = optax.adamw(3e-3, weight_decay=0.1)
+  opt_state = opt.init(params)
+
+  @jax.jit
+  def step(params, opt_state, t):
+    tokens = jax.random.randint(jax.random.fold_in(jax.random.key(7), t), (4, SEQ + 1), 0, VOCAB)
+    loss, grads = jax.value_and_grad(_loss)(params, tokens, shape, dims)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss, grads
+  losses = []
+  for t in range(steps):
+    params, opt_state, loss, grads = step(params, opt_state, t)
+    losses.append(loss)
+  return params, np.asarray(losses), grads
+
+
+def test_members_equal_unpadded_standalone_transformers():
+  with jax.default_matmul_precision('highest'):
+    for i, kw in enumerate(SHAPES):
+      shape = tf.shape_of(**kw)
+      padded = tf.init_params(jax.random.key(i), shape, PADDED)
+      solo_dims = tf.dims_of(shape, VOCAB)
+      solo = _crop(padded, shape)
+      trained_p, losses_p, grads_p = _train(padded, shape, PADDED)
+      trained_s, losses_s, _ = _train(solo, shape, solo_dims)
+      _assert_rel_close(losses_p, losses_s)
+      for a, b in zip(jax.tree.leaves(_crop(trained_p, shape)), jax.tree.leaves(trained_s)):
+        _assert_rel_close(a, b)
+      # padding: parameters and gradients exactly 0 (every nonzero lies in the true block)
+      for tree in (trained_p, grads_p):
+        for full, kept in zip(jax.tree.leaves(tree), jax.tree.leaves(_crop(tree, shape))):
+          assert np.count_nonzero(full) == np.count_nonzero(kept) > 0, kw
+
+
+def test_causality_no_gradient_from_future_tokens():
+  shape = tf.shape_of(**SHAPES[1])
+  params = tf.init_params(jax.random.key(3), shape, PADDED)
+  tokens = jax.random.randint(jax.random.key(4), (SEQ,), 0, VOCAB)
+  x = params['embed'][tokens]
+
+  for t in (0, 5, SEQ - 2):
+    jac = jax.jacrev(lambda x: tf.apply_embedded(params, x, shape, PADDED)[t])(x)  # [V, S, D]
+    assert np.all(np.asarray(jac[:, t + 1:]) == 0.0)
+    assert np.any(np.asarray(jac[:, :t + 1]) != 0.0)
+
+
+def test_rope_rotation_by_hand():
+  x = jnp.zeros((3, 1, 4)).at[:, 0, 0].set(1.0).at[:, 0, 2].set(1.0)
+  out = tf.rope(x, jnp.int32(4), 100.0)
+  # pair 0 turns by p rad, pair 1 by p · 100^(-1/2) = p / 10 rad at position p
+  for p in range(3):
+    np.testing.assert_allclose(out[p, 0], [np.cos(p), np.sin(p), np.cos(p / 10), np.sin(p / 10)],
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_parameter_counts_by_hand():
+  c = tf.parameter_counts(d_model=8, num_heads=2, head_dim=4, mlp=12, depth=3, vocab=10)
+  per_layer = 4 * 8 * 8 + 3 * 8 * 12 + 2 * 8
+  assert c == {'non_embedding': 3 * per_layer + 8, 'embedding': 2 * 10 * 8,
+               'total': 3 * per_layer + 8 + 160}
+  shape = tf.shape_of(d_model=8, num_heads=2, mlp=12, depth=3)
+  solo = tf.init_params(jax.random.key(0), shape, tf.dims_of(shape, 10))
+  assert sum(x.size for x in jax.tree.leaves(solo)) == c['total']
