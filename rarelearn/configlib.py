@@ -318,7 +318,7 @@ def member_schedules(config, members: population.Members
   None for i.i.d.); otherwise each member carries its own schedule (axis 0; i.i.d. members get
   ``mixture.iid`` of their π, which draws exactly the batches a standalone run would)."""
   freqs_MxK = np.stack([frequencies(config, s) for s in members.settings])
-  if not any(key in s for s in members.settings for key in ('rare_frequency', 'factor', 'gap')):
+  if shared_data(config):
     return freqs_MxK, task_schedule(config, freqs_MxK[0]), None
   schedules = [task_schedule(config, f, s) or mixture.iid(f)
                for f, s in zip(freqs_MxK, members.settings)]

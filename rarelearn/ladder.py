@@ -156,11 +156,13 @@ def train(config, progress: bool = True, settings=None) -> dict:
            for t in range(start, start + spc)]))
       state, loss, ev = chunk(state, data_key, jnp.int32(start), member, data, eval_background,
                               background)
-      rows.append(jax.device_get(ev))
-      losses.append(np.asarray(loss))
+      if losses:  # the previous chunk's figures: reading them does not wait on this chunk
+        bar.set_postfix(loss=f'{float(jnp.mean(losses[-1])):.3f}',
+                        acc=f'{float(jnp.max(rows[-1]["test_accuracy"])):.2f}')
+      rows.append(ev)
+      losses.append(loss)
       bar.update(spc)
-      bar.set_postfix(loss=f'{float(np.mean(loss)):.3f}',
-                      acc=f'{float(np.max(ev["test_accuracy"])):.2f}')
+    rows, losses = jax.device_get((rows, losses))
     bar.close()
     speeds.append(num_steps / (time.time() - t_rung))
     for key in rows[0]:

@@ -27,6 +27,7 @@ import numpy as np
 import optax
 import tqdm
 
+from rarelearn import layout as layout_lib
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import sparse_parity as sp
 
@@ -35,25 +36,13 @@ Params = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
-class Layout:
+class Layout(layout_lib.Packing):
   """Which packed units belong to which member (width-major, then seeds)."""
-  widths: tuple[int, ...]
   seeds: tuple[int, ...]
-
-  @property
-  def size(self) -> int:
-    return len(self.widths)
-
-  @property
-  def offsets(self) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(self.widths)[:-1]]).astype(int)
 
   @property
   def num_units(self) -> int:
     return int(sum(self.widths))
-
-  def member_of_unit(self) -> np.ndarray:
-    return np.repeat(np.arange(self.size), self.widths)
 
 
 def make_layout(widths, num_seeds: int) -> Layout:
@@ -119,7 +108,7 @@ def make_functions(layout: Layout, spec: sp.ParitySpec, lr: float, batch_size: i
   Adam steps on batches ``sp.sample(fold_in(data_key, t))`` (shared by all members).
   evaluate(params, eval_batch) → per-member, per-subtask loss in bits [M, K].
   """
-  onehot = jnp.asarray(np.eye(layout.size)[layout.member_of_unit()], jnp.float32)
+  onehot = jnp.asarray(np.eye(layout.size)[layout.unit_member], jnp.float32)
   opt = optax.adam(lr)
 
   def loss_fn(params, batch):

@@ -91,8 +91,7 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   """
   every = mh.every if mh is not None else 0
   trainer = layout_lib.trainer(layout, hp, mixture_axis, widths, bucket_factor,
-                               state_sharding is not None) \
-      if widths is not None else layout_lib.padded_trainer(hp, mixture_axis)
+                               state_sharding is not None)
 
   def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
     spec_axes, mix_axis = layout_lib.member_axes(spec, mixture_axis)
