@@ -48,6 +48,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.batch_size = 32
   c.train.steps_per_chunk = 200  # evaluated every this many steps
   c.train.learned_threshold = 0.8
+  # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
+  # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
+  # experiments/fig9_gradient_decomposition.py)
+  c.probe = ml_collections.ConfigDict()
+  c.probe.neurons = 0
+  c.probe.period = 100
+  c.probe.phases = (0,)
   if arg == 'smoke':
     c.model.names = ('d8', 'd16')
     c.model.d_model, c.model.num_heads, c.model.depth = (8, 16), (2, 2), (1, 2)

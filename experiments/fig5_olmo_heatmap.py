@@ -40,7 +40,6 @@ Runtime: about 10 minutes on a 2-core CPU for ``cmp`` (``--smoke``: seconds; not
 from __future__ import annotations
 
 import os
-import sys
 
 import matplotlib
 
@@ -48,7 +47,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import configlib, expt, ladder
+from rarelearn import expt, ladder
 
 NAME = 'fig5_olmo_heatmap'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -136,17 +135,12 @@ def _extra_flags(parser):
 def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
-  tasks = [t for t in args.tasks.split(',') if t]
   spec = os.path.join(CONFIGS, 'olmo_tiny.py:smoke') if args.smoke else args.config
-  outs = {}
-  for task in tasks:
-    config = configlib.load_config_file(spec)
-    config.task.kind = task
-    print(f'{NAME}: T_{task.upper()} on {spec}', file=sys.stderr)
-    try:
-      outs[task] = ladder.train(config, progress=not args.smoke)
-    except ValueError as e:  # a bad config value or token file (TokenFileError)
-      expt.fail(NAME, e)
+  try:
+    outs, config = ladder.train_tasks(spec, [t for t in args.tasks.split(',') if t],
+                                      progress=not args.smoke)
+  except ValueError as e:  # a bad config value or token file (TokenFileError)
+    expt.fail(NAME, e)
   results = analyse(outs, float(config.train.learned_threshold))
   np.savez_compressed(os.path.join(args.workdir, f'{NAME}.npz'),
                       **{f'{task}.{key}': value for task, out in outs.items()

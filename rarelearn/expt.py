@@ -38,6 +38,14 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
   return args
 
 
+def periodic_flags(parser: argparse.ArgumentParser) -> None:
+  """--gap and --gap_frequency: G batches' worth of a token task's instances every G batches
+  (fig8_retention.py, fig9_gradient_decomposition.py)."""
+  parser.add_argument('--gap', type=int, default=100, help='batches between injections (G)')
+  parser.add_argument('--gap_frequency', type=float, default=0.25,
+                      help='instances per sequence in the long run')
+
+
 def fail(name: str, error: Exception) -> None:
   """A bad input (config value, token file): one line on stderr, exit status 2."""
   print(f'{name}: error: {error}', file=sys.stderr)

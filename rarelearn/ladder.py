@@ -17,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from rarelearn import lm, population
+from rarelearn import configlib, lm, population
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
 
@@ -72,12 +73,21 @@ def peak_lrs(config, ladder: list[Rung]) -> list[float]:
 
 
 def hyper(config, rung: Rung) -> lm.Hyper:
+  """The rung's static hyperparameters; gradient probes from ``config.probe`` (``neurons`` K,
+  ``period``, ``phases``) where the config has that block."""
+  probe = config.get('probe') or {}
+  neurons = int(probe.get('neurons', 0))
+  if neurons and not 0 < neurons <= rung.mlp:
+    raise ValueError(f'config.probe.neurons={neurons} must be in 1…{rung.mlp}, the MLP width of '
+                     f'rung {rung.name}')
   return lm.Hyper(dims=rung.dims(config.model.vocab), seq_len=config.data.seq_len,
                   batch_size=config.train.batch_size, num_steps=config.train.num_steps,
                   steps_per_chunk=config.train.steps_per_chunk,
                   warmup_steps=config.optimizer.warmup_steps,
                   weight_decay=config.optimizer.weight_decay, clip=config.optimizer.clip,
-                  mode=config.task.mode)
+                  mode=config.task.mode, probe_neurons=neurons,
+                  probe_period=int(probe.get('period', 1)),
+                  probe_phases=tuple(int(p) for p in probe.get('phases', ())))
 
 
 def data_of(config) -> lm.Data:
@@ -99,6 +109,32 @@ def background_file(config) -> tk.TokenFile | None:
                       config.data.seq_len + 1)
 
 
+def train_tasks(spec: str, tasks, progress: bool = True, **kw) -> tuple[dict, Any]:
+  """``train`` on the config file ``spec`` once per token task (``task.kind``): ({task: its
+  output plus ``task`` (the ``TokenTask``) and ``vocab``}, the last task's config)."""
+  outs = {}
+  for kind in tasks:
+    config = configlib.load_config_file(spec)
+    config.task.kind = kind
+    if progress:
+      print(f'rarelearn: T_{kind.upper()} on {spec}', file=sys.stderr)
+    outs[kind] = train(config, progress, **kw)
+    outs[kind].update(task=data_of(config).task, vocab=config.model.vocab)
+  return outs, config
+
+
+def periodic_burst(config, frequency: float, gap: int) -> int:
+  """Batches one injection fills when G batches' worth of instances (frequency f) come every G
+  batches; raises ValueError unless 1 ≤ burst < G."""
+  if gap < 2 or not 0 < frequency <= 1:
+    raise ValueError(f'gap {gap} must be ≥ 2 and frequency {frequency} in (0, 1]')
+  burst = tk.burst_steps(frequency, gap, config.train.batch_size)
+  if not 0 < burst < gap:
+    raise ValueError(f'frequency {frequency} × batch {config.train.batch_size} gives injections '
+                     f'of {burst} batches; need 1…{gap - 1} for a gap of {gap}')
+  return burst
+
+
 def members_of(rung: Rung, lr: float, settings, seeds: int):
   """Members of one rung: settings (frequency, gap) × seeds, seeds innermost."""
   grid = [(f, g, s) for f, g in settings for s in range(seeds)]
@@ -111,12 +147,14 @@ def members_of(rung: Rung, lr: float, settings, seeds: int):
   return grid, member
 
 
-def train(config, progress: bool = True, settings=None) -> dict:
+def train(config, progress: bool = True, settings=None, keep_params: bool = False) -> dict:
   """Trains every rung × setting × seed, a setting being (frequency, gap) — by default every
   ``task.frequencies`` at ``task.gap``; returns numpy arrays indexed [R, F, S, …] (F settings):
   ``steps`` [P], ``train_loss`` [R, F, S, P−1] and, for each of ``lm.evaluate``'s keys,
-  [R, F, S, P]; plus ``rungs`` (name and parameter counts), ``frequencies`` and ``gaps`` [F],
-  ``lrs``, ``wall_time_s`` and ``steps_per_s`` per rung."""
+  [R, F, S, P]; with gradient probes (``config.probe``) ``probes`` [R, F, S, num_steps,
+  len(lm.PROBES)] (NaN at steps without one); plus ``rungs`` (name and parameter counts),
+  ``frequencies`` and ``gaps`` [F], ``lrs``, ``wall_time_s`` and ``steps_per_s`` per rung, and
+  with ``keep_params`` the final ``params`` of every rung (a list of [F·S]-stacked trees)."""
   t0 = time.time()
   ladder, seeds = rungs(config), config.model.seeds
   settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
@@ -138,15 +176,15 @@ def train(config, progress: bool = True, settings=None) -> dict:
             f'{c["embedding"]:,} embedding parameters; peak lr {lr:.3g}', file=sys.stderr)
   spc, num_steps = config.train.steps_per_chunk, config.train.num_steps
   steps = np.arange(0, num_steps + 1, spc)
-  history, train_loss, speeds = {}, [], []
-  for r, (rung, lr) in enumerate(zip(ladder, lrs)):
-    hp = hyper(config, rung)
+  hps = [hyper(config, rung) for rung in ladder]  # config errors before anything compiles
+  history, train_loss, speeds, probes, finals = {}, [], [], [], []
+  for r, (rung, lr, hp) in enumerate(zip(ladder, lrs, hps)):
     grid, member = members_of(rung, lr, settings, seeds)
     state = population.init_lm(jax.random.fold_in(root, 0), [s for _, _, s in grid], member, hp)
     chunk = population.make_lm_chunk(hp)
     evaluate = jax.jit(jax.vmap(lambda p, m: lm.evaluate(p, m, data, eval_background, hp)))
     rows = [jax.device_get(evaluate(state.params, member))]
-    losses = []
+    losses, probed = [], []
     bar = tqdm.tqdm(total=num_steps, unit='step', disable=not progress, file=sys.stderr,
                     desc=f'{rung.name} ({len(grid)} members)')
     t_rung = time.time()
@@ -154,16 +192,22 @@ def train(config, progress: bool = True, settings=None) -> dict:
       background = None if token_file is None else jnp.asarray(np.stack(
           [token_file.batch(config.seed, t, config.train.batch_size)
            for t in range(start, start + spc)]))
-      state, loss, ev = chunk(state, data_key, jnp.int32(start), member, data, eval_background,
+      state, loss, probe, ev = chunk(state, data_key, jnp.int32(start), member, data, eval_background,
                               background)
       if losses:  # the previous chunk's figures: reading them does not wait on this chunk
         bar.set_postfix(loss=f'{float(jnp.mean(losses[-1])):.3f}',
                         acc=f'{float(jnp.max(rows[-1]["test_accuracy"])):.2f}')
       rows.append(ev)
       losses.append(loss)
+      probed.append(probe)
       bar.update(spc)
     rows, losses = jax.device_get((rows, losses))
     bar.close()
+    if hp.probe_neurons:
+      probes.append(np.concatenate(jax.device_get(probed), axis=1).reshape(
+          len(settings), seeds, num_steps, len(lm.PROBES)))
+    if keep_params:
+      finals.append(jax.device_get(state.params))
     speeds.append(num_steps / (time.time() - t_rung))
     for key in rows[0]:
       history.setdefault(key, []).append(
@@ -177,4 +221,8 @@ def train(config, progress: bool = True, settings=None) -> dict:
              rungs=[dict(name=r.name, d_model=r.d_model, num_heads=r.num_heads, mlp=r.mlp,
                          depth=r.depth, **r.counts(config.model.vocab)) for r in ladder],
              wall_time_s=time.time() - t0)
+  if probes:
+    out['probes'] = np.stack(probes)
+  if keep_params:
+    out['params'] = finals
   return out

@@ -23,8 +23,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rarelearn.measure import decomposition, features
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
+
+PROBES = ('cos_g', 'cos_gt', 'cos_gnt', 'instances')  # what a probe records (NaN elsewhere)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Hyper:
   weight_decay: float = 0.1
   clip: float = 1.0
   mode: str = 'count'  # tokens.MODES
+  # gradient probes (measure/decomposition.py) at steps t with t % probe_period in probe_phases,
+  # on the top probe_neurons first-layer MLP units (0: no probes)
+  probe_neurons: int = 0
+  probe_period: int = 1
+  probe_phases: tuple[int, ...] = ()
 
 
 class Member(NamedTuple):
@@ -113,11 +121,33 @@ def batch_at(data_key: jax.Array, step: jax.Array, data: Data, member: Member, h
   return tk.inject(key, step, background, data.task, member.injection, hp.mode)
 
 
+def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,
+              task: tk.TokenTask | None):
+  """(loss, gradient, probe values [len(PROBES)]) — at a probe step the gradient is g_t + g_nt
+  of ``decomposition.probe`` (one backward pass), elsewhere the plain one and NaNs."""
+  def plain(_):
+    weights = jnp.ones(tokens_BxS1[:, 1:].shape, jnp.float32)
+    loss, grads = jax.value_and_grad(loss_fn)(params, tokens_BxS1, weights, member.shape,
+                                              hp.dims)
+    return loss, grads, jnp.full((len(PROBES),), jnp.nan, jnp.float32)
+
+  if not hp.probe_neurons:
+    return plain(None)
+
+  def probed(_):
+    p = decomposition.probe(params, tokens_BxS1, carriers_B, task, member.shape, hp.dims,
+                            hp.probe_neurons)
+    return p['loss'], p['grads'], jnp.stack([p[k] for k in PROBES]).astype(jnp.float32)
+  now = jnp.any(step % hp.probe_period == jnp.asarray(hp.probe_phases, jnp.int32))
+  return jax.lax.cond(now, probed, plain, None)
+
+
 def train_step(state: State, tokens_BxS1: jax.Array, step: jax.Array, member: Member,
-               hp: Hyper) -> tuple[State, jax.Array]:
-  weights = jnp.ones(tokens_BxS1[:, 1:].shape, jnp.float32)
-  loss, grads = jax.value_and_grad(loss_fn)(state.params, tokens_BxS1, weights, member.shape,
-                                            hp.dims)
+               hp: Hyper, carriers_B: jax.Array | None = None,
+               task: tk.TokenTask | None = None) -> tuple[State, jax.Array, jax.Array]:
+  """One AdamW step; returns (state, loss, probe values) — ``carriers_B`` and ``task`` are
+  needed only when ``hp.probe_neurons`` > 0."""
+  loss, grads, probes = _gradient(state.params, tokens_BxS1, carriers_B, step, member, hp, task)
   direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
   eta = member.lr * lr_multiplier(step, hp)
   params = jax.tree.map(lambda p, u: p - eta * u, state.params, direction)
@@ -127,29 +157,33 @@ def train_step(state: State, tokens_BxS1: jax.Array, step: jax.Array, member: Me
   params, opt_state = jax.tree.map(lambda n, o: jnp.where(accept, n, o),
                                    (params, opt_state), (state.params, state.opt_state))
   diverged = jnp.where(healthy & ~accept, step, state.diverged_at).astype(jnp.int32)
-  return State(params, opt_state, diverged), loss
+  return State(params, opt_state, diverged), loss, probes
 
 
 def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Member,
                 data: Data, hp: Hyper, background: jax.Array | None = None
-                ) -> tuple[State, jax.Array]:
+                ) -> tuple[State, jax.Array, jax.Array]:
   """``hp.steps_per_chunk`` steps from ``start`` (``background``: [steps, B, S + 1] given
-  background batches, e.g. from a token file); returns the state and the mean training loss."""
+  background batches, e.g. from a token file); returns the state, the mean training loss and
+  the probe values of every step [steps, len(PROBES)] (NaN where none was taken)."""
   def body(state, step_and_background):
     step, bg = step_and_background
-    tokens, _ = batch_at(data_key, step, data, member, hp, bg)
-    return train_step(state, tokens, step, member, hp)
+    tokens, carriers = batch_at(data_key, step, data, member, hp, bg)
+    state, loss, probes = train_step(state, tokens, step, member, hp, carriers, data.task)
+    return state, (loss, probes)
   steps = start + jnp.arange(hp.steps_per_chunk, dtype=jnp.int32)
-  state, losses = jax.lax.scan(body, state, (steps, background))
-  return state, jnp.mean(losses)
+  state, (losses, probes) = jax.lax.scan(body, state, (steps, background))
+  return state, jnp.mean(losses), probes
 
 
 def evaluate(params, member: Member, data: Data, eval_background: jax.Array, hp: Hyper) -> dict:
   """Background LM loss on held-out sequences; the task's loss and accuracy at the LABEL
-  position over every train pair and every test pair. The model is causal, so LABEL's logits
-  depend on TOK1 TOK2 only: two-token prompts suffice."""
+  position over every train pair and every test pair (the model is causal, so LABEL's logits
+  depend on TOK1 TOK2 only: two-token prompts suffice); the feature scores of
+  ``measure.features`` (``order_score``, ``fourier_count``)."""
   out = {'background_loss': jnp.mean(token_losses(params, eval_background, member.shape,
                                                   hp.dims))}
+  out.update(features.feature_scores(params, data.task, member.shape, hp.dims))
   for split in ('train', 'test'):
     pairs = getattr(data.task, f'{split}_pairs')
     inst = tk.instances(data.task, pairs)  # [P, 4]

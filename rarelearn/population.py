@@ -144,13 +144,13 @@ def make_lm_chunk(hp: lm.Hyper) -> Callable:
   """jit(vmap(lm.train_chunk + lm.evaluate)); the state is donated.
 
   (state, data_key, start_step, members, data, eval_background, background=None) → (state,
-  train_loss_M, {background_loss, task_train_loss, train_accuracy, task_test_loss,
-  test_accuracy}: [M]). The background batch depends on the step only (or is given:
-  ``background`` [steps, B, S + 1]), so it is drawn once for all members.
+  train_loss_M, probes [M, steps, len(lm.PROBES)], ``lm.evaluate``'s dict of [M]). The
+  background batch depends on the step only (or is given: ``background`` [steps, B, S + 1]),
+  so it is drawn once for all members.
   """
   def chunk(state, data_key, start, member, data, eval_background, background):
-    state, loss = lm.train_chunk(state, data_key, start, member, data, hp, background)
-    return state, loss, lm.evaluate(state.params, member, data, eval_background, hp)
+    state, loss, probes = lm.train_chunk(state, data_key, start, member, data, hp, background)
+    return state, loss, probes, lm.evaluate(state.params, member, data, eval_background, hp)
 
   def batched(state, data_key, start, member, data, eval_background, background=None):
     return jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None))(

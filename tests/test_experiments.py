@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from rarelearn import theory
+from rarelearn import expt, theory
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            'experiments')
@@ -311,3 +311,91 @@ def test_fig6_smoke_reports_order_and_gaps(tmp_path_factory):
   assert set(steps) == {'0.5', '0.1'}
   order = [np.inf if steps[f] is None else steps[f] for f in ('0.5', '0.1')]
   assert results['learned_in_frequency_order'] == (order[1] >= order[0])
+
+
+def test_fig7_smoke_correlates_its_own_cells(tmp_path_factory):
+  results, _ = _run('fig7_features', tmp_path_factory)
+  score, acc = results['feature_score']['cmp'], results['accuracy']['cmp']
+  assert len(score) == 2 and all(len(row) == 2 for row in score.values())
+  pairs = [(score[s][f], acc[s][f]) for s in score for f in score[s]]
+  assert results['correlation']['cmp'] == pytest.approx(
+      expt.spearman(*zip(*pairs)) if len(set(p[0] for p in pairs)) > 1 else 0.0)
+  for name in ('best', 'worst'):
+    d = results['order_direction'][name]
+    y = np.asarray(d['rank'], float) - np.mean(d['rank'])
+    proj = np.asarray(d['projection'])
+    # a 1-D least-squares fit: residual orthogonal to the fit, R² = ‖fit‖² / ‖y‖²
+    assert abs(proj @ (y - proj)) < 1e-3 * (y @ y)
+    assert d['direction_r2'] == pytest.approx(proj @ proj / (y @ y), rel=1e-4, abs=1e-6)
+  assert results['order_direction']['best']['score'] >= results['order_direction']['worst'][
+      'score']
+  # 100 task tokens: the order score is an adjusted R² (≤ 1), the control a count of ≤ 50 per
+  # representation
+  assert all(v <= 1 for row in score.values() for v in row.values())
+  assert all(0 <= v <= 50 * 3 for row in results['control_score']['cmp'].values()
+             for v in row.values())
+
+
+def _periodic_out(curves, steps, probes=None):
+  out = {'steps': np.asarray(steps), 'frequencies': np.asarray([0.25]), 'wall_time_s': 1.0,
+         'rungs': [dict(name=f'r{i}', non_embedding=10 ** (i + 3)) for i in range(len(curves))]}
+  c = np.asarray(curves, float)[:, None, None, :]  # [R, F=1, S=1, P]
+  out['task_test_loss'], out['task_train_loss'] = c, c + 0.5
+  if probes is not None:
+    out['probes'] = probes
+  return out
+
+
+def test_fig8_retention_on_hand_made_trajectories():
+  fig8 = _module('fig8_retention')
+  steps = np.arange(0, 31)  # gap 10, bursts of 2 steps at 0, 10, 20
+  small, large = np.full(31, 4.0), np.full(31, 4.0)
+  for k, s in enumerate((0, 10, 20)):  # each burst drops the loss by 1 nat
+    small[s + 2:s + 10] = 3.0 + np.linspace(0, 1.0, 8)  # all of it lost by the next burst
+    before = 4.0 - 0.75 * k
+    large[s:s + 2] = before
+    large[s + 2:s + 10] = before - 1 + np.linspace(0, 0.25, 8)  # a quarter of it lost
+  large[30] = 4.0 - 0.75 * 3
+  res = fig8.analyse(_periodic_out([small, large], steps), gap=10, burst=2)
+  assert res['retention_by_size']['1000'] == pytest.approx(0.0)
+  assert res['retention_by_size']['10000'] == pytest.approx(0.75)
+  assert res['drop_by_size']['10000'] == pytest.approx(1.0)
+  assert res['per_injection']['10000']['loss_before'] == [4.0, 3.25, 2.5]
+  assert res['largest_retains_more']
+
+
+def test_fig9_statistics_on_hand_made_probes():
+  fig9 = _module('fig9_gradient_decomposition')
+  assert fig9.probe_phases(100, 25) == ((0, 12), (37, 62, 87))
+  assert fig9.probe_phases(8, 2) == ((0, 1), (3, 5, 7))
+  probes = np.full((2, 1, 1, 20, 4), np.nan)
+  # gap 10, burst 2: probes at 0 (injection) and 5 (between) of each cycle
+  probes[0, 0, 0, [0, 10]] = [[0.1, 0.5, -0.2, 3], [0.3, 0.7, 0.4, 3]]
+  probes[0, 0, 0, [5, 15]] = [[0.2, np.nan, 0.2, 0], [0.4, np.nan, 0.4, 0]]
+  probes[1, 0, 0, [0, 10, 5, 15]] = [[0.05, 0.3, 0.0, 3], [0.05, 0.3, 0.02, 3],
+                                     [0.0, np.nan, 0.0, 0], [0.01, np.nan, 0.01, 0]]
+  res = fig9.analyse(_periodic_out([[0.0], [0.0]], [0], probes), gap=10, burst=2)
+  assert res['probe_steps'] == {'at_injection': [0, 10], 'between': [5, 15]}
+  small = res['cosines']['1000']
+  assert small['at_injection']['cos_gnt'] == pytest.approx({'mean': 0.1, 'std': 0.3, 'n': 2})
+  assert small['between']['cos_gt'] == {'mean': None, 'std': None, 'n': 0}
+  assert small['all']['cos_g']['mean'] == pytest.approx(0.25)
+  assert res['cosines']['10000']['at_injection']['cos_gnt']['std'] == pytest.approx(0.01)
+  assert res['gnt_spread_shrinks'] and res['gnt_spread_shrinks_all_probes']
+
+
+def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
+  fig8, _ = _run('fig8_retention', tmp_path_factory)
+  assert fig8['gap'] == 8 and fig8['burst_steps'] == 2  # 8 · round(0.25 · 8) = 16: 2 batches
+  for size, rows in fig8['per_injection'].items():
+    assert rows['starts'] == [0, 8, 16, 24, 32]
+    assert rows['loss_next'][:-1] == rows['loss_before'][1:]
+    np.testing.assert_allclose(rows['drop'], np.subtract(rows['loss_before'],
+                                                         rows['loss_after']), atol=1e-6)
+  fig9, _ = _run('fig9_gradient_decomposition', tmp_path_factory)
+  assert fig9['probe_steps'] == {'at_injection': [0, 1, 8, 9, 16, 17, 24, 25, 32, 33],
+                                 'between': [s + p for s in range(0, 40, 8) for p in (3, 5, 7)]}
+  for size, where in fig9['cosines'].items():
+    assert where['at_injection']['cos_gt']['n'] == 10 and where['between']['cos_gt']['n'] == 0
+    for stats in where['all'].values():
+      assert stats['n'] == 0 or -1 <= stats['mean'] <= 1

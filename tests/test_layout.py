@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import layout, population, train
+from rarelearn import layout, population
 from rarelearn.measure import step as measure_step
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture

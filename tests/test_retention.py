@@ -42,6 +42,18 @@ def test_hand_example_and_small_gains_left_out():
   assert res['retained'][0] == pytest.approx(0.2)
   assert np.isnan(res['retained'][1])  # gain 0.01 < min_gain
   assert res['mean_retained'] == pytest.approx(0.2)
+  assert res['weighted_retained'] == pytest.approx(0.2)
+
+
+def test_weighted_retention_by_hand():
+  # drops 1.0 and 0.1 (score = −loss), kept 0.5 and −0.4: plain mean (0.5 − 4) / 2, weighted
+  # (0.5 − 0.4) / 1.1
+  steps = [0, 2, 10, 12, 20]
+  score = [0.0, 1.0, 0.5, 0.6, 0.1]
+  res = retention.retention(steps, score, gap=10, burst_steps=2, offset=0)
+  np.testing.assert_allclose(res['retained'], [0.5, -4.0])
+  assert res['mean_retained'] == pytest.approx(-1.75)
+  assert res['weighted_retained'] == pytest.approx(0.1 / 1.1)
 
 
 def test_missing_steps_are_an_error():

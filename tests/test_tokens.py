@@ -69,6 +69,8 @@ def test_bernoulli_frequency_and_gap_schedule(task):
   per_step = [int(tk.carriers(None, jnp.int32(s), spill, 20, 'count').sum()) for s in range(30)]
   assert per_step[:4] == [20, 20, 10, 0] and sum(per_step[:25]) == 50
   assert per_step[25:29] == [20, 20, 10, 0]
+  assert tk.burst_steps(0.1, 25, 20) == 3 and tk.burst_steps(0.1, 5, 20) == 1
+  assert tk.burst_steps(0.25, 100, 32) == 25  # fig8/fig9 default: 800 instances, 32 per batch
 
 
 def test_markov_background_follows_its_chain():

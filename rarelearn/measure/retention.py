@@ -10,7 +10,9 @@ trajectory ℓ_r(t) evaluated at (at least) those steps:
                                                         0: back to where it started, < 0: lower)
 
 Bursts whose gain is below ``min_gain`` (e.g. a task already learned) have no meaningful ratio
-and are left out of the mean.
+and are left out of the means: the plain mean of retained_i, and the gain-weighted mean
+Σ kept_i / Σ gain_i (kept_i = gain_i · retained_i), which a burst that taught little cannot
+swing.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def retention(steps: Sequence[int], score: Sequence[float], gap: int, burst_step
 
   ``steps``/``score``: the evaluated trajectory; it must contain s_i, e_i and s_{i+1}.
   Returns {'starts', 'gain', 'retained' (NaN where gain < min_gain), 'mean_gain',
-  'mean_retained' (NaN if no burst counts)}.
+  'mean_retained', 'weighted_retained' (NaN if no burst counts)}.
   """
   at = {int(t): float(v) for t, v in zip(steps, score)}
   starts = [s for s in burst_starts(max(at) + 1, gap, offset) if s + gap in at]
@@ -44,7 +46,9 @@ def retention(steps: Sequence[int], score: Sequence[float], gap: int, burst_step
   retained = np.where(counted, kept / np.where(counted, gain, 1.0), np.nan)
   return {'starts': starts, 'gain': gain.tolist(), 'retained': retained.tolist(),
           'mean_gain': float(np.mean(gain)) if starts else float('nan'),
-          'mean_retained': float(np.mean(retained[counted])) if counted.any() else float('nan')}
+          'mean_retained': float(np.mean(retained[counted])) if counted.any() else float('nan'),
+          'weighted_retained': (float(np.sum(kept[counted]) / np.sum(gain[counted]))
+                                if counted.any() else float('nan'))}
 
 
 def burst_aligned(steps: Sequence[int], values: Sequence[float], gap: int,

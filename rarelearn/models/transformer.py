@@ -145,13 +145,26 @@ def apply(params: Params, tokens_S: jax.Array, shape: Shape, dims: Dims) -> jax.
 
 def apply_embedded(params: Params, x: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
   """Logits [S, V] from the input embeddings x [S, D]."""
+  x = _residuals(params, x, shape, dims)[-1]
+  return rms_norm(x, params['final_norm'], shape, masks(shape, dims)['D']) @ params['unembed']
+
+
+def _residuals(params: Params, x_SxD: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
+  """[L + 1, S, D]: the residual stream entering the first layer and leaving each layer."""
   m = masks(shape, dims)
 
   def body(x, layer_and_active):
     layer, active = layer_and_active
-    return _layer(x, layer, active, shape, dims, m), None
-  x, _ = jax.lax.scan(body, x, (params['layers'], m['L']))
-  return rms_norm(x, params['final_norm'], shape, m['D']) @ params['unembed']
+    x = _layer(x, layer, active, shape, dims, m)
+    return x, x
+  _, xs = jax.lax.scan(body, x_SxD, (params['layers'], m['L']))
+  return jnp.concatenate([x_SxD[None], xs])
+
+
+def residual_streams(params: Params, tokens_S: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
+  """[L + 1, S, D]: the token embeddings (index 0) and the residual stream after each layer
+  (index l); entries beyond the member's depth repeat its last layer's output."""
+  return _residuals(params, params['embed'][tokens_S], shape, dims)
 
 
 def parameter_counts(d_model: int, num_heads: int, head_dim: int, mlp: int, depth: int,

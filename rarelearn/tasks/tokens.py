@@ -111,6 +111,11 @@ def carriers(key: jax.Array, step: jax.Array, inj: Injection, batch: int, mode: 
   return (phase >= 0) & (jnp.arange(batch) < here)
 
 
+def burst_steps(frequency: float, gap: int, batch: int) -> int:
+  """``count`` mode: the consecutive batches one injection of G·round(f·B) instances fills."""
+  return -(-int(round(frequency * batch)) * gap // batch)
+
+
 def inject(key: jax.Array, step: jax.Array, tokens_BxS: jax.Array, task: TokenTask,
            inj: Injection, mode: str) -> tuple[jax.Array, jax.Array]:
   """(tokens with instances on the first four positions of the carrier sequences, [B] carrier

@@ -1,0 +1,99 @@
+"""The batch gradient split into its task-token and other-token parts, compared with the
+task's own direction on the neurons that matter for the task (paper Fig. 9).
+
+At a training step with parameters θ and batch tokens:
+- g = ∇θ of the training loss (the mean next-token loss over the B × S targets);
+- g_t and g_nt: the same gradient with the targets' weights restricted to the *task tokens*
+  (the targets TOK2, LABEL and EOD of the carrier sequences: every token an instance wrote
+  after TOK1) and to all other targets. Both come from **one** backward pass: the per-target
+  losses are pulled back once with two cotangents stacked (weights w_t / (B·S) and
+  (1 − w_t) / (B·S)), so g_t + g_nt = g up to float rounding;
+- g_r = ∇θ of the task loss (cross-entropy at the LABEL position) over all 10,000 ordered
+  pairs of the task, train and test;
+- task neurons: the top-K hidden units of the first layer's SwiGLU MLP by the norm of g_r over
+  the unit's parameters (its column of w_gate and w_up, its row of w_down); units beyond the
+  member's true MLP width are never chosen (K ≤ that width);
+- cos(g, g_r), cos(g_t, g_r), cos(g_nt, g_r) over those units' parameters. cos(g_t, g_r) is
+  NaN on a batch with no instance (g_t = 0).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rarelearn.models import transformer as tf
+from rarelearn.tasks import tokens as tk
+
+INSTANCE_TARGETS = 3  # targets 0, 1, 2 of a carrier sequence: TOK2, LABEL, EOD
+
+
+def task_token_weights(carriers_B: jax.Array, seq_len: int) -> jax.Array:
+  """[B, S] 1.0 on the targets an instance wrote, 0.0 elsewhere."""
+  first = jnp.arange(seq_len) < INSTANCE_TARGETS
+  return (carriers_B[:, None] & first[None, :]).astype(jnp.float32)
+
+
+def split_gradient(params: tf.Params, tokens_BxS1: jax.Array, task_weights_BxS: jax.Array,
+                   shape: tf.Shape, dims: tf.Dims):
+  """(loss, g_t, g_nt) of the mean next-token loss, in one backward pass."""
+  def losses(p):
+    logits = jax.vmap(lambda t: tf.apply(p, t, shape, dims))(tokens_BxS1[:, :-1])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS1[:, 1:])
+  per_target, pullback = jax.vjp(losses, params)
+  n = per_target.size
+  cotangents = jnp.stack([task_weights_BxS, 1.0 - task_weights_BxS]) / n
+  (grads,) = jax.vmap(pullback)(cotangents)
+  g_t, g_nt = (jax.tree.map(lambda g: g[i], grads) for i in range(2))
+  return jnp.mean(per_target), g_t, g_nt
+
+
+def task_gradient(params: tf.Params, task: tk.TokenTask, shape: tf.Shape,
+                  dims: tf.Dims) -> tf.Params:
+  """g_r: the gradient of the LABEL-position loss over every ordered pair of the task."""
+  pairs = jnp.concatenate([task.train_pairs, task.test_pairs])
+  inst = tk.instances(task, pairs)
+
+  def loss(p):
+    logits = jax.vmap(lambda t: tf.apply(p, t, shape, dims))(inst[:, :2])[:, 1]
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, inst[:, 2]))
+  return jax.grad(loss)(params)
+
+
+def _neuron_parts(g: tf.Params) -> list[jax.Array]:
+  """The first layer's MLP gradients as [F, ·] blocks, one row per hidden unit."""
+  layer = g['layers']
+  return [layer['w_gate'][0].T, layer['w_up'][0].T, layer['w_down'][0]]
+
+
+def task_neurons(g_r: tf.Params, shape: tf.Shape, dims: tf.Dims, k: int) -> jax.Array:
+  """[F] 1.0 on the top-k first-layer MLP units by ‖g_r‖ over their parameters; padded units
+  (index ≥ the true MLP width) are never chosen."""
+  norms = jnp.sqrt(sum(jnp.sum(part ** 2, axis=1) for part in _neuron_parts(g_r)))
+  norms = jnp.where(jnp.arange(dims.mlp) < shape.mlp, norms, -jnp.inf)
+  _, top = jax.lax.top_k(norms, k)
+  return jnp.zeros((dims.mlp,), jnp.float32).at[top].set(1.0)
+
+
+def neuron_cosine(a: tf.Params, b: tf.Params, selected_F: jax.Array) -> jax.Array:
+  """cos(a, b) over the parameters of the selected first-layer MLP units."""
+  dot = sum(jnp.sum(selected_F[:, None] * x * y) for x, y in zip(_neuron_parts(a),
+                                                                _neuron_parts(b)))
+  na = sum(jnp.sum(selected_F[:, None] * x ** 2) for x in _neuron_parts(a))
+  nb = sum(jnp.sum(selected_F[:, None] * y ** 2) for y in _neuron_parts(b))
+  return dot / jnp.sqrt(na * nb)
+
+
+def probe(params: tf.Params, tokens_BxS1: jax.Array, carriers_B: jax.Array,
+          task: tk.TokenTask, shape: tf.Shape, dims: tf.Dims, k: int) -> dict:
+  """Everything of one step: the loss, g (= g_t + g_nt) and the three cosines on the task
+  neurons (``cos_g``, ``cos_gt``, ``cos_gnt``), and ``instances`` (carriers in the batch)."""
+  weights = task_token_weights(carriers_B, tokens_BxS1.shape[1] - 1)
+  loss, g_t, g_nt = split_gradient(params, tokens_BxS1, weights, shape, dims)
+  g = jax.tree.map(jnp.add, g_t, g_nt)
+  g_r = task_gradient(params, task, shape, dims)
+  sel = task_neurons(g_r, shape, dims, k)
+  return {'loss': loss, 'grads': g,
+          'cos_g': neuron_cosine(g, g_r, sel), 'cos_gt': neuron_cosine(g_t, g_r, sel),
+          'cos_gnt': neuron_cosine(g_nt, g_r, sel),
+          'instances': jnp.sum(carriers_B).astype(jnp.float32)}
