@@ -192,8 +192,8 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
       background = None if token_file is None else jnp.asarray(np.stack(
           [token_file.batch(config.seed, t, config.train.batch_size)
            for t in range(start, start + spc)]))
-      state, loss, probe, ev = chunk(state, data_key, jnp.int32(start), member, data, eval_background,
-                              background)
+      state, loss, probe, ev = chunk(state, data_key, jnp.int32(start), member, data,
+                                     eval_background, background)
       if losses:  # the previous chunk's figures: reading them does not wait on this chunk
         bar.set_postfix(loss=f'{float(jnp.mean(losses[-1])):.3f}',
                         acc=f'{float(jnp.max(rows[-1]["test_accuracy"])):.2f}')

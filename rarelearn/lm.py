@@ -12,6 +12,12 @@ under masking), linear warmup then cosine decay to ``final_lr_ratio`` of the pea
 ``train.py`` the learning rate is kept out of the optax transform (−η_member · direction), and a
 member whose loss or parameters stop being finite is frozen at its last finite state.
 
+Measurements: ``evaluate`` adds the feature scores of ``measure.features`` to the losses and
+accuracies; with ``Hyper.probe_neurons`` > 0 the steps ``probe_phases`` (mod ``probe_period``)
+take their gradient from ``measure.decomposition.probe`` (g_t + g_nt from one backward pass,
+the same update to float rounding) and record its cosines — a ``lax.cond`` on the step, which
+is shared by all members, so the other steps pay nothing.
+
 Shape letters: B batch, S sequence length, V vocabulary.
 """
 from __future__ import annotations
