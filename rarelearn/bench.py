@@ -195,7 +195,7 @@ def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
       holder = [population.init_lm(root, [s for _, _, s in grid[g]], member, hp)]
 
       def call(member=member, holder=holder, hp=hp):
-        holder[0], loss, _ = chunk(holder[0], root, jnp.int32(0), member, data, eval_bg)
+        holder[0], loss, _, _ = chunk(holder[0], root, jnp.int32(0), member, data, eval_bg)
         first_loss.append(loss)
         return loss
       total += median_seconds(call, repeats)

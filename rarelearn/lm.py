@@ -99,10 +99,7 @@ def init_state(key: jax.Array, member: Member, hp: Hyper) -> State:
   return State(params, optimizer(hp).init(params), jnp.int32(-1))
 
 
-def token_losses(params, tokens_BxS1: jax.Array, shape: tf.Shape, dims: tf.Dims) -> jax.Array:
-  """[B, S] next-token cross-entropies (nats)."""
-  logits = jax.vmap(lambda t: tf.apply(params, t, shape, dims))(tokens_BxS1[:, :-1])
-  return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS1[:, 1:])
+token_losses = tf.next_token_losses  # [B, S] next-token cross-entropies (nats)
 
 
 def loss_fn(params, tokens_BxS1, weights_BxS, shape, dims) -> jax.Array:
@@ -184,17 +181,15 @@ def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Mem
 
 def evaluate(params, member: Member, data: Data, eval_background: jax.Array, hp: Hyper) -> dict:
   """Background LM loss on held-out sequences; the task's loss and accuracy at the LABEL
-  position over every train pair and every test pair (the model is causal, so LABEL's logits
-  depend on TOK1 TOK2 only: two-token prompts suffice); the feature scores of
+  position over every train pair and every test pair; the feature scores of
   ``measure.features`` (``order_score``, ``fourier_count``)."""
   out = {'background_loss': jnp.mean(token_losses(params, eval_background, member.shape,
                                                   hp.dims))}
   out.update(features.feature_scores(params, data.task, member.shape, hp.dims))
   for split in ('train', 'test'):
-    pairs = getattr(data.task, f'{split}_pairs')
-    inst = tk.instances(data.task, pairs)  # [P, 4]
-    logits = jax.vmap(lambda t: tf.apply(params, t, member.shape, hp.dims))(inst[:, :2])[:, 1]
-    label = inst[:, 2]
+    logits, label = decomposition.label_logits(params, data.task,
+                                               getattr(data.task, f'{split}_pairs'),
+                                               member.shape, hp.dims)
     out[f'task_{split}_loss'] = jnp.mean(
         optax.softmax_cross_entropy_with_integer_labels(logits, label))
     out[f'{split}_accuracy'] = jnp.mean(jnp.argmax(logits, axis=-1) == label)

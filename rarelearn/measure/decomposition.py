@@ -37,10 +37,8 @@ def task_token_weights(carriers_B: jax.Array, seq_len: int) -> jax.Array:
 def split_gradient(params: tf.Params, tokens_BxS1: jax.Array, task_weights_BxS: jax.Array,
                    shape: tf.Shape, dims: tf.Dims):
   """(loss, g_t, g_nt) of the mean next-token loss, in one backward pass."""
-  def losses(p):
-    logits = jax.vmap(lambda t: tf.apply(p, t, shape, dims))(tokens_BxS1[:, :-1])
-    return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS1[:, 1:])
-  per_target, pullback = jax.vjp(losses, params)
+  per_target, pullback = jax.vjp(
+      lambda p: tf.next_token_losses(p, tokens_BxS1, shape, dims), params)
   n = per_target.size
   cotangents = jnp.stack([task_weights_BxS, 1.0 - task_weights_BxS]) / n
   (grads,) = jax.vmap(pullback)(cotangents)
@@ -48,15 +46,23 @@ def split_gradient(params: tf.Params, tokens_BxS1: jax.Array, task_weights_BxS: 
   return jnp.mean(per_target), g_t, g_nt
 
 
+def label_logits(params: tf.Params, task: tk.TokenTask, pairs_Px2: jax.Array, shape: tf.Shape,
+                 dims: tf.Dims) -> tuple[jax.Array, jax.Array]:
+  """(logits [P, V] at the position that predicts LABEL, the LABEL ids [P]). The model is
+  causal, so they depend on TOK1 TOK2 only: two-token prompts suffice."""
+  inst = tk.instances(task, pairs_Px2)
+  logits = jax.vmap(lambda t: tf.apply(params, t, shape, dims))(inst[:, :2])[:, 1]
+  return logits, inst[:, 2]
+
+
 def task_gradient(params: tf.Params, task: tk.TokenTask, shape: tf.Shape,
                   dims: tf.Dims) -> tf.Params:
   """g_r: the gradient of the LABEL-position loss over every ordered pair of the task."""
   pairs = jnp.concatenate([task.train_pairs, task.test_pairs])
-  inst = tk.instances(task, pairs)
 
   def loss(p):
-    logits = jax.vmap(lambda t: tf.apply(p, t, shape, dims))(inst[:, :2])[:, 1]
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, inst[:, 2]))
+    logits, label = label_logits(p, task, pairs, shape, dims)
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, label))
   return jax.grad(loss)(params)
 
 

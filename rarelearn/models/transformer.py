@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 Params = dict[str, Any]
 NORM_EPS = 1e-5
@@ -165,6 +166,13 @@ def residual_streams(params: Params, tokens_S: jax.Array, shape: Shape, dims: Di
   """[L + 1, S, D]: the token embeddings (index 0) and the residual stream after each layer
   (index l); entries beyond the member's depth repeat its last layer's output."""
   return _residuals(params, params['embed'][tokens_S], shape, dims)
+
+
+def next_token_losses(params: Params, tokens_BxS1: jax.Array, shape: Shape,
+                      dims: Dims) -> jax.Array:
+  """[B, S] next-token cross-entropies (nats) of sequences of S + 1 tokens."""
+  logits = jax.vmap(lambda t: apply(params, t, shape, dims))(tokens_BxS1[:, :-1])
+  return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS1[:, 1:])
 
 
 def parameter_counts(d_model: int, num_heads: int, head_dim: int, mlp: int, depth: int,
