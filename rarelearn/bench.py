@@ -321,7 +321,7 @@ def main(argv=None) -> list[dict]:
     sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small and name != 'ladder' else ()
     print(f'rarelearn.bench: {name} ({WORKLOADS[name]}), {steps} steps per timing',
           file=sys.stderr)
-    results.append(measure(name, config, steps, args.repeats if small else 1, sizes,
+    results.append(measure(name, config, steps, 1 if name == 'ladder' else args.repeats, sizes,
                            with_torch=True, matmul_rate=matmul_rate, bfloat16=args.bfloat16))
   _print(results)
   return results

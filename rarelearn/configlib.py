@@ -105,6 +105,13 @@ def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError on the first unusable value."""
+  if 'population' not in config:
+    if 'task' in config and 'names' in config.get('model', {}):
+      raise ConfigError('this is a transformer-ladder config (configs/olmo_tiny.py, '
+                        'configs/olmo_ladder.py): run it with python '
+                        'experiments/fig5_olmo_heatmap.py --config=<it> (or fig6…fig9)')
+    raise ConfigError('config has no population section: expected a sweep config like '
+                      'configs/sweep.py')
   widths = config.population.widths
   if (not isinstance(widths, (tuple, list)) or not widths
       or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w <= 0
