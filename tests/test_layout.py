@@ -129,3 +129,24 @@ def test_bfloat16_compute_keeps_float32_state_and_close_losses(chosen):
   rel = np.abs(np.asarray(o16[-1][1]) / np.asarray(o32[-1][1]) - 1)
   # bfloat16 keeps 8 significant bits (relative rounding 2^-9 ≈ 2e-3 per operation)
   assert 1e-5 < rel.max() < 5e-2, rel.max()
+
+
+def test_packed_loss_by_hand_with_shared_and_solo_matmuls():
+  """Members narrower than SOLO_UNITS share a hidden matmul, wider ones have their own; either
+  way each member's loss is its own model's (numpy by hand)."""
+  p = layout.Packing((8, 600, 16, 24, 512))
+  assert layout.SOLO_UNITS == 512 and p.runs() == [[0], [1], [2, 3], [4]]
+  rng = np.random.default_rng(0)
+  U, D, B = sum(p.widths), 6, 5
+  params = {'hidden': [{'w': rng.standard_normal((U, D)), 'b': rng.standard_normal(U)}],
+            'out': {'w': rng.standard_normal((U, D)) / 10, 'b': rng.standard_normal((5, D))}}
+  x, y = rng.standard_normal((B, D)), rng.standard_normal((B, D))
+  f32 = lambda t: jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), t)
+  total, loss_M = layout.packed_loss(f32(params), *f32((x, y)), p, 'relu')
+  want = []
+  for o, w, m in zip(p.offsets, p.widths, range(5)):
+    h = np.maximum(x @ params['hidden'][0]['w'][o:o + w].T + params['hidden'][0]['b'][o:o + w], 0)
+    pred = h @ params['out']['w'][o:o + w] + params['out']['b'][m]
+    want.append(np.mean(np.sum((pred - y) ** 2, axis=-1)))
+  np.testing.assert_allclose(loss_M, want, rtol=2e-5)
+  assert float(total) == pytest.approx(sum(want), rel=2e-5)
