@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
                          extra=expt.periodic_flags)
   config = configlib.load_config_file(os.path.join(CONFIGS, 'olmo_tiny.py:smoke')
                                       if args.smoke else args.config)
-  gap = 8 if args.smoke else args.gap
+  gap = 16 if args.smoke else args.gap
   try:
     burst = ladder.periodic_burst(config, args.gap_frequency, gap)
     config.train.steps_per_chunk = math.gcd(gap, burst)

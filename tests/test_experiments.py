@@ -386,9 +386,9 @@ def test_fig9_statistics_on_hand_made_probes():
 
 def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
   fig8, _ = _run('fig8_retention', tmp_path_factory)
-  assert fig8['gap'] == 8 and fig8['burst_steps'] == 2  # 8 · round(0.25 · 8) = 16: 2 batches
+  assert fig8['gap'] == 16 and fig8['burst_steps'] == 4  # 16 · round(0.25 · 8) = 32: 4 batches
   for size, rows in fig8['per_injection'].items():
-    assert rows['starts'] == [0, 8, 16, 24, 32]
+    assert rows['starts'] == [0, 16]
     assert rows['loss_next'][:-1] == rows['loss_before'][1:]
     np.testing.assert_allclose(rows['drop'], np.subtract(rows['loss_before'],
                                                          rows['loss_after']), atol=1e-6)
