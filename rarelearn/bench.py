@@ -2,8 +2,10 @@
 
 Workloads: ``toy`` (configs/sweep.py, the default sweep), ``large`` (configs/bench_large.py,
 widths 256…4096, batch 4,096), ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
-classifiers of widths 8…512, batch 1,024) and ``ladder`` (configs/olmo_tiny.py, the CPU
-transformer ladder: 5 rungs × 4 injection frequencies; also ``tokens_per_s``). For each
+classifiers of widths 8…512, batch 1,024), ``ladder`` (configs/olmo_tiny.py, the CPU
+transformer ladder: 5 rungs × 4 injection frequencies; also ``tokens_per_s``) and, for an
+accelerator only (not in the default list), ``olmo`` (configs/olmo_ladder.py:small: the OLMo 4M
+and 20M rungs × 2 frequencies, sequences of 512, batch 64; population figures only). For each
 (measurement off), in one run on one machine:
 
 - **population**: all members in one jitted, vmapped program (``population.make_chunk``), as a
@@ -46,7 +48,9 @@ from rarelearn.tasks import tokens as tk
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
 WORKLOADS = {'toy': 'sweep.py', 'large': 'bench_large.py', 'msp': 'msp.py',
-             'ladder': 'olmo_tiny.py'}
+             'ladder': 'olmo_tiny.py', 'olmo': 'olmo_ladder.py:small'}
+DEFAULT = ('toy', 'large', 'msp', 'ladder')
+LADDERS = ('ladder', 'olmo')  # token-task transformer ladders (rarelearn/ladder.py)
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -214,7 +218,7 @@ def _peak_bytes():
 def _figures(name: str, config):
   """(widths, flops per step, state bytes, layout text, population-, sequential-, torch-timers)
   of one workload."""
-  if name == 'ladder':  # FLOPs ≈ 6 · parameters in matmuls · tokens (S = 16: attention small)
+  if name in LADDERS:  # FLOPs ≈ 6 · parameters in matmuls · tokens (attention scores not counted)
     rungs = ladder.rungs(config)
     per = len(config.task.frequencies) * config.model.seeds
     tokens = config.train.batch_size * config.data.seq_len
@@ -223,7 +227,7 @@ def _figures(name: str, config):
     state = 3 * 4 * sum(c['total'] * per for c in counts)  # params + Adam moments, float32
     widths = [r.d_model for r in rungs for _ in range(per)]
     return (widths, flops, state, 'one vmapped program per rung (no padding)', _ladder_seconds,
-            _ladder_sequential_seconds, lambda *_: None)
+            _ladder_sequential_seconds if name == 'ladder' else None, lambda *_: None)
   if name == 'msp':
     spec, layout, _, _ = msp.build(config)
     flops = sum(6 * config.train.batch_size * (spec.input_dim * w + w * msp.NUM_CLASSES)
@@ -253,7 +257,7 @@ def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool
   widths, flops, state_bytes, layout_text, pop_fn, seq_fn, torch_fn = _figures(name, config)
   num = len(widths)
   pop, loss32 = pop_fn(config, steps, repeats)
-  seq = seq_fn(config, steps, repeats)
+  seq = seq_fn(config, steps, repeats) if seq_fn else None  # olmo: the population only
   tor = torch_fn(config, steps, repeats) if with_torch else None
   peak = _peak_bytes()
   bf16 = {}
@@ -275,9 +279,9 @@ def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool
       'batch': config.train.batch_size, 'steps_timed': steps,
       'population_steps_per_s': steps / pop, 'member_steps_per_s': steps * num / pop,
       'tokens_per_s': (steps * num / pop * config.train.batch_size * config.data.seq_len
-                       if name == 'ladder' else None),
-      'sequential_steps_per_s': steps / seq,
-      'speedup_vs_sequential': seq / pop,
+                       if name in LADDERS else None),
+      'sequential_steps_per_s': steps / seq if seq else None,
+      'speedup_vs_sequential': seq / pop if seq else None,
       'torch_steps_per_s': steps / tor if tor else None,
       'speedup_vs_torch': tor / pop if tor else None,
       'useful_gflop_per_s': flops * steps / pop / 1e9,
@@ -295,13 +299,13 @@ def main(argv=None) -> list[dict]:
   parser.add_argument('--quick', action='store_true',
                       help='tiny sizes, seconds: checks that everything runs (tests)')
   parser.add_argument('--workloads', default=None,
-                      help=f'comma-separated, of {", ".join(WORKLOADS)} (default: all; '
-                      'toy with --quick)')
+                      help=f'comma-separated, of {", ".join(WORKLOADS)} (default: '
+                      f'{",".join(DEFAULT)}; toy with --quick)')
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--bfloat16', action='store_true',
                       help='also time bfloat16 compute and report its loss against float32')
   args = parser.parse_args(argv)
-  names = [w for w in (args.workloads or ('toy' if args.quick else ','.join(WORKLOADS))).split(',')
+  names = [w for w in (args.workloads or ('toy' if args.quick else ','.join(DEFAULT))).split(',')
            if w]
   unknown = [w for w in names if w not in WORKLOADS]
   if unknown:
@@ -312,16 +316,17 @@ def main(argv=None) -> list[dict]:
   matmul_rate = dense_matmul_flops(args.repeats, 256 if args.quick else 2048)
   results = []
   for name in names:
+    quick = args.quick and name not in ('large', 'olmo')  # these have no smoke variant
     config = configlib.load_config_file(os.path.join(CONFIGS, WORKLOADS[name])
-                                        + (':smoke' if args.quick and name != 'large' else ''))
-    if name not in ('msp', 'ladder'):
+                                        + (':smoke' if quick else ''))
+    if name not in ('msp', *LADDERS):
       config.measure.every = 0
-    small = args.quick or name not in ('large', 'ladder')
+    small = args.quick or name in ('toy', 'msp')
     steps = 5 if args.quick else (250 if small else (20 if name == 'ladder' else 10))
-    sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small and name != 'ladder' else ()
+    sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small and name not in LADDERS else ()
     print(f'rarelearn.bench: {name} ({WORKLOADS[name]}), {steps} steps per timing',
           file=sys.stderr)
-    results.append(measure(name, config, steps, 1 if name == 'ladder' else args.repeats, sizes,
+    results.append(measure(name, config, steps, 1 if name in LADDERS else args.repeats, sizes,
                            with_torch=True, matmul_rate=matmul_rate, bfloat16=args.bfloat16))
   _print(results)
   return results

@@ -38,3 +38,15 @@ def test_ladder_timers_run_every_member():
     config.model[key] = config.model[key][:1]
   seconds, loss = bench._ladder_seconds(config, steps=2, repeats=1, one_member=True)
   assert seconds > 0 and abs(loss - np.log(config.model.vocab)) < 0.1  # std-0.02 init
+
+
+def test_olmo_workload_flops_by_hand():
+  # configs/olmo_ladder.py:small: 4M (d 64, 8 layers) and 20M (d 192, 16 layers), 2 members each,
+  # 64 × 512 tokens; 6 FLOPs per matmul parameter per token, the input embedding a lookup
+  config = configlib.load_config_file(os.path.join(bench.CONFIGS, bench.WORKLOADS['olmo']))
+  widths, flops, _, _, _, sequential, _ = bench._figures('olmo', config)
+  assert widths == [64, 64, 192, 192] and sequential is None  # the population only
+  per_layer = lambda d: 4 * d * d + 3 * d * 4 * d + 2 * d
+  matmul = [8 * per_layer(64) + 64 + 50_304 * 64, 16 * per_layer(192) + 192 + 50_304 * 192]
+  assert flops == sum(6 * n * 64 * 512 * 2 for n in matmul)
+  assert 'olmo' not in bench.DEFAULT  # an accelerator workload: not in the CPU default

@@ -116,3 +116,22 @@ def test_token_file_round_trip_and_clear_errors(tmp_path):
   assert len(tk.TokenFile(str(tmp_path / 'wide.bin'), 'uint32', 1000, 17)) == 5000
   with pytest.raises(tk.TokenFileError, match='no such file'):
     tk.TokenFile(str(tmp_path / 'missing.bin'), 'uint16', 1000, 17)
+
+
+def test_markov_successors_by_inverse_cdf_follow_popularity(monkeypatch):
+  """Above GUMBEL_MAX_VOCAB (an OLMo vocabulary) successors are drawn by inverse CDF: the same
+  Zipfian popularity as the Gumbel-max draws, never EOD."""
+  vocab, k = 512, 16
+  draws = {}
+  for limit in (vocab, 0):  # Gumbel-max, then inverse CDF
+    monkeypatch.setattr(tk, 'GUMBEL_MAX_VOCAB', limit)
+    chain = tk.make_markov(jax.random.key(5), vocab, max_successors=k)
+    draws[limit] = np.asarray(chain.successors_VxK).ravel()
+  popularity = np.exp(np.asarray(chain.start_log_probs_V, np.float64))
+  n = vocab * k
+  for succ in draws.values():
+    assert succ.min() >= 1 and succ.max() < vocab
+    got = np.bincount(succ, minlength=vocab) / n
+    assert np.all(np.abs(got - popularity) < 5 * np.sqrt(popularity * (1 - popularity) / n)
+                  + 1e-9)
+  assert not np.array_equal(draws[vocab], draws[0])  # the two branches really differ

@@ -131,6 +131,9 @@ def inject(key: jax.Array, step: jax.Array, tokens_BxS: jax.Array, task: TokenTa
 # ---------------------------------------------------------------------------------------------
 # Background: a sparse first-order Markov chain (pure functions of a key).
 
+GUMBEL_MAX_VOCAB = 2048  # make_markov's successor draws: Gumbel-max up to here, inverse CDF above
+
+
 class Markov(NamedTuple):
   successors_VxK: jax.Array  # int32 next-token candidates of every token
   log_probs_VxK: jax.Array  # float32 their log-probabilities (−inf for unused slots)
@@ -140,13 +143,21 @@ class Markov(NamedTuple):
 def make_markov(key: jax.Array, vocab: int, min_successors: int = 4, max_successors: int = 16,
                 zipf: float = 1.0) -> Markov:
   """Each token (not EOD) gets k ∈ [min, max] successors drawn by Zipfian popularity
-  (π_v ∝ rank^-zipf over a random ranking) with Dirichlet(1) weights."""
+  (π_v ∝ rank^-zipf over a random ranking) with Dirichlet(1) weights.
+
+  The successors are drawn by Gumbel-max while its K·V² noise values are few (V ≤ 2,048), by
+  inverse CDF above (an OLMo vocabulary of 50,304 would need 162 GB of noise): the same
+  distribution, different draws."""
   k_rank, k_num, k_succ, k_w = jax.random.split(key, 4)
   popularity = np.zeros(vocab)
   popularity[1:] = np.asarray(jax.random.permutation(k_rank, vocab - 1) + 1.0) ** -zipf
-  log_pop = jnp.log(jnp.asarray(popularity / popularity.sum(), jnp.float32))
+  popularity /= popularity.sum()
+  log_pop = jnp.log(jnp.asarray(popularity, jnp.float32))
   num = jax.random.randint(k_num, (vocab,), min_successors, max_successors + 1)
-  succ = jax.random.categorical(k_succ, log_pop, shape=(max_successors, vocab)).T  # [V, K]
+  if vocab <= GUMBEL_MAX_VOCAB:
+    succ = jax.random.categorical(k_succ, log_pop, shape=(max_successors, vocab)).T  # [V, K]
+  else:
+    succ = jax.random.choice(k_succ, vocab, (vocab, max_successors), p=jnp.asarray(popularity))
   weights = jax.random.exponential(k_w, (vocab, max_successors))
   used = jnp.arange(max_successors)[None, :] < num[:, None]
   weights = jnp.where(used, weights, 0.0)

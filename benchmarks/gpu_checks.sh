@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The transformer track's accelerator checks, as one script for a GPU machine without network:
+#
+#   bash benchmarks/gpu_checks.sh [OUTDIR]        (default $OUT, else /tmp/rarelearn/gpu_checks)
+#
+# 1. Fig. 5 for T_ADD on configs/olmo_tiny.py:long (the CPU ladder's shapes with the step and
+#    batch budget T_ADD needs) -> OUTDIR/fig5_add/fig5_olmo_heatmap.{json,png,npz};
+# 2. time and tokens/s of the OLMo 4M and 20M rungs (python -m rarelearn.bench
+#    --workloads=olmo: configs/olmo_ladder.py:small, 2 frequencies each, sequences of 512).
+# On one H200 (2026-11-26): 1. ran in 317 s — learned (test accuracy >= 0.9) from 1, 0.5, 0.2, 0.2
+# instances per sequence for d32, d64, d96, d128, never for d16; 2. 2.54 steps/s, 333,000
+# member tokens/s. README "The transformer track" has the table.
+# ml-collections is installed from wheels in .whl/ where the machine lacks it (pip download
+# --no-deps ml-collections==1.1.0 -d .whl). Each step has its own time limit (seconds):
+# ADD_TIMEOUT (default 420) and BENCH_TIMEOUT (150).
+set -u
+out=${1:-${OUT:-/tmp/rarelearn/gpu_checks}}
+mkdir -p "$out"
+if ! python3 -c 'import ml_collections' 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+    .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=0.95
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c 'import jax, flax, optax, orbax.checkpoint as o; print("jax", jax.__version__, "flax",
+  flax.__version__, "optax", optax.__version__, jax.devices())'
+start=$(date +%s)
+timeout "${ADD_TIMEOUT:-420}" python3 experiments/fig5_olmo_heatmap.py --tasks=add \
+  --config=configs/olmo_tiny.py:long --workdir="$out/fig5_add" > "$out/fig5_add.log" 2>&1
+echo "fig5 T_ADD: exit $? after $(( $(date +%s) - start )) s"
+tr '\r' '\n' < "$out/fig5_add.log" | grep -v '^ *$' | awk 'NR % 20 == 1 || /rarelearn|Error|error/' | tail -60
+python3 -c "import json; r = json.load(open('$out/fig5_add/fig5_olmo_heatmap.json'));
+print(json.dumps({k: r[k] for k in ('test_accuracy', 'min_learned_frequency_by_size',
+  'frontier_non_increasing', 'largest_beats_smallest', 'learning_step', 'grokking_delay',
+  'steps_per_s', 'wall_time_s')}, indent=1))" 2>&1 | tail -80
+start=$(date +%s)
+timeout "${BENCH_TIMEOUT:-150}" python3 -m rarelearn.bench --workloads=olmo --repeats=1 \
+  > "$out/bench_olmo.log" 2>&1
+echo "bench olmo: exit $? after $(( $(date +%s) - start )) s"
+tail -25 "$out/bench_olmo.log"
