@@ -1,6 +1,8 @@
 """A CPU-sized OLMo ladder with an injected token task: the Figs 5–6 protocol in minutes.
 
 Command:   python experiments/fig5_olmo_heatmap.py            (this config is its default)
+           python -m rarelearn.main --config=configs/olmo_tiny.py   (task.kind in a workdir:
+           resumable, python -m rarelearn.inspect opens its checkpoints)
 Smoke:     configs/olmo_tiny.py:smoke   (seconds; used by tests)
 Long:      configs/olmo_tiny.py:long    (an accelerator: the budget T_ADD needs, see below)
 

@@ -21,6 +21,7 @@ from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
+from rarelearn.tasks import tokens
 
 MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
 # Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
@@ -103,15 +104,76 @@ def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) 
   return [float(v) for v in values] * (num_tasks if len(values) == 1 else 1)
 
 
+def is_ladder(config) -> bool:
+  """A transformer-ladder config (configs/olmo_tiny.py, configs/olmo_ladder.py)."""
+  return 'population' not in config and 'task' in config and 'names' in config.get('model', {})
+
+
+def validate_ladder(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError on the first unusable value of a ladder config (the token file is
+  opened and checked too; nothing is written)."""
+  m = config.model
+  lengths = {k: m[k] for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')}
+  for key, value in lengths.items():
+    if not isinstance(value, (tuple, list)) or not value:
+      _fail(f'model.{key}', value, 'a non-empty tuple with one entry per rung')
+    if key != 'names' and any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                              or v <= 0 for v in value):
+      _fail(f'model.{key}', value, 'a tuple of positive integers, one per rung')
+  if len({len(v) for v in lengths.values()}) != 1:
+    _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp and depth '
+          f'(lengths {[len(v) for v in lengths.values()]})')
+  for name, d, h in zip(m.names, m.d_model, m.num_heads):
+    if d % h or (d // h) % 2:
+      _fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '
+            f'(rung {name}: d_model {d}, {h} heads)')
+  if _positive_int(config, 'model.vocab') <= tokens.NUM_TASK_TOKENS:
+    _fail('model.vocab', m.vocab, f'more than {tokens.NUM_TASK_TOKENS} (the task tokens + EOD)')
+  _positive_int(config, 'model.seeds')
+  if _positive_int(config, 'data.seq_len') < 4:
+    _fail('data.seq_len', config.data.seq_len, 'at least 4 (an instance is 4 tokens)')
+  _choice(config, 'data.background', ('markov', 'file'))
+  _choice(config, 'data.token_dtype', tokens.TOKEN_DTYPES)
+  _choice(config, 'task.kind', tokens.KINDS)
+  _choice(config, 'task.mode', tokens.MODES)
+  freqs = config.task.frequencies
+  if (not isinstance(freqs, (tuple, list)) or not freqs
+      or any(isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f <= 1
+             for f in freqs)):
+    _fail('task.frequencies', freqs, 'a non-empty tuple of instances per sequence in (0, 1]')
+  _positive_int(config, 'task.gap')
+  _finite(config, 'optimizer.lr', 0.0, strict=True)
+  _finite(config, 'optimizer.weight_decay', 0.0)
+  _finite(config, 'optimizer.clip', 0.0, strict=True)
+  warmup = config.optimizer.warmup_steps
+  if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
+    _fail('optimizer.warmup_steps', warmup, 'an integer >= 0')
+  steps, chunk = _positive_int(config, 'train.num_steps'), _positive_int(
+      config, 'train.steps_per_chunk')
+  if steps % chunk:
+    _fail('train.num_steps', steps, f'a multiple of train.steps_per_chunk={chunk}')
+  _positive_int(config, 'train.batch_size')
+  if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
+    _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
+  for key in ('checkpoint_every_chunks', 'keep_checkpoints'):
+    if key in config.train:
+      _positive_int(config, f'train.{key}')
+  if config.data.background == 'file':
+    try:
+      tokens.TokenFile(config.data.token_file, config.data.token_dtype, m.vocab,
+                       config.data.seq_len + 1)
+    except tokens.TokenFileError as e:
+      raise ConfigError(f'config.data.token_file: {e}') from None
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError on the first unusable value."""
+  if is_ladder(config):
+    validate_ladder(config)
+    return
   if 'population' not in config:
-    if 'task' in config and 'names' in config.get('model', {}):
-      raise ConfigError('this is a transformer-ladder config (configs/olmo_tiny.py, '
-                        'configs/olmo_ladder.py): run it with python '
-                        'experiments/fig5_olmo_heatmap.py --config=<it> (or fig6…fig9)')
     raise ConfigError('config has no population section: expected a sweep config like '
-                      'configs/sweep.py')
+                      'configs/sweep.py or a ladder config like configs/olmo_tiny.py')
   widths = config.population.widths
   if (not isinstance(widths, (tuple, list)) or not widths
       or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w <= 0

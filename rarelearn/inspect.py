@@ -8,8 +8,15 @@ its provenance. ``--member`` / ``--task`` narrow the table, ``--json`` prints th
 JSON, ``--plot`` writes the phase diagram and learning curves of that step to
 ``W/inspect/<step>/``.
 
+A transformer-ladder run (``python -m rarelearn.main --config=configs/olmo_tiny.py``) has one
+task, T_CMP or T_ADD: its table has one row per member (rung, size, frequency, seed) with the
+test accuracy over the held-out pairs (``*`` where learned), the accuracy and loss on the train
+pairs, the test loss and the background loss — no prediction column, the utility theory being
+the toy's; ``--plot`` writes the rung × frequency heatmap and the test-accuracy curves.
+
 From a notebook: ``rarelearn.inspect.load(workdir, step=None)`` returns an ``Inspection``
-(config, step, all saved steps, the restored population state, one result dict per member).
+(config, step, all saved steps, the restored population state — for a ladder, one state per
+rung — and one result dict per member).
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from typing import Any, Sequence
 import ml_collections
 import numpy as np
 
-from rarelearn import checkpoint, configlib, plots, population, run
+from rarelearn import checkpoint, configlib, ladder, plots, population, run
 
 
 @dataclasses.dataclass
@@ -34,13 +41,27 @@ class Inspection:
   state: Any  # the population TrainState (leading member axis)
   meta: dict  # the checkpoint's JSON metadata
   summary: dict  # run.build_summary of this step: members, tasks, final, predicted, agreement
-  setup: run.Setup
+  setup: run.Setup | None  # None for a ladder run
+
+  @property
+  def is_ladder(self) -> bool:
+    return self.summary.get('kind') == 'ladder'
+
+  @property
+  def num_tasks(self) -> int:
+    return 1 if self.is_ladder else len(self.summary['tasks'])
 
   @property
   def results(self) -> list[dict]:
     """One dict per member: its row (index, width, seed, swept settings), task_loss,
-    task_score, learned, predicted_score, predicted_learned (lists over tasks)."""
+    task_score, learned, predicted_score, predicted_learned (lists over tasks); for a ladder
+    its row (member, rung, non_embedding, frequency, gap, seed), ``lm.evaluate``'s numbers
+    (test_accuracy, train_accuracy, task_train_loss, task_test_loss, background_loss,
+    order_score, fourier_count) and learned."""
     s = self.summary
+    if self.is_ladder:
+      return [dict(row, **{k: v[m] for k, v in s['final'].items()}, learned=s['learned'][m])
+              for m, row in enumerate(s['members'])]
     return [dict(member, task_loss=s['final']['task_loss'][m],
                  task_score=s['final']['task_score'][m], learned=s['final']['learned'][m],
                  predicted_score=s['predicted']['task_score'][m],
@@ -61,6 +82,14 @@ def load(workdir: str, step: int | None = None) -> Inspection:
   """Restores ``step`` (default: the latest) and re-evaluates every member exactly."""
   config = read_config(workdir)
   configlib.validate(config)
+  if configlib.is_ladder(config):
+    step, steps, states, meta = ladder.restore(workdir, config, step)
+    summary = ladder.summary(config, meta['members'], ladder.evaluate_states(config, states),
+                             np.concatenate([np.asarray(s.diverged_at) for s in states]),
+                             wall_time_s=float(meta.get('elapsed_s', 0.0)))
+    summary['steps'] = step
+    return Inspection(config=config, step=step, steps=steps, state=states, meta=meta,
+                      summary=summary, setup=None)
   setup = run.build(config)
   mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, create=False)
   try:
@@ -108,11 +137,38 @@ def table(ins: Inspection, members: Sequence[int] | None = None,
   return '\n'.join(lines)
 
 
+LADDER_COLUMNS = ('test_accuracy', 'train_accuracy', 'task_train_loss', 'task_test_loss',
+                  'background_loss')
+
+
+def ladder_table(ins: Inspection, members: Sequence[int] | None = None) -> str:
+  """One row per ladder member: its rung, size, frequency and seed, then LADDER_COLUMNS
+  (test accuracy marked '*' where learned)."""
+  res = ins.results
+  members = list(range(len(res))) if members is None else list(members)
+  head = ['member', 'rung', 'params', 'freq', 'seed', 'test acc', 'train acc', 'train loss',
+          'test loss', 'bg loss']
+  lines = ['  '.join(f'{h:>10}' for h in head)]
+  for m in members:
+    r = res[m]
+    cells = [str(m), r['rung'], f"{r['non_embedding']:,}", f"{r['frequency']:g}", str(r['seed']),
+             f"{r['test_accuracy']:.4f}{'*' if r['learned'] else ' '}",
+             *[f'{r[k]:.4f}' for k in LADDER_COLUMNS[1:]]]
+    lines.append('  '.join(f'{c:>10}' for c in cells))
+  return '\n'.join(lines)
+
+
 def write_plots(ins: Inspection, workdir: str) -> list[str]:
-  """The phase diagram at this step and the learning curves up to it."""
+  """The phase diagram at this step and the learning curves up to it (a ladder: the rung ×
+  frequency heatmap of test accuracy and its curves)."""
   out = os.path.join(workdir, 'inspect', str(ins.step))
   os.makedirs(out, exist_ok=True)
   rows = [r for r in run.read_metrics(workdir) if r['step'] <= ins.step]
+  if ins.is_ladder:
+    paths = [os.path.join(out, 'heatmap.png'), os.path.join(out, 'test_accuracy_curves.png')]
+    plots.ladder_heatmap(ins.summary, paths[0])
+    plots.ladder_curves(ins.summary, rows, paths[1])
+    return paths
   paths = [os.path.join(out, 'phase_diagram.png'), os.path.join(out, 'task_curves.png')]
   plots.phase_diagram(ins.summary, paths[0])
   plots.task_curves(ins.summary, rows, paths[1])
@@ -131,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(argv)
   try:
     ins = load(args.workdir, args.step)
-    num_members, num_tasks = len(ins.results), len(ins.summary['tasks'])
+    num_members, num_tasks = len(ins.results), ins.num_tasks
     for name, values, bound in (('--member', args.member, num_members),
                                 ('--task', args.task, num_tasks)):
       bad = [v for v in values or [] if not 0 <= v < bound]
@@ -144,12 +200,21 @@ def main(argv: Sequence[str] | None = None) -> int:
   tasks = args.task or list(range(num_tasks))
   if args.json:
     out = {'workdir': args.workdir, 'step': ins.step, 'steps': ins.steps,
-           'agreement': ins.summary['agreement'],
+           **({'task': ins.summary['task'], 'learned_threshold': ins.summary['learned_threshold'],
+               'min_learned_frequency_by_rung': ins.summary['min_learned_frequency_by_rung']}
+              if ins.is_ladder else {'agreement': ins.summary['agreement']}),
            'members': [{**{k: v for k, v in r.items() if not isinstance(v, list)},
                         **{k: [v[t] for t in tasks] for k, v in r.items() if isinstance(v, list)}}
                        for r in (ins.results[m] for m in members)],
            'tasks': tasks, 'config': ins.config.to_dict(), 'versions': _versions(args.workdir)}
     print(json.dumps(out, indent=1))
+  elif ins.is_ladder:
+    lowest = ', '.join(f'{r} {"never" if f is None else f"{f:g}"}'
+                       for r, f in ins.summary['min_learned_frequency_by_rung'].items())
+    print(f'{args.workdir}: step {ins.step} (checkpoints at {", ".join(map(str, ins.steps))}), '
+          f'{num_members} ladder members, T_{ins.summary["task"].upper()}; lowest frequency '
+          f'learned (test accuracy ≥ {ins.summary["learned_threshold"]:g}): {lowest}')
+    print(ladder_table(ins, members))
   else:
     print(f'{args.workdir}: step {ins.step} (checkpoints at {", ".join(map(str, ins.steps))}), '
           f'{num_members} members × {num_tasks} tasks; agreement with the utility theory '

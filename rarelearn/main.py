@@ -1,10 +1,13 @@
 """Command-line entry: ``python -m rarelearn.main --config=configs/sweep.py [--workdir=DIR]``.
 
 Parses flags, validates the config (bad input: one line naming the field, exit status 2, nothing
-written) and calls ``run.train_and_evaluate``.
+written) and calls ``run.train_and_evaluate`` — or, for a transformer-ladder config
+(configs/olmo_tiny.py, configs/olmo_ladder.py), ``ladder.train`` with the same workdir
+conventions (resume, ``--overwrite``, checkpoints that ``rarelearn.inspect`` opens).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -12,7 +15,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rarelearn import configlib, run
+from rarelearn import configlib, ladder, run
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config, e.g. configs/sweep.py or configs/sweep.py:smoke.',
@@ -91,6 +94,9 @@ def main(argv: list[str]) -> None:
     _exit_with(_explain(sys.argv, e))
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
+  if configlib.is_ladder(config):
+    train_ladder(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value)
+    return
   try:
     summary = run.train_and_evaluate(config, workdir, overwrite=_OVERWRITE.value,
                                      progress=_PROGRESS.value)
@@ -100,6 +106,23 @@ def main(argv: list[str]) -> None:
         f'{summary["steps"]} steps in {summary["wall_time_s"]:.1f} s; agreement with the '
         f'utility theory {summary["agreement"]:.3f} (max |ℓ − ℓ*| '
         f'{summary["max_abs_score_error"]:.4f}); outputs in {workdir}')
+
+
+def train_ladder(config, workdir: str, progress: bool = True, overwrite: bool = False) -> None:
+  """A transformer ladder × injection frequencies (``rarelearn.ladder``) in ``workdir``; prints
+  the lowest frequency each rung learned. Bad input: one line, exit status 2."""
+  try:
+    out = ladder.train(config, progress=progress, workdir=workdir, overwrite=overwrite)
+  except ValueError as e:  # ConfigError included
+    _exit_with(str(e))
+  with open(os.path.join(workdir, run.SUMMARY_FILE)) as f:
+    lowest = json.load(f)['min_learned_frequency_by_rung']
+  learned = ', '.join(f'{name} {"never" if f is None else f"{f:g}"}' for name, f in lowest.items())
+  print(f'rarelearn: T_{config.task.kind.upper()}, {len(out["rungs"])} rungs × '
+        f'{len(out["frequencies"])} frequencies × {config.model.seeds} seed(s), '
+        f'{config.train.num_steps} steps in {out["wall_time_s"]:.1f} s; lowest frequency '
+        f'learned (test accuracy ≥ {config.train.learned_threshold:g}): {learned}; outputs in '
+        f'{workdir}')
 
 
 if __name__ == '__main__':

@@ -122,3 +122,49 @@ def write_figures(workdir: str) -> list[str]:
   phase_diagram(summary, paths[0])
   task_curves(summary, rows, paths[1])
   return paths
+
+
+def ladder_heatmap(summary: dict, path: str) -> None:
+  """A ladder run's rung × frequency heatmap of final test accuracy (mean over seeds)."""
+  members, acc = summary['members'], summary['final']['test_accuracy']
+  rungs = list(dict.fromkeys(m['rung'] for m in members))
+  freqs = sorted({m['frequency'] for m in members})
+  grid = np.full((len(freqs), len(rungs)), np.nan)
+  for i, f in enumerate(freqs):
+    for j, r in enumerate(rungs):
+      grid[i, j] = np.mean([a for m, a in zip(members, acc)
+                            if m['rung'] == r and m['frequency'] == f])
+  fig, ax = plt.subplots(figsize=(1.2 * len(rungs) + 2.5, 0.6 * len(freqs) + 2))
+  im = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', aspect='auto', origin='lower')
+  ax.set_xticks(range(len(rungs)), rungs)
+  ax.set_yticks(range(len(freqs)), [f'{f:g}' for f in freqs])
+  ax.set_xlabel('rung')
+  ax.set_ylabel('instances per sequence')
+  for (i, j), v in np.ndenumerate(grid):
+    ax.text(j, i, f'{v:.2f}', ha='center', va='center', fontsize=8, color='w' if v < 0.5 else 'k')
+  ax.set_title(f'T_{summary["task"].upper()} test accuracy at step {summary["steps"]} '
+               f'(learned ≥ {summary["learned_threshold"]:g})')
+  fig.colorbar(im, ax=ax)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+
+
+def ladder_curves(summary: dict, rows: list[dict], path: str) -> None:
+  """Test accuracy over training of every ladder member, one panel per rung."""
+  members = summary['members']
+  rungs = list(dict.fromkeys(m['rung'] for m in members))
+  fig, axes = plt.subplots(1, len(rungs), figsize=(3.2 * len(rungs), 3), squeeze=False,
+                           sharey=True)
+  for ax, rung in zip(axes[0], rungs):
+    for m in (m for m in members if m['rung'] == rung):
+      pts = sorted((r['step'], r['test_accuracy']) for r in rows if r['member'] == m['member'])
+      ax.plot(*zip(*pts), label=f'f={m["frequency"]:g} s{m["seed"]}')
+    ax.axhline(summary['learned_threshold'], color='k', lw=0.5, ls='--')
+    ax.set_title(rung)
+    ax.set_xlabel('step')
+  axes[0, 0].set_ylabel('test accuracy')
+  axes[0, -1].legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)

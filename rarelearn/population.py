@@ -10,6 +10,7 @@ Shape letters: M members, K tasks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Sequence
 
 import jax
@@ -137,9 +138,24 @@ def select(tree, index: int):
 def init_lm(init_key: jax.Array, seeds, members: lm.Member, hp: lm.Hyper) -> lm.State:
   """Initial states of members [M] (a member's init key depends on its seed only)."""
   keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(seeds))
-  return jax.jit(jax.vmap(lambda k, m: lm.init_state(k, m, hp)))(keys, members)
+  return _lm_init(hp)(keys, members)
 
 
+# The transformer track's programs are cached per Hyper, so that a second run in one process
+# (a resumed run, an inspection, a test) reuses the compiled executables.
+@functools.lru_cache(maxsize=None)
+def _lm_init(hp: lm.Hyper) -> Callable:
+  return jax.jit(jax.vmap(lambda k, m: lm.init_state(k, m, hp)))
+
+
+@functools.lru_cache(maxsize=None)
+def make_lm_evaluate(hp: lm.Hyper) -> Callable:
+  """jit(vmap(lm.evaluate)): (params, members, data, eval_background) → dict of [M]."""
+  return jax.jit(jax.vmap(lambda p, m, data, bg: lm.evaluate(p, m, data, bg, hp),
+                          in_axes=(0, 0, None, None)))
+
+
+@functools.lru_cache(maxsize=None)
 def make_lm_chunk(hp: lm.Hyper) -> Callable:
   """jit(vmap(lm.train_chunk + lm.evaluate)); the state is donated.
 

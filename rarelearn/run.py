@@ -50,7 +50,7 @@ def prepare_workdir(config, workdir: str, overwrite: bool) -> None:
           '--workdir')
     shutil.rmtree(workdir)
   os.makedirs(workdir, exist_ok=True)
-  _write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True))
+  write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True))
 
 
 def check_workdir(workdir: str, needed_bytes: int) -> None:
@@ -116,14 +116,14 @@ def read_metrics(workdir: str) -> list[dict]:
   return [json.loads(line) for line in _complete_rows(os.path.join(workdir, METRICS_FILE))]
 
 
-def _truncate_metrics(path: str, last_step: int) -> None:
+def truncate_metrics(path: str, last_step: int) -> None:
   """Drops rows written after the checkpoint we resume from (they will be written again)."""
   rows = [line for line in _complete_rows(path) if json.loads(line)['step'] <= last_step]
   if os.path.exists(path):
-    _write_atomic(path, ''.join(rows))
+    write_atomic(path, ''.join(rows))
 
 
-def _write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str) -> None:
   """Writes ``text`` to ``path`` through a temporary file and a rename: never half a file."""
   tmp = f'{path}.tmp'
   with open(tmp, 'w') as f:
@@ -190,7 +190,7 @@ def provenance() -> dict:
           'python': platform.python_version()}
 
 
-def _resume(workdir: str, keep: int, state):
+def resume(workdir: str, keep: int, state):
   """(manager, step, state, meta) of the newest readable checkpoint; (…, 0, ``state``, {})
   without one. An unreadable checkpoint (truncated, corrupted) is reported, removed, and the
   one before it tried."""
@@ -266,11 +266,11 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   member_hp = place.per_member(members.hparams())
 
   state = population.init(setup.keys['init'], members, hp)
-  mngr, start_step, state, meta = _resume(workdir, config.train.keep_checkpoints, state)
+  mngr, start_step, state, meta = resume(workdir, config.train.keep_checkpoints, state)
   state = place.state(state)
   elapsed_before = float(meta.get('elapsed_s', 0.0))
   metrics_path = os.path.join(workdir, METRICS_FILE)
-  _truncate_metrics(metrics_path, start_step)
+  truncate_metrics(metrics_path, start_step)
   _drop_measurements_after(workdir, start_step)
 
   spc, num_steps = hp.steps_per_chunk, hp.num_steps
@@ -338,7 +338,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   summary = build_summary(config, members, freqs, freqs_MxK, spectra, final_task_loss,
                           wall_time_s=elapsed_before + time.time() - t_start,
                           diverged_M=np.asarray(place.requested(state.diverged_at)))
-  _write_atomic(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=1))
+  write_atomic(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=1))
   plots.write_figures(workdir)
   return summary
 

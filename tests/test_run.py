@@ -224,16 +224,6 @@ def test_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, override,
   assert not wd.exists()
 
 
-def test_a_ladder_config_is_pointed_to_its_scripts(tmp_path):
-  wd = tmp_path / 'never'
-  out = _main(f'--config={os.path.join(REPO, "configs", "olmo_tiny.py")}:smoke',
-              f'--workdir={wd}')
-  lines = [line for line in out.stderr.splitlines() if line.strip()]
-  assert out.returncode == 2 and len(lines) == 1, out.stderr
-  assert 'transformer-ladder config' in lines[0] and 'fig5_olmo_heatmap.py' in lines[0]
-  assert not wd.exists()
-
-
 def test_public_keys_override_from_command_line(tmp_path):
   wd = tmp_path / 'wd'
   out = _main(f'--config={SWEEP}:smoke', f'--workdir={wd}', '--noprogress',

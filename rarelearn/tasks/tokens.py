@@ -196,6 +196,9 @@ def markov_entropy(chain: Markov) -> float:
 # A user's token file: uint16 / uint32 ids, memory-mapped (the layout OLMo's and nanoGPT's
 # tokenizer scripts write: a flat array of ids, no header).
 
+TOKEN_DTYPES = ('uint16', 'uint32')
+
+
 class TokenFileError(ValueError):
   """A token file that cannot be used; the message names the file and what is expected."""
 
@@ -204,7 +207,7 @@ class TokenFile:
   """Random windows of a memory-mapped token file, validated when opened."""
 
   def __init__(self, path: str, dtype: str, vocab: int, window: int):
-    if dtype not in ('uint16', 'uint32'):
+    if dtype not in TOKEN_DTYPES:
       raise TokenFileError(f'token file dtype {dtype!r}: expected uint16 or uint32')
     if not os.path.isfile(path):
       raise TokenFileError(f'token file {path}: no such file')
