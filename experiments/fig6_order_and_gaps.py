@@ -97,8 +97,7 @@ def figure(out: dict, num_freqs: int, results: dict):
 def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
-  config = configlib.load_config_file(os.path.join(CONFIGS, 'olmo_tiny.py:smoke')
-                                      if args.smoke else args.config)
+  config = configlib.load_config_file(args.config)
   names = list(config.model.names)
   keep = names.index(args.rung) if args.rung else len(names) // 2
   for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):

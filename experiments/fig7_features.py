@@ -150,9 +150,8 @@ def _extra_flags(parser):
 def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
-  spec = os.path.join(CONFIGS, 'olmo_tiny.py:smoke') if args.smoke else args.config
   try:
-    outs, _ = ladder.train_tasks(spec, [t for t in args.tasks.split(',') if t],
+    outs, _ = ladder.train_tasks(args.config, [t for t in args.tasks.split(',') if t],
                                  progress=not args.smoke, keep_params=True)
   except ValueError as e:  # a bad config value or token file (TokenFileError)
     expt.fail(NAME, e)

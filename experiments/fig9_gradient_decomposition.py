@@ -141,8 +141,7 @@ def figure(out: dict, results: dict):
 def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
-  config = configlib.load_config_file(os.path.join(CONFIGS, 'olmo_tiny.py:smoke')
-                                      if args.smoke else args.config)
+  config = configlib.load_config_file(args.config)
   gap = 8 if args.smoke else args.gap
   try:
     burst = ladder.periodic_burst(config, args.gap_frequency, gap)

@@ -122,10 +122,9 @@ def _train(spec: str, smoke_orders=None):
 
 
 def main(argv=None) -> dict:
-  args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'msp.py'))
   msp_file = os.path.join(CONFIGS, 'msp.py')
-  spec = msp_file + ':smoke' if args.smoke else args.config
-  config, res = _train(spec)
+  args = expt.parse_args(NAME, __doc__, argv, config=msp_file)
+  config, res = _train(args.config)
   threshold = config.train.learned_bits
   results = analyse(res, threshold)
   if args.smoke:
@@ -133,7 +132,7 @@ def main(argv=None) -> dict:
   else:
     _, cres = _train(msp_file + ':complexity')
   results['complexity'] = complexity_summary(cres, threshold)
-  results.update({'michaud': MICHAUD, 'config': spec, 'wall_time_s': res['wall_time_s'],
+  results.update({'michaud': MICHAUD, 'config': args.config, 'wall_time_s': res['wall_time_s'],
                   'smoke': args.smoke})
   print(f'{NAME}: learned subtasks by width: {results["learned_by_width"]}')
   print(f'{NAME}: Spearman(frequency rank, learning step) at the widest = '

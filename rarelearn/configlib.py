@@ -110,8 +110,8 @@ def is_ladder(config) -> bool:
 
 
 def validate_ladder(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError on the first unusable value of a ladder config (the token file is
-  opened and checked too; nothing is written)."""
+  """Raises ConfigError on the first unusable value of a ladder config. The token file is
+  checked where it is opened (``ladder.build``, before a workdir is touched)."""
   m = config.model
   lengths = {k: m[k] for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')}
   for key, value in lengths.items():
@@ -158,12 +158,6 @@ def validate_ladder(config: ml_collections.ConfigDict) -> None:
   for key in ('checkpoint_every_chunks', 'keep_checkpoints'):
     if key in config.train:
       _positive_int(config, f'train.{key}')
-  if config.data.background == 'file':
-    try:
-      tokens.TokenFile(config.data.token_file, config.data.token_dtype, m.vocab,
-                       config.data.seq_len + 1)
-    except tokens.TokenFileError as e:
-      raise ConfigError(f'config.data.token_file: {e}') from None
 
 
 def validate(config: ml_collections.ConfigDict) -> None:

@@ -22,7 +22,8 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
                extra: Callable[[argparse.ArgumentParser], None] | None = None
                ) -> argparse.Namespace:
   """``--workdir`` (default /tmp/rarelearn/experiments/<name>) and ``--smoke``; with ``config``
-  (a default ``path.py[:variant]``) also ``--config``; ``extra(parser)`` adds a script's own."""
+  (a default ``path.py``) also ``--config``, which ``--smoke`` sets to ``path.py:smoke``;
+  ``extra(parser)`` adds a script's own."""
   parser = argparse.ArgumentParser(prog=f'experiments/{name}.py', description=(doc or '').split('\n')[0])
   parser.add_argument('--workdir', default=os.path.join('/tmp/rarelearn/experiments', name),
                       help='where <name>.json and <name>.png are written')
@@ -30,10 +31,12 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
                       help='a tiny, seconds-long variant (for tests; not the figure)')
   if config is not None:
     parser.add_argument('--config', default=config,
-                        help='the config file and variant to run (ignored with --smoke)')
+                        help='the config file and variant to run (--smoke: its :smoke variant)')
   if extra is not None:
     extra(parser)
   args = parser.parse_args(argv)
+  if config is not None and args.smoke:
+    args.config = f'{config}:smoke'
   os.makedirs(args.workdir, exist_ok=True)
   return args
 

@@ -83,8 +83,9 @@ def load(workdir: str, step: int | None = None) -> Inspection:
   config = read_config(workdir)
   configlib.validate(config)
   if configlib.is_ladder(config):
-    step, steps, states, meta = ladder.restore(workdir, config, step)
-    summary = ladder.summary(config, meta['members'], ladder.evaluate_states(config, states),
+    su = ladder.build(config)
+    step, steps, states, meta = ladder.restore(workdir, config, su, step)
+    summary = ladder.summary(config, su.rows, ladder.evaluate_states(su, states),
                              np.concatenate([np.asarray(s.diverged_at) for s in states]),
                              wall_time_s=float(meta.get('elapsed_s', 0.0)))
     summary['steps'] = step

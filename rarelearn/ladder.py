@@ -108,8 +108,11 @@ def background_file(config) -> tk.TokenFile | None:
   if config.data.background != 'file':
     raise tk.TokenFileError(f'config.data.background={config.data.background!r} is not valid: '
                             "expected 'markov' or 'file'")
-  return tk.TokenFile(config.data.token_file, config.data.token_dtype, config.model.vocab,
-                      config.data.seq_len + 1)
+  try:
+    return tk.TokenFile(config.data.token_file, config.data.token_dtype, config.model.vocab,
+                        config.data.seq_len + 1)
+  except tk.TokenFileError as e:
+    raise tk.TokenFileError(f'config.data.token_file: {e}') from None
 
 
 def train_tasks(spec: str, tasks, progress: bool = True, **kw) -> tuple[dict, Any]:
@@ -196,10 +199,10 @@ def build(config, settings=None) -> Setup:
                token_file, jax.random.fold_in(root, 0))
 
 
-def restore(workdir: str, config, step: int | None = None) -> tuple[int, list[int], list, dict]:
+def restore(workdir: str, config, su: Setup, step: int | None = None
+            ) -> tuple[int, list[int], list, dict]:
   """(step, every saved step, the rungs' states, meta) of a ladder run's checkpoint ``step``
-  (default: the newest); FileNotFoundError if there is none."""
-  su = build(config)
+  (default: the newest); ``su`` is ``build(config)``. FileNotFoundError if there is none."""
   mngr = checkpoint.manager(workdir, int(config.train.get('keep_checkpoints', 2)), create=False)
   try:
     steps = sorted(int(s) for s in mngr.all_steps())
@@ -216,10 +219,9 @@ def restore(workdir: str, config, step: int | None = None) -> tuple[int, list[in
   return step, steps, [state[r.name] for r in su.ladder], meta
 
 
-def evaluate_states(config, states) -> dict[str, np.ndarray]:
+def evaluate_states(su: Setup, states) -> dict[str, np.ndarray]:
   """``lm.evaluate`` of every member of restored rung states: each key → [M], in
   ``member_rows`` order."""
-  su = build(config)
   evs = [su.evaluate(r, s.params) for r, s in enumerate(states)]
   return {k: np.concatenate([np.asarray(e[k]) for e in evs]) for k in evs[0]}
 
@@ -394,7 +396,8 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
       history['seconds'][r] += time.time() - t
       history['rows'][r].append(ev)
       history['losses'][r].append(loss)
-      probed[r].append(probe)
+      if hps[0].probe_neurons:
+        probed[r].append(probe)
       evs.append(ev)
       losses.append(loss)
     chunks_run += 1
