@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rarelearn import expt, theory
+from conftest import assert_golden
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            'experiments')
@@ -81,6 +82,7 @@ def test_fig2_agreements_against_hand_predictions(fig2):
   results, workdir = fig2
   with open(workdir / 'complexity' / 'summary.json') as f:
     summary = json.load(f)
+  assert_golden('complexity_smoke', summary['final'])
   widths = [m['width'] for m in summary['members']]
   learned = np.array(summary['final']['learned'])
   assert learned.shape == (4, 4)  # widths (2, 5) × 2 seeds, 4 tasks
@@ -123,6 +125,8 @@ def test_fig4_retention_and_gap_sweep_from_the_runs(fig4):
   50; the one at 50 has no successor within 60 steps); gap sweep G ∈ {1, 5} over 20 steps."""
   from rarelearn.measure import retention  # pylint: disable=g-import-not-at-top
   results, workdir = fig4
+  with open(workdir / 'injection' / 'summary.json') as f:
+    assert_golden('injection_smoke', json.load(f)['final'])
   with open(workdir / 'injection' / 'metrics.jsonl') as f:
     all_rows = [json.loads(line) for line in f if line.strip()]
   rows = [r for r in all_rows if 'task_score' in r]
@@ -196,6 +200,8 @@ def lever_run(tmp_path_factory):
 def test_lever_run_reports_its_own_trajectories(lever_run):
   """configs/lever.py:smoke: widths (2, 4, 8) × factors (1, 4) on task 3 (π = .12)."""
   results, workdir = lever_run
+  with open(workdir / 'lever' / 'summary.json') as f:
+    assert_golden('lever_smoke', json.load(f)['final'])
   assert results['frequencies'] == pytest.approx([0.12, 0.48])
   with open(workdir / 'lever' / 'metrics.jsonl') as f:
     rows = [json.loads(line) for line in f if 'task_score' in line]

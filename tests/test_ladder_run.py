@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rarelearn import configlib, inspect, ladder, main, run
-from conftest import REPO
+from conftest import REPO, assert_golden
 
 TINY = os.path.join(REPO, 'configs', 'olmo_tiny.py')
 
@@ -32,6 +32,7 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
   assert 'd8 never, d16 never' in stdout and workdir in stdout
   with open(os.path.join(workdir, run.SUMMARY_FILE)) as f:
     summary = json.load(f)
+  assert_golden('ladder_smoke', summary['final'])
   assert sorted(os.listdir(workdir)) == ['checkpoints', 'config.json', 'metrics.jsonl',
                                         'summary.json']
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['20', '40']

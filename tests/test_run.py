@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rarelearn import checkpoint, configlib, population, run
-from conftest import REPO, SWEEP
+from conftest import REPO, SWEEP, assert_golden
 
 
 MEASURE_KEYS = ('grad_norm', 'grad_norm_probe', 'grad_bound_probe', 'rare_loss', 'ref_cos_batch',
@@ -31,6 +31,7 @@ def _files(workdir):
 def test_smoke_run_writes_every_output(tmp_path, smoke_config):
   wd = str(tmp_path / 'wd')
   summary = run.train_and_evaluate(smoke_config, wd, progress=False)
+  assert_golden('sweep_smoke', summary['final'])
   files = _files(wd)
   for name in ('config.json', 'metrics.jsonl', 'summary.json', 'figures/phase_diagram.png',
                'figures/task_curves.png'):

@@ -1,13 +1,16 @@
 """Multitask sparse parity: labels against a brute-force parity, distinct subsets, frequencies;
 the packed population against each member trained alone."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from rarelearn import msp
+from rarelearn import configlib, msp
 from rarelearn.tasks import sparse_parity as sp
+from conftest import REPO, assert_golden
 
 
 def test_labels_equal_brute_force_parity():
@@ -111,3 +114,12 @@ def test_schedules_compose_with_the_parity_family():
     bits = np.asarray(batch.x)[:, 3:].astype(int)
     want = [sum(bits[i, j] for j in subsets[task[i]]) % 2 for i in range(40)]
     np.testing.assert_array_equal(batch.y, want)
+
+
+def test_msp_smoke_equals_its_golden_numbers():
+  """configs/msp.py:smoke end to end: the final per-subtask test losses and the last chunk's
+  training losses equal those recorded before the one-lifecycle refactor."""
+  config = configlib.load_config_file(os.path.join(REPO, 'configs', 'msp.py') + ':smoke')
+  out = msp.train(config, progress=False)
+  assert_golden('msp_smoke', {'task_loss_bits': out['task_loss_bits'][-1],
+                              'train_loss': out['train_loss'][-1]})
