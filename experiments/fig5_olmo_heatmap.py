@@ -21,7 +21,7 @@ Writes ``DIR/fig5_olmo_heatmap.json``:
 - ``learning_step``: task → size → frequency → the first evaluated step from which the test
   accuracy stays ≥ the threshold (null if never); ``grokking_delay``: that step minus the step
   from which the accuracy on the train pairs stays ≥ the threshold (null if either never);
-- ``rungs`` (name, d_model, heads, layers, parameter counts, peak lr), ``steps_per_s`` per rung,
+- ``rungs`` (name, d_model, heads, layers, parameter counts, peak lr), ``steps_per_s`` (the whole ladder's),
   ``wall_time_s``;
 ``DIR/fig5_olmo_heatmap.png``: size × frequency heatmaps of test accuracy and task train loss
 for every task; and ``DIR/fig5_olmo_heatmap.npz``: every evaluation of every cell
@@ -49,6 +49,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import expt, ladder
+from rarelearn import results as results_lib
 
 NAME = 'fig5_olmo_heatmap'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -56,11 +57,8 @@ CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'c
 
 def min_learned(acc_RxF: np.ndarray, freqs, threshold: float) -> list[float | None]:
   """Per rung, the lowest frequency with accuracy ≥ threshold (None if none)."""
-  out = []
-  for row in acc_RxF:
-    learned = [f for f, a in zip(freqs, row) if a >= threshold]
-    out.append(min(learned) if learned else None)
-  return out
+  by_rung, _ = results_lib.frontier(np.asarray(acc_RxF) >= threshold, range(len(acc_RxF)), freqs)
+  return list(by_rung.values())
 
 
 def frontier_checks(mins: list[float | None]) -> tuple[bool, bool]:
@@ -88,8 +86,8 @@ def analyse(outs: dict, threshold: float) -> dict:
     for r, size in enumerate(sizes):
       learn[size], delay[size] = {}, {}
       for i, f in enumerate(freqs):
-        test_step = expt.steps_to_reach(steps, test_acc[r, i] >= threshold)
-        train_step = expt.steps_to_reach(steps, train_acc[r, i] >= threshold)
+        test_step = results_lib.steps_to_reach(steps, test_acc[r, i] >= threshold)
+        train_step = results_lib.steps_to_reach(steps, train_acc[r, i] >= threshold)
         learn[size][str(f)] = test_step
         delay[size][str(f)] = (test_step - train_step if None not in (test_step, train_step)
                                else None)
@@ -99,7 +97,7 @@ def analyse(outs: dict, threshold: float) -> dict:
     monotone, beats = frontier_checks(mins)
     results['frontier_non_increasing'][task] = monotone
     results['largest_beats_smallest'][task] = beats
-    results['steps_per_s'][task] = out['steps_per_s'].tolist()
+    results['steps_per_s'][task] = float(out['steps_per_s'])
     results['rungs'] = [dict(r, lr=float(lr)) for r, lr in zip(out['rungs'], out['lrs'])]
   results['wall_time_s'] = sum(float(o['wall_time_s']) for o in outs.values())
   return results

@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import configlib, expt, ladder
+from rarelearn import results as results_lib
 
 NAME = 'fig6_order_and_gaps'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -57,7 +58,7 @@ def analyse(out: dict, num_freqs: int, threshold: float) -> dict:
   acc = out['test_accuracy'][0, :, :, :].mean(axis=1)  # [settings, P]
   loss = out['task_train_loss'][0, :, :, :].mean(axis=1)
   freqs = [float(f) for f in out['frequencies'][:num_freqs]]
-  learn = {f: expt.steps_to_reach(steps, acc[i] >= threshold) for i, f in enumerate(freqs)}
+  learn = {f: results_lib.steps_to_reach(steps, acc[i] >= threshold) for i, f in enumerate(freqs)}
   ordered = [learn[f] if learn[f] is not None else np.inf for f in sorted(freqs, reverse=True)]
   gaps = [int(g) for g in out['gaps'][num_freqs:]]
   by_gap = {g: float(loss[num_freqs + i, -1]) for i, g in enumerate(gaps)}

@@ -46,6 +46,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import configlib, expt, run, theory
+from rarelearn import results as results_lib
 from rarelearn.tasks import mixture
 
 NAME = 'lever_upweight_vs_scale'
@@ -57,27 +58,10 @@ def num_params(width: int, dim: int, depth: int) -> int:
   return width * dim + width + (depth - 1) * (width * width + width) + dim * width + dim
 
 
-def frontiers(learned_WxF, widths, freqs) -> tuple[dict, dict]:
-  """(width → smallest learned frequency, frequency → smallest learned width); None: none."""
-  by_width = {w: next((f for j, f in enumerate(freqs) if learned_WxF[i, j]), None)
-              for i, w in enumerate(widths)}
-  by_freq = {f: next((w for i, w in enumerate(widths) if learned_WxF[i, j]), None)
-             for j, f in enumerate(freqs)}
-  return by_width, by_freq
-
-
-def is_monotone(learned_WxF) -> bool:
-  """The learned set is closed upwards (learned at (N, π) ⇒ learned at every larger width and
-  higher frequency), so a higher frequency never needs a larger width, nor a larger width a
-  higher frequency."""
-  grid = np.asarray(learned_WxF, int)
-  return bool(np.all(np.diff(grid, axis=0) >= 0) and np.all(np.diff(grid, axis=1) >= 0))
-
-
 def routes(widths, freqs, steps_WxF, cost_WxF, learned_WxF, other_loss_WxF) -> dict:
   """For each width not learning the task at F = 1 (column 0): both routes' costs and the
   cheaper one (``upweight``, ``scale``, or ``neither`` when no member of the grid learns it)."""
-  by_width, by_freq = frontiers(learned_WxF, widths, freqs)
+  by_width, by_freq = results_lib.frontier(learned_WxF, widths, freqs)
   scale_width = by_freq[freqs[0]]
   out = {}
   for i, w in enumerate(widths):
@@ -104,7 +88,7 @@ def main(argv=None) -> dict:
   workdir = os.path.join(args.workdir, 'lever')
   print(f'{NAME}: training configs/lever.py{variant}', file=sys.stderr)
   summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=not args.smoke)
-  rows = run.read_metrics(workdir)
+  history = results_lib.History.load(workdir)
 
   r, threshold = config.mixture.rare_task % config.tasks.num_tasks, summary['learned_threshold']
   base = np.array([t['frequency'] for t in summary['tasks']])
@@ -117,19 +101,19 @@ def main(argv=None) -> dict:
   steps = [[None] * len(factors) for _ in widths]
   others = np.arange(len(base)) != r
   final_loss = np.asarray(summary['final']['task_loss'])
+  score_MxP = history.array('task_score')[:, :, r]
   for m in summary['members']:
     if m['seed'] != 0:
       continue
     i, j = widths.index(m['width']), factors.index(m['factor'])
-    mine = [x for x in rows if x['member'] == m['index'] and 'task_score' in x]
-    traj = [x['task_score'][r] for x in mine]
+    traj = score_MxP[m['index']]
     score[i, j] = traj[-1]
-    steps[i][j] = expt.steps_to_reach([x['step'] for x in mine], np.asarray(traj) >= threshold)
+    steps[i][j] = results_lib.steps_to_reach(history.steps('task_score'), traj >= threshold)
     other_loss[i, j] = np.dot(base[others], final_loss[m['index']][others]) / base[others].sum()
   learned = score >= threshold
   params = [num_params(w, dim, config.model.depth) for w in widths]
   cost = [[params[i] * s if s is not None else None for s in row] for i, row in enumerate(steps)]
-  by_width, by_freq = frontiers(learned, widths, freqs)
+  by_width, by_freq = results_lib.frontier(learned, widths, freqs)
   predicted = {f: theory.critical_widths(mixture.upweight(base, r, fac), spectra,
                                          threshold)[r] for f, fac in zip(freqs, factors)}
   cheaper = routes(widths, freqs, steps, cost, learned, other_loss)
@@ -138,7 +122,7 @@ def main(argv=None) -> dict:
              'other_tasks_loss': other_loss,
              'min_frequency_by_width': by_width, 'min_width_by_frequency': by_freq,
              'predicted_min_width_by_frequency': predicted,
-             'frontiers_monotone': is_monotone(learned), 'cheaper_route': cheaper,
+             'frontiers_monotone': results_lib.is_monotone(learned), 'cheaper_route': cheaper,
              'smoke': args.smoke}
   for w, route in cheaper.items():
     print(f'{NAME}: width {w}: {route["cheaper"]} (up-weight to π={route["upweight_frequency"]}'

@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import configlib, expt, msp
+from rarelearn import results as results_lib
 
 NAME = 'peer_michaud_msp'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -62,7 +63,7 @@ def analyse(res: dict, threshold: float) -> dict:
   distinct = sorted(set(widths.tolist()))
   learned_by_width = {w: float(learned_MxK[widths == w].sum(1).mean()) for w in distinct}
   # learning steps of every (member, subtask); None where not learned
-  learn_step = [[expt.steps_to_reach(steps, loss_PxMxK[:, m, k] < threshold)
+  learn_step = [[results_lib.steps_to_reach(steps, loss_PxMxK[:, m, k] < threshold)
                  for k in range(len(freqs))] for m in range(len(widths))]
   widest = int(np.flatnonzero((widths == max(distinct)) & (seeds == 0))[0])
   learned = [k for k in range(len(freqs)) if learn_step[widest][k] is not None]
@@ -100,7 +101,7 @@ def complexity_summary(res: dict, threshold: float) -> dict:
   for k in sorted(set(orders.tolist())):
     tasks = np.flatnonzero(orders == k)
     learned = loss[-1][:, tasks] < threshold
-    at = [expt.steps_to_reach(steps, loss[:, widest, t] < threshold) for t in tasks]
+    at = [results_lib.steps_to_reach(steps, loss[:, widest, t] < threshold) for t in tasks]
     at = [a for a in at if a is not None]
     out[k] = {'num_tasks': int(len(tasks)),
               'learned_by_width': {int(w): float(learned[widths == w].sum(1).mean())

@@ -16,7 +16,7 @@ import os
 import ml_collections
 import numpy as np
 
-from rarelearn import layout, population, train
+from rarelearn import layout, optim, population, train, workdir
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
@@ -28,8 +28,7 @@ MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
 SWEEP_KEYS = ('rare_frequency', 'factor', 'gap', 'lr')
 
 
-class ConfigError(ValueError):
-  """A config value that cannot be used; str(e) is the one line shown to the user."""
+ConfigError = workdir.ConfigError  # str(e) is the one line shown to the user
 
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
@@ -190,9 +189,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config, 'model.activation', tuple(mlp.ACTIVATIONS))
   _positive_int(config, 'model.depth')
   _finite(config, 'model.init_scale', 0.0, strict=True)
-  _choice(config, 'optimizer.name', train.OPTIMIZERS)
+  _choice(config, 'optimizer.name', optim.OPTIMIZERS)
   _finite(config, 'optimizer.lr', 0.0, strict=True)
-  _choice(config, 'optimizer.schedule', train.SCHEDULES)
+  _choice(config, 'optimizer.schedule', optim.SCHEDULES)
   for field in ('optimizer.b1', 'optimizer.b2'):
     if not 0.0 <= _finite(config, field) < 1.0:
       _fail(field, _get(config, field), 'a number in [0, 1)')

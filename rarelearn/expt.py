@@ -80,15 +80,6 @@ def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
   return path
 
 
-def steps_to_reach(steps: Sequence[int], reached: Sequence[bool]) -> int | None:
-  """The first evaluated step from which ``reached`` holds to the end (None if it ends False)."""
-  reached = np.asarray(reached, bool)
-  if not reached[-1]:
-    return None
-  misses = np.flatnonzero(~reached)
-  return int(steps[misses[-1] + 1]) if misses.size else int(steps[0])
-
-
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
   """Spearman's rank correlation (ties get their average rank)."""
   def ranks(v):

@@ -110,7 +110,6 @@ def load(workdir: str, step: int | None = None) -> Inspection:
                                                  setup.eval_batch)
   summary = run.build_summary(config, setup.members, setup.freqs, setup.freqs_MxK,
                               setup.spectra, np.asarray(task_loss),
-                              wall_time_s=float(meta.get('elapsed_s', 0.0)),
                               diverged_M=np.asarray(state.diverged_at))
   summary['steps'] = step
   return Inspection(config=config, step=step, steps=steps, state=state, meta=meta,

@@ -16,7 +16,6 @@ Shape letters: R rungs, F frequencies, P evaluations (one per chunk, plus step 0
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -25,9 +24,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 
-from rarelearn import checkpoint, configlib, lm, population, run
+from rarelearn import checkpoint, configlib, lm, loop, population, results
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
 
@@ -240,14 +238,12 @@ def summary(config, rows: list[dict], final: dict, diverged_M, **extra) -> dict:
   None if none)."""
   threshold = float(config.train.learned_threshold)
   acc = np.asarray(final['test_accuracy'], np.float64)
-  by_cell = {}
-  for row, a in zip(rows, acc):
-    by_cell.setdefault((row['rung'], row['frequency']), []).append(a)
-  lowest = {}
-  for (rung, f), accs in by_cell.items():
-    lowest.setdefault(rung, None)
-    if np.mean(accs) >= threshold and (lowest[rung] is None or f < lowest[rung]):
-      lowest[rung] = f
+  rungs = list(dict.fromkeys(row['rung'] for row in rows))
+  freqs = sorted({row['frequency'] for row in rows})
+  mean_RxF = np.array([[np.mean([a for row, a in zip(rows, acc)
+                                 if (row['rung'], row['frequency']) == (g, f)]) for f in freqs]
+                       for g in rungs])
+  lowest, _ = results.frontier(mean_RxF >= threshold, rungs, freqs)
   diverged = np.asarray(diverged_M)
   return {'kind': 'ladder', 'task': config.task.kind, 'members': rows,
           'final': {k: np.asarray(v).tolist() for k, v in final.items()},
@@ -255,181 +251,118 @@ def summary(config, rows: list[dict], final: dict, diverged_M, **extra) -> dict:
           'min_learned_frequency_by_rung': lowest,
           'diverged': [{'member': int(m), 'step': int(diverged[m])}
                        for m in np.flatnonzero(diverged >= 0)],
-          'steps': int(config.train.num_steps), **extra,
-          'versions': run.provenance(), 'devices': [str(d) for d in jax.devices()]}
+          'steps': int(config.train.num_steps), **extra}
 
 
-class _Workdir:
-  """A ladder run's workdir: config.json, metrics.jsonl, checkpoints, summary.json."""
+class Ladder(population.Population):
+  """A ladder config's rungs × settings × seeds for ``loop.run``: each rung one group (one
+  vmapped, jitted chunk of training and evaluation), all advancing one chunk per call; the
+  state is {rung name: lm.State}; every step's evaluation becomes one metrics row per member."""
+  evaluates_at_start = True
 
-  def __init__(self, config, workdir: str, overwrite: bool, ladder, states, rows):
-    self.config, self.workdir, self.ladder, self.rows = config, workdir, ladder, rows
-    self.every = int(config.train.get('checkpoint_every_chunks', 1))
-    keep = int(config.train.get('keep_checkpoints', 2))
-    state_bytes = sum(x.size * x.dtype.itemsize for s in states for x in jax.tree.leaves(s))
-    metric_bytes = 600 * len(rows) * (config.train.num_steps // config.train.steps_per_chunk + 1)
-    run.check_workdir(workdir, int(1.2 * ((keep + 1) * state_bytes + metric_bytes)))
-    run.prepare_workdir(config, workdir, overwrite)
-    self.mngr, self.start, restored, meta = run.resume(
-        workdir, keep, {r.name: s for r, s in zip(ladder, states)})
-    self.states = [restored[r.name] for r in ladder]
-    self.history = _history_from_meta(meta['history']) if self.start else None
-    self.metrics = os.path.join(workdir, run.METRICS_FILE)
-    run.truncate_metrics(self.metrics, self.start)
+  def __init__(self, config, settings=None):
+    self.su = su = build(config, settings)
+    super().__init__(config, su.rows)
+    self.data_key = jax.random.fold_in(jax.random.key(config.seed), 1)
+    self.chunks = [population.make_lm_chunk(hp) for hp in su.hps]
+    self.probing = bool(su.hps[0].probe_neurons)
+    self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
+    self.description = f'{len(su.ladder)} rungs × {len(su.settings) * su.seeds} members'
+    self.banner = []
+    for rung, lr in zip(su.ladder, su.lrs):
+      c = rung.counts(config.model.vocab)
+      self.banner.append(
+          f'{rung.name}: d_model {rung.d_model}, {rung.num_heads} heads, {rung.depth} layers, '
+          f'MLP {rung.mlp}; {c["non_embedding"]:,} non-embedding + {c["embedding"]:,} '
+          f'embedding parameters; peak lr {lr:.3g}')
 
-  def write_rows(self, step: int, evs, losses) -> None:
-    """Rows of one evaluation: one per member, its evaluation and the chunk's mean train loss."""
-    lines, m = [], 0
-    for r, ev in enumerate(evs):
-      for i in range(len(ev['test_accuracy'])):
-        row = dict(self.rows[m], step=step, **{k: np.asarray(v[i]).item() for k, v in ev.items()})
-        if losses is not None:
-          row['loss'] = float(losses[r][i])
-        lines.append(json.dumps(row) + '\n')
-        m += 1
-    with open(self.metrics, 'a') as f:
-      f.writelines(lines)
+  def init(self) -> dict:
+    return {r.name: s for r, s in zip(self.su.ladder, self.su.init_states())}
 
-  def save(self, step: int, states, history, t0: float) -> None:
-    chunk = step // self.config.train.steps_per_chunk
-    if step == self.config.train.num_steps or chunk % self.every == 0:
-      elapsed = history['elapsed_s'] + time.time() - t0
-      checkpoint.save(self.mngr, step, {r.name: s for r, s in zip(self.ladder, states)},
-                      {'step': step, 'elapsed_s': elapsed, 'members': self.rows,
-                       'history': _history_to_meta(history, elapsed)})
+  def _background(self, step: int):
+    """The token file's batches of this chunk (None: the synthetic background)."""
+    su, c = self.su, self.config
+    if su.token_file is None:
+      return None
+    return jnp.asarray(np.stack([su.token_file.batch(c.seed, t, c.train.batch_size)
+                                 for t in range(step, step + self.steps_per_chunk)]))
 
-  def close(self) -> None:
-    self.mngr.wait_until_finished()
-    self.mngr.close()
+  def chunk(self, state: dict, step: int):
+    su, background, outs = self.su, self._background(step), []
+    for rung, fn, member in zip(su.ladder, self.chunks, su.members):
+      state[rung.name], loss, probes, ev = fn(state[rung.name], self.data_key, jnp.int32(step),
+                                              member, su.data, su.eval_background, background)
+      outs.append(dict(ev, loss=loss, **({'probes': probes} if self.probing else {})))
+    return state, _joined(outs)
 
-  def write_summary(self, out: dict, keys, diverged) -> None:
-    final = {k: out[k][..., -1].reshape(-1) for k in keys}
-    s = summary(self.config, self.rows, final, np.concatenate(diverged),
-                wall_time_s=round(float(out['wall_time_s']), 2),
-                steps_per_s=dict(zip([r.name for r in self.ladder],
-                                     np.round(out['steps_per_s'], 3).tolist())))
-    run.write_atomic(os.path.join(self.workdir, run.SUMMARY_FILE), json.dumps(s, indent=1))
+  def evaluate(self, state: dict):
+    su = self.su
+    return _joined([population.make_lm_evaluate(hp)(state[r.name].params, m, su.data,
+                                                    su.eval_background)
+                    for r, hp, m in zip(su.ladder, su.hps, su.members)])
+
+  def diverged(self, state: dict) -> jax.Array:
+    # a copy even of one rung's array: the state is donated to the next chunk
+    return jnp.array(jnp.concatenate([s.diverged_at for s in state.values()]), copy=True)
+
+  def rows(self, step: int, out) -> list[dict]:
+    keys = [k for k in out if k != 'probes']
+    return [dict(row, step=step, **{k: np.asarray(out[k][m]).item() for k in keys})
+            for m, row in enumerate(self.members)]
+
+  def observe(self, workdir, step: int, out) -> None:
+    if self.probing and 'probes' in out:
+      self.probes.append(out['probes'])
+
+  def postfix(self, out) -> dict:
+    acc = {'acc': f'{float(np.max(out["test_accuracy"])):.2f}'}
+    return {'loss': f'{float(np.mean(out["loss"])):.3f}', **acc} if 'loss' in out else acc
+
+  def summary(self, out, state, history, wall_time_s: float) -> dict:
+    final = {k: v for k, v in out.items() if k not in ('loss', 'probes')}
+    return summary(self.config, self.members, final, self.diverged(state))
 
 
-def _history_to_meta(history: dict, elapsed: float) -> dict:
-  first = history['rows'][0][0]
-  return {'rows': [[{k: np.asarray(v).tolist() for k, v in ev.items()} for ev in rows_r]
-                   for rows_r in history['rows']],
-          'losses': [[np.asarray(l).tolist() for l in ls] for ls in history['losses']],
-          'dtypes': {k: str(np.asarray(v).dtype) for k, v in first.items()},
-          'seconds': list(history['seconds']), 'elapsed_s': elapsed}
-
-
-def _history_from_meta(meta: dict) -> dict:
-  dtypes = meta['dtypes']
-  return {'rows': [[{k: np.asarray(v, dtypes[k]) for k, v in ev.items()} for ev in rows_r]
-                   for rows_r in meta['rows']],
-          'losses': [[np.asarray(l, np.float32) for l in ls] for ls in meta['losses']],
-          'seconds': list(meta['seconds']), 'elapsed_s': float(meta['elapsed_s'])}
+def _joined(outs: list[dict]) -> dict:
+  """The rungs' outputs, members concatenated in rung order."""
+  return {k: jnp.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
 def train(config, progress: bool = True, settings=None, keep_params: bool = False,
           workdir: str | None = None, overwrite: bool = False,
           max_chunks: int | None = None) -> dict | None:
   """Trains every rung × setting × seed, a setting being (frequency, gap) — by default every
-  ``task.frequencies`` at ``task.gap``; returns numpy arrays indexed [R, F, S, …] (F settings):
-  ``steps`` [P], ``train_loss`` [R, F, S, P−1] and, for each of ``lm.evaluate``'s keys,
-  [R, F, S, P]; with gradient probes (``config.probe``) ``probes`` [R, F, S, num_steps,
-  len(lm.PROBES)] (NaN at steps without one); plus ``rungs`` (name and parameter counts),
-  ``frequencies`` and ``gaps`` [F], ``lrs``, ``wall_time_s`` and ``steps_per_s`` per rung, and
-  with ``keep_params`` the final ``params`` of every rung (a list of [F·S]-stacked trees).
+  ``task.frequencies`` at ``task.gap`` — through ``loop.run``; returns numpy arrays indexed
+  [R, F, S, …] (F settings): ``steps`` [P], ``train_loss`` [R, F, S, P−1] and, for each of
+  ``lm.evaluate``'s keys, [R, F, S, P]; with gradient probes (``config.probe``) ``probes``
+  [R, F, S, num_steps, len(lm.PROBES)] (NaN at steps without one); plus ``rungs`` (name and
+  parameter counts), ``frequencies`` and ``gaps`` [F], ``lrs``, ``wall_time_s``,
+  ``steps_per_s`` (of the whole ladder) and with ``keep_params`` the final ``params`` of every
+  rung (a list of [F·S]-stacked trees).
 
-  The rungs advance together, one chunk each in turn. With ``workdir`` the run can be resumed
-  and inspected (``python -m rarelearn.inspect``; ``python -m rarelearn.main`` passes it):
-  ``config.json`` (a workdir holding another config is refused unless ``overwrite``),
-  ``metrics.jsonl`` (a row per evaluation and member), an orbax checkpoint of every rung every
-  ``train.checkpoint_every_chunks`` chunks (default 1) and at the end, the newest
-  ``train.keep_checkpoints`` (default 2) kept — ``state`` {rung name: lm.State}, ``meta`` the
-  evaluation history — and ``summary.json``; a workdir with the same config resumes from its
-  newest readable checkpoint. ``max_chunks`` stops after that many chunks of this call, as an
-  interruption would, and returns None."""
-  t0 = time.time()
-  su = build(config, settings)
-  ladder, settings, seeds, lrs, hps = su.ladder, su.settings, su.seeds, su.lrs, su.hps
-  data, eval_background, token_file = su.data, su.eval_background, su.token_file
-  data_key = jax.random.fold_in(jax.random.key(config.seed), 1)
-  spc, num_steps = config.train.steps_per_chunk, config.train.num_steps
-  if workdir is not None and hps[0].probe_neurons:
+  With ``workdir`` (``python -m rarelearn.main`` passes it) the loop's files are written and
+  the run resumes from its newest readable checkpoint (``python -m rarelearn.inspect`` opens
+  it); ``max_chunks`` stops after that many chunks of this call, as an interruption would,
+  and returns None."""
+  pop = Ladder(config, settings)
+  if workdir is not None and pop.probing:
     raise ValueError('config.probe.neurons > 0: gradient probes are not checkpointed; run '
                      'them without a workdir (experiments/fig9_gradient_decomposition.py)')
-  if progress:
-    for rung, lr in zip(ladder, lrs):
-      c = rung.counts(config.model.vocab)
-      print(f'rarelearn: {rung.name}: d_model {rung.d_model}, {rung.num_heads} heads, '
-            f'{rung.depth} layers, MLP {rung.mlp}; {c["non_embedding"]:,} non-embedding + '
-            f'{c["embedding"]:,} embedding parameters; peak lr {lr:.3g}', file=sys.stderr)
-  members, states = su.members, su.init_states()
-  chunks = [population.make_lm_chunk(hp) for hp in hps]
-  rows = su.rows
-  ck = _Workdir(config, workdir, overwrite, ladder, states, rows) if workdir else None
-  start, history = (ck.start, ck.history) if ck else (0, None)
-  if start:
-    states = ck.states
-  else:
-    history = {'rows': [[su.evaluate(r, s.params)] for r, s in enumerate(states)],
-               'losses': [[] for _ in ladder], 'seconds': [0.0] * len(ladder),
-               'elapsed_s': 0.0}
-    if ck:
-      ck.write_rows(0, [row[0] for row in history['rows']], None)
-  probed = [[] for _ in ladder]
-  bar = tqdm.tqdm(total=num_steps, initial=start, unit='step', disable=not progress,
-                  file=sys.stderr, desc=f'{len(ladder)} rungs × {len(settings) * seeds} members')
-  chunks_run, stopped = 0, False
-  for step in range(start, num_steps, spc):
-    if max_chunks is not None and chunks_run >= max_chunks:
-      stopped = True
-      break
-    background = None if token_file is None else jnp.asarray(np.stack(
-        [token_file.batch(config.seed, t, config.train.batch_size)
-         for t in range(step, step + spc)]))
-    evs, losses = [], []
-    for r in range(len(ladder)):
-      t = time.time()
-      states[r], loss, probe, ev = chunks[r](states[r], data_key, jnp.int32(step), members[r],
-                                             data, eval_background, background)
-      loss, ev = jax.device_get((loss, ev))
-      history['seconds'][r] += time.time() - t
-      history['rows'][r].append(ev)
-      history['losses'][r].append(loss)
-      if hps[0].probe_neurons:
-        probed[r].append(probe)
-      evs.append(ev)
-      losses.append(loss)
-    chunks_run += 1
-    bar.update(spc)
-    bar.set_postfix(loss=f'{np.mean(np.concatenate(losses)):.3f}',
-                    acc=f'{max(float(np.max(e["test_accuracy"])) for e in evs):.2f}')
-    if ck:
-      ck.write_rows(step + spc, evs, losses)
-      ck.save(step + spc, states, history, t0)
-  bar.close()
-  if ck:
-    ck.close()
-  if stopped:
+  res = loop.run(pop, workdir, overwrite=overwrite, progress=progress, max_chunks=max_chunks)
+  if res is None:
     return None
-  out = {key: np.stack([np.stack([row[key] for row in rows_r], axis=-1).reshape(
-      len(settings), seeds, -1) for rows_r in history['rows']])
-         for key in history['rows'][0][0]}
-  out.update(steps=np.arange(0, num_steps + 1, spc),
-             train_loss=np.stack([np.stack(l, axis=-1).reshape(len(settings), seeds, -1)
-                                  for l in history['losses']]),
-             frequencies=np.asarray([f for f, _ in settings]),
-             gaps=np.asarray([g for _, g in settings]),
-             lrs=np.asarray(lrs), steps_per_s=num_steps / np.asarray(history['seconds']),
+  su, h = pop.su, res.history
+  grid = lambda a: a.reshape(len(su.ladder), len(su.settings), su.seeds, *a.shape[1:])
+  out = {k: grid(h.array(k, np.asarray(v).dtype)) for k, v in res.final.items()
+         if k not in ('loss', 'probes')}
+  out.update(steps=h.steps('test_accuracy'), train_loss=grid(h.array('loss', np.float32)),
+             frequencies=np.asarray([f for f, _ in su.settings]),
+             gaps=np.asarray([g for _, g in su.settings]), lrs=np.asarray(su.lrs),
+             steps_per_s=res.summary['steps_per_s'], wall_time_s=res.summary['wall_time_s'],
              rungs=[dict(name=r.name, d_model=r.d_model, num_heads=r.num_heads, mlp=r.mlp,
-                         depth=r.depth, **r.counts(config.model.vocab)) for r in ladder],
-             wall_time_s=history['elapsed_s'] + time.time() - t0)
-  if hps[0].probe_neurons:
-    out['probes'] = np.stack([np.concatenate(jax.device_get(p), axis=1).reshape(
-        len(settings), seeds, num_steps, len(lm.PROBES)) for p in probed])
+                         depth=r.depth, **r.counts(config.model.vocab)) for r in su.ladder])
+  if pop.probing:
+    out['probes'] = grid(np.concatenate(pop.probes, axis=1))
   if keep_params:
-    out['params'] = [jax.device_get(s.params) for s in states]
-  if ck:
-    ck.write_summary(out, list(history['rows'][0][0]),
-                     [np.asarray(jax.device_get(s.diverged_at)) for s in states])
+    out['params'] = [jax.device_get(res.state[r.name].params) for r in su.ladder]
   return out

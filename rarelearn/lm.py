@@ -8,9 +8,9 @@ four tokens of its own carrier sequences.
 
 Optimizer: AdamW (β = 0.9, 0.95; weight decay on weight matrices only), gradient clipping at
 global norm ``clip`` (per member: padded coordinates add 0 to the norm, so clipping is exact
-under masking), linear warmup then cosine decay to ``final_lr_ratio`` of the peak. As in
-``train.py`` the learning rate is kept out of the optax transform (−η_member · direction), and a
-member whose loss or parameters stop being finite is frozen at its last finite state.
+under masking), linear warmup then cosine decay to ``final_lr_ratio`` of the peak. The
+update is ``optim``'s, as for every family: −η_member · direction, and a member whose loss or
+parameters stop being finite is frozen at its last finite state.
 
 Measurements: ``evaluate`` adds the feature scores of ``measure.features`` to the losses and
 accuracies; with ``Hyper.probe_neurons`` > 0 the steps ``probe_phases`` (mod ``probe_period``)
@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rarelearn import optim
 from rarelearn.measure import decomposition, features
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
@@ -57,6 +58,14 @@ class Hyper:
   probe_period: int = 1
   probe_phases: tuple[int, ...] = ()
 
+  @property
+  def opt(self) -> optim.Hyper:
+    """AdamW, weight decay on weight matrices only, clipping, warmup then cosine."""
+    return optim.Hyper(name='adamw', b1=self.b1, b2=self.b2, eps=self.eps,
+                       weight_decay=self.weight_decay, decay='matrices', clip=self.clip,
+                       schedule='cosine', warmup_steps=self.warmup_steps,
+                       num_steps=self.num_steps, final_lr_ratio=self.final_lr_ratio)
+
 
 class Member(NamedTuple):
   shape: tf.Shape
@@ -76,27 +85,9 @@ class State(NamedTuple):
   diverged_at: jax.Array  # int32, −1 while healthy
 
 
-def _decay_mask(params):
-  return jax.tree.map(lambda p: p.ndim >= 2, params)
-
-
-def optimizer(hp: Hyper) -> optax.GradientTransformation:
-  return optax.chain(optax.clip_by_global_norm(hp.clip),
-                     optax.scale_by_adam(b1=hp.b1, b2=hp.b2, eps=hp.eps),
-                     optax.add_decayed_weights(hp.weight_decay, mask=_decay_mask))
-
-
-def lr_multiplier(step: jax.Array, hp: Hyper) -> jax.Array:
-  t = step.astype(jnp.float32) + 1.0
-  warm = jnp.minimum(1.0, t / max(hp.warmup_steps, 1))
-  frac = jnp.clip((t - hp.warmup_steps) / max(hp.num_steps - hp.warmup_steps, 1), 0.0, 1.0)
-  cosine = hp.final_lr_ratio + (1 - hp.final_lr_ratio) * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
-  return warm * cosine
-
-
 def init_state(key: jax.Array, member: Member, hp: Hyper) -> State:
   params = tf.init_params(key, member.shape, hp.dims)
-  return State(params, optimizer(hp).init(params), jnp.int32(-1))
+  return State(params, optim.init(params, hp.opt), jnp.int32(-1))
 
 
 token_losses = tf.next_token_losses  # [B, S] next-token cross-entropies (nats)
@@ -151,15 +142,8 @@ def train_step(state: State, tokens_BxS1: jax.Array, step: jax.Array, member: Me
   """One AdamW step; returns (state, loss, probe values) — ``carriers_B`` and ``task`` are
   needed only when ``hp.probe_neurons`` > 0."""
   loss, grads, probes = _gradient(state.params, tokens_BxS1, carriers_B, step, member, hp, task)
-  direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
-  eta = member.lr * lr_multiplier(step, hp)
-  params = jax.tree.map(lambda p, u: p - eta * u, state.params, direction)
-  healthy = state.diverged_at < 0
-  finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
-  accept = healthy & jnp.isfinite(loss) & finite
-  params, opt_state = jax.tree.map(lambda n, o: jnp.where(accept, n, o),
-                                   (params, opt_state), (state.params, state.opt_state))
-  diverged = jnp.where(healthy & ~accept, step, state.diverged_at).astype(jnp.int32)
+  params, opt_state, diverged = optim.update(state.params, state.opt_state, state.diverged_at,
+                                             grads, loss, step, member.lr, hp.opt)
   return State(params, opt_state, diverged), loss, probes
 
 

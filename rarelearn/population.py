@@ -54,6 +54,52 @@ class Members:
             for i, (w, s, setting) in enumerate(zip(self.widths, self.seeds, self.settings))]
 
 
+class Population:
+  """A family's members as the host loop (``loop.run``) drives them: the defaults of what the
+  loop asks (see ``loop.py``); a family's population overrides ``init``, ``chunk``,
+  ``evaluate``, ``rows`` and ``summary`` and, where it has them, the others."""
+  evaluates_at_start = False  # the loop evaluates (and writes rows of) step 0 too
+  placement = None  # sharding.Placement over the mesh; None: one device
+  banner = ()  # lines printed once the workdir is ready (with progress output)
+
+  def __init__(self, config, members: list[dict]):
+    self.config, self.members = config, members
+    t = config.train
+    self.num_steps, self.steps_per_chunk = int(t.num_steps), int(t.steps_per_chunk)
+    self.checkpoint_every = int(t.get('checkpoint_every_chunks', 1))
+    self.keep_checkpoints = int(t.get('keep_checkpoints', 2))
+    self.description = f'{len(members)} members'
+
+  def place(self, state):
+    return state if self.placement is None else self.placement.state(state)
+
+  def requested(self, tree):
+    return tree if self.placement is None else self.placement.requested(tree)
+
+  def diverged(self, state) -> jax.Array:
+    """[M] each member's ``diverged_at`` (a copy: the state is donated to the next chunk)."""
+    return jnp.array(self.requested(state.diverged_at), copy=True)
+
+  def observe(self, workdir, step: int, out) -> None:
+    """Extra outputs of one evaluation (files beside the metrics, in-memory records)."""
+
+  def drop_after(self, workdir: str, step: int) -> None:
+    """Removes extra files written after ``step`` (a resumed run writes them again)."""
+
+  def postfix(self, out) -> dict:
+    return {'loss': f'{float(np.mean(out["loss"])):.4f}'} if 'loss' in out else {}
+
+  def estimated_bytes(self, state) -> int:
+    """A generous estimate of what a run writes: the kept checkpoints (plus one being
+    written), the metrics rows and the figures."""
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
+    rows = (self.num_steps // self.steps_per_chunk + 1) * len(self.members)
+    return int(1.2 * ((self.keep_checkpoints + 1) * state_bytes + 600 * rows) + 2 * 2**20)
+
+  def figures(self, workdir: str) -> None:
+    """Figures made from the workdir's files."""
+
+
 def make_members(widths, num_seeds: int, lr: float,
                  settings: Sequence[dict] = ({},)) -> Members:
   """widths × settings × seeds; a setting's 'lr' replaces ``lr`` for its members."""

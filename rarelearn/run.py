@@ -1,83 +1,31 @@
-"""The host loop: chunks of jitted steps, metrics, checkpoints, progress, summary and figures.
+"""The block-regression sweep (configs/sweep.py and its kin) as a population of ``loop.run``.
 
-``train_and_evaluate(config, workdir)`` is the whole program behind ``rarelearn.main``. The
-device runs ``train.steps_per_chunk`` steps per call; the host writes the previous chunk's
-metrics while the next chunk runs (one chunk late, so the device never waits on the host), saves
-an orbax checkpoint every ``train.checkpoint_every_chunks`` chunks and at the end, and resumes
-from the latest checkpoint of an existing workdir with the same config.
+``train_and_evaluate(config, workdir)`` is the program behind ``rarelearn.main`` for a sweep
+config: ``build`` derives the task spec, members, schedules, keys and evaluation set; ``Sweep``
+is the population the loop drives (one jitted chunk of training, per-task losses and
+measurements over every member); ``build_summary`` compares the learned set with the utility
+theory. The loop (``loop.py``) does the rest: chunks read one chunk late, checkpoints, resume,
+metrics.jsonl, summary.json and figures.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import platform
-import shutil
 import sys
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import tqdm
 
-from rarelearn import checkpoint, configlib, layout, plots, population, sharding, theory, train
+from rarelearn import configlib, layout, loop, plots, population, sharding, theory, train
+from rarelearn import workdir as wd
 from rarelearn.tasks import block_regression as br
 
-CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = 'config.json', 'metrics.jsonl', 'summary.json'
+CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = wd.CONFIG_FILE, wd.METRICS_FILE, wd.SUMMARY_FILE
+read_metrics, provenance = wd.read_metrics, wd.provenance
 MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] measurement arrays
 _MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
-
-
-def prepare_workdir(config, workdir: str, overwrite: bool) -> None:
-  """Creates the workdir, or checks that an existing one holds the same config.
-
-  A different config is refused (ConfigError) unless ``overwrite``, which empties the workdir.
-  """
-  wanted = json.loads(config.to_json_best_effort(sort_keys=True))
-  path = os.path.join(workdir, CONFIG_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      existing = json.load(f)
-    if existing == wanted:
-      return
-    if not overwrite:
-      changed = sorted(_diff_keys(existing, wanted))
-      raise configlib.ConfigError(
-          f'workdir {workdir} holds a run with a different config (differs in: '
-          f'{", ".join(changed[:5])}); pass --overwrite to replace it, or choose another '
-          '--workdir')
-    shutil.rmtree(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True))
-
-
-def check_workdir(workdir: str, needed_bytes: int) -> None:
-  """Raises ConfigError, before anything is written, if ``workdir`` cannot be created and
-  written or its file system has less than ``needed_bytes`` free."""
-  existing = os.path.abspath(workdir)
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
-  probe = os.path.join(existing, f'.rarelearn-probe-{os.getpid()}')
-  try:
-    if not os.path.isdir(existing):
-      raise NotADirectoryError(f'{existing} is a file')
-    with open(probe, 'w') as f:
-      f.write('ok')
-    os.remove(probe)
-  except OSError as e:
-    raise configlib.ConfigError(f'workdir {workdir} cannot be written ({e.strerror or e}); '
-                                'choose another --workdir') from None
-  if os.path.isdir(workdir):  # a run to resume has written part of it already
-    needed_bytes -= sum(os.path.getsize(os.path.join(d, f))
-                        for d, _, files in os.walk(workdir) for f in files)
-  free = shutil.disk_usage(existing).free
-  if free < needed_bytes:
-    raise configlib.ConfigError(
-        f'workdir {workdir}: {free / 2**20:.1f} MiB free but this run writes about '
-        f'{needed_bytes / 2**20:.1f} MiB (checkpoints, metrics, measurements); free space or '
-        'choose another --workdir')
 
 
 def estimated_bytes(config, setup: Setup) -> int:
@@ -93,44 +41,6 @@ def estimated_bytes(config, setup: Setup) -> int:
   figures = 2 * 2**20
   return int(1.2 * ((config.train.keep_checkpoints + 1) * state_bytes + metrics + matrices)
              + figures)
-
-
-def _diff_keys(a, b, prefix=''):
-  if not (isinstance(a, dict) and isinstance(b, dict)):
-    return [prefix.rstrip('.')] if a != b else []
-  return [k for key in sorted(set(a) | set(b))
-          for k in _diff_keys(a.get(key), b.get(key), f'{prefix}{key}.')]
-
-
-def _complete_rows(path: str) -> list[str]:
-  """The lines of ``metrics.jsonl`` that hold a whole row (a killed run may leave half a line)."""
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [line if line.endswith('\n') else line + '\n' for line in f
-            if line.strip().endswith('}')]
-
-
-def read_metrics(workdir: str) -> list[dict]:
-  """The rows of a run's ``metrics.jsonl`` (one per chunk end or measured step and member)."""
-  return [json.loads(line) for line in _complete_rows(os.path.join(workdir, METRICS_FILE))]
-
-
-def truncate_metrics(path: str, last_step: int) -> None:
-  """Drops rows written after the checkpoint we resume from (they will be written again)."""
-  rows = [line for line in _complete_rows(path) if json.loads(line)['step'] <= last_step]
-  if os.path.exists(path):
-    write_atomic(path, ''.join(rows))
-
-
-def write_atomic(path: str, text: str) -> None:
-  """Writes ``text`` to ``path`` through a temporary file and a rename: never half a file."""
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
 
 
 def _drop_measurements_after(workdir: str, last_step: int) -> None:
@@ -181,36 +91,6 @@ def _write_matrices(workdir, step, metrics, every):
       unit_share=metrics['unit_share'][:, -1])
 
 
-def provenance() -> dict:
-  import flax, jaxlib, optax, orbax.checkpoint  # pylint: disable=g-import-not-at-top,multiple-imports
-  import rarelearn  # pylint: disable=g-import-not-at-top
-  return {'rarelearn': rarelearn.__version__, 'jax': jax.__version__,
-          'jaxlib': jaxlib.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
-          'orbax-checkpoint': orbax.checkpoint.__version__, 'numpy': np.__version__,
-          'python': platform.python_version()}
-
-
-def resume(workdir: str, keep: int, state):
-  """(manager, step, state, meta) of the newest readable checkpoint; (…, 0, ``state``, {})
-  without one. An unreadable checkpoint (truncated, corrupted) is reported, removed, and the
-  one before it tried."""
-  mngr = checkpoint.manager(workdir, keep)
-  for step in sorted(mngr.all_steps(), reverse=True):
-    try:
-      restored, meta = checkpoint.restore(mngr, step, state)
-    except Exception as e:  # pylint: disable=broad-except
-      reason = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
-      print(f'rarelearn: warning: the checkpoint at step {step} cannot be read ({reason}); '
-            'removing it and trying the one before', file=sys.stderr)
-      mngr.close()
-      shutil.rmtree(checkpoint.directory(workdir, step), ignore_errors=True)
-      mngr = checkpoint.manager(workdir, keep)
-      continue
-    print(f'rarelearn: resuming {workdir} from step {step}', file=sys.stderr)
-    return mngr, int(step), restored, meta
-  return mngr, 0, state, {}
-
-
 @dataclasses.dataclass(frozen=True)
 class Setup:
   """Everything a run derives from its config before training (and ``inspect`` again after)."""
@@ -244,9 +124,72 @@ def build(config) -> Setup:
                eval_batch=br.eval_set(keys['eval'], spec, per_task), keys=keys)
 
 
+class Sweep(population.Population):
+  """The block-regression population of a sweep config (configs/sweep.py and its kin) for
+  ``loop.run``: one jitted chunk (train + per-task losses + measurements) over every member."""
+
+  def __init__(self, config, setup: Setup | None = None):
+    self.setup = su = setup or build(config)
+    super().__init__(config, su.members.rows())
+    hp, members = su.hp, su.members
+    # Several devices: the member axis is split over them (padded to a multiple; sharding.py).
+    self.placement = sharding.placement(members.size, hp, config.population.model_shards)
+    place = self.placement
+    self.member_hp = place.per_member(members.hparams())
+    self.mh = configlib.measure_hyper(config)
+    self.chunk_fn = population.make_chunk(
+        hp, self.mh, su.mixture_axis, place.widths(members.widths), config.population.layout,
+        config.population.bucket_factor, place.shardings)
+    self.member_spec, self.schedule = su.member_spec, su.schedule
+    self.banner = [f'{members.size} members, {describe_layout(config, members, place)}']
+    if su.mixture_axis == 0:  # each member its own π and schedule
+      self.member_spec = su.member_spec.replace(
+          log_freqs_K=place.per_member(su.member_spec.log_freqs_K))
+      self.schedule = place.per_member(su.schedule)
+
+  def init(self):
+    return population.init(self.setup.keys['init'], self.setup.members, self.setup.hp)
+
+  def chunk(self, state, step: int):
+    su = self.setup
+    state, loss_M, task_loss_MxK, metrics = self.chunk_fn(
+        state, su.keys['data'], jnp.int32(step), self.member_hp, self.member_spec,
+        su.eval_batch, su.keys['measure'], self.schedule)
+    return state, self.requested({'loss': loss_M, 'task_loss': task_loss_MxK,
+                                  'metrics': metrics})
+
+  def evaluate(self, state):
+    su = self.setup
+    return {'task_loss': self.requested(population.make_evaluate(su.hp)(
+        state, self.member_hp, su.spec, su.eval_batch))}
+
+  def rows(self, step: int, out) -> list[dict]:
+    return _metric_rows(step, self.setup.members, self.setup.freqs_MxK, out['loss'],
+                        out['task_loss'], out['metrics'], self.mh.every)
+
+  def observe(self, workdir, step: int, out) -> None:
+    if workdir is not None:
+      _write_matrices(workdir, step, out['metrics'], self.mh.every)
+
+  def drop_after(self, workdir: str, step: int) -> None:
+    _drop_measurements_after(workdir, step)
+
+  def estimated_bytes(self, state) -> int:
+    return estimated_bytes(self.config, self.setup)
+
+  def summary(self, out, state, history, wall_time_s: float) -> dict:
+    su = self.setup
+    return build_summary(self.config, su.members, su.freqs, su.freqs_MxK, su.spectra,
+                         np.asarray(out['task_loss']), np.asarray(state.diverged_at))
+
+  def figures(self, workdir: str) -> None:
+    plots.write_figures(workdir)
+
+
 def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
                        max_chunks: int | None = None, progress: bool = True) -> dict | None:
-  """Trains the population described by ``config`` in ``workdir``; returns the summary dict.
+  """Trains the population described by ``config`` in ``workdir`` (``loop.run``); returns the
+  summary dict.
 
   ``max_chunks`` stops after that many chunks of this invocation (as an interruption would),
   returning None; calling again resumes. Raises ConfigError before touching the disk if the
@@ -254,93 +197,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   """
   configlib.validate(config)
   configlib.check_devices(config)
-  t_start = time.time()
-  setup = build(config)
-  check_workdir(workdir, estimated_bytes(config, setup))
-  prepare_workdir(config, workdir, overwrite)
-  hp, members, spec, eval_batch = setup.hp, setup.members, setup.spec, setup.eval_batch
-  freqs, spectra, freqs_MxK = setup.freqs, setup.spectra, setup.freqs_MxK
-  data_key, measure_key = setup.keys['data'], setup.keys['measure']
-  # Several devices: the member axis is split over them (padded to a multiple; sharding.py).
-  place = sharding.placement(members.size, hp, config.population.model_shards)
-  member_hp = place.per_member(members.hparams())
-
-  state = population.init(setup.keys['init'], members, hp)
-  mngr, start_step, state, meta = resume(workdir, config.train.keep_checkpoints, state)
-  state = place.state(state)
-  elapsed_before = float(meta.get('elapsed_s', 0.0))
-  metrics_path = os.path.join(workdir, METRICS_FILE)
-  truncate_metrics(metrics_path, start_step)
-  _drop_measurements_after(workdir, start_step)
-
-  spc, num_steps = hp.steps_per_chunk, hp.num_steps
-  mh = configlib.measure_hyper(config)
-  chunk_fn = population.make_chunk(hp, mh, setup.mixture_axis, place.widths(members.widths),
-                                   config.population.layout, config.population.bucket_factor,
-                                   place.shardings)
-  if progress:
-    print(f'rarelearn: {members.size} members, {describe_layout(config, members, place)}',
-          file=sys.stderr)
-  member_spec, schedule = setup.member_spec, setup.schedule
-  if setup.mixture_axis == 0:  # each member its own π and schedule
-    member_spec = member_spec.replace(log_freqs_K=place.per_member(member_spec.log_freqs_K))
-    schedule = place.per_member(schedule)
-  final_task_loss = None
-  bar = tqdm.tqdm(total=num_steps, initial=start_step, unit='step', dynamic_ncols=True,
-                  disable=not progress, file=sys.stderr, desc=f'{members.size} members')
-  pending = None  # (step, loss_M, task_loss_MxK, metrics, diverged_M), written one chunk late
-  reported = set()
-  with open(metrics_path, 'a') as metrics_file:
-    def flush(pending):
-      step, loss_M, task_loss_MxK, metrics, diverged_M = jax.device_get(pending)
-      for m in np.flatnonzero(diverged_M >= 0):
-        if m not in reported:
-          reported.add(m)
-          print(f'rarelearn: member {m} ({_describe(members.rows()[m])}) diverged at step '
-                f'{diverged_M[m]}; frozen at its last finite state', file=sys.stderr)
-      _write_matrices(workdir, step, metrics, mh.every)
-      for row in _metric_rows(step, members, freqs_MxK, loss_M, task_loss_MxK, metrics,
-                              mh.every):
-        metrics_file.write(json.dumps(row) + '\n')
-      metrics_file.flush()
-      bar.set_postfix(loss=f'{float(np.mean(loss_M)):.4f}')
-      return task_loss_MxK
-
-    chunks_run = 0
-    for step in range(start_step, num_steps, spc):
-      if max_chunks is not None and chunks_run >= max_chunks:
-        break
-      state, loss_M, task_loss_MxK, metrics = chunk_fn(state, data_key, jnp.int32(step),
-                                                       member_hp, member_spec, eval_batch,
-                                                       measure_key, schedule)
-      if pending is not None:
-        final_task_loss = flush(pending)
-      pending = place.requested((loss_M, task_loss_MxK, metrics,
-                                 jnp.array(state.diverged_at, copy=True)))  # state is donated
-      pending = (step + spc, *pending)
-      chunks_run, end = chunks_run + 1, step + spc
-      bar.update(spc)
-      if end == num_steps or (end // spc) % config.train.checkpoint_every_chunks == 0:
-        checkpoint.save(mngr, end, place.requested(state),
-                        {'step': end, 'elapsed_s': elapsed_before + time.time() - t_start,
-                         'members': members.rows()})
-    if pending is not None:
-      final_task_loss = flush(pending)
-  bar.close()
-  mngr.wait_until_finished()
-  mngr.close()
-  if max_chunks is not None and pending is not None and pending[0] < num_steps:
-    return None
-
-  if final_task_loss is None:  # the workdir already held the finished run
-    final_task_loss = np.asarray(place.requested(population.make_evaluate(hp)(
-        state, member_hp, spec, eval_batch)))
-  summary = build_summary(config, members, freqs, freqs_MxK, spectra, final_task_loss,
-                          wall_time_s=elapsed_before + time.time() - t_start,
-                          diverged_M=np.asarray(place.requested(state.diverged_at)))
-  write_atomic(os.path.join(workdir, SUMMARY_FILE), json.dumps(summary, indent=1))
-  plots.write_figures(workdir)
-  return summary
+  out = loop.run(Sweep(config), workdir, overwrite=overwrite, progress=progress, max_chunks=max_chunks)
+  return None if out is None else out.summary
 
 
 def describe_layout(config, members, place=None) -> str:
@@ -357,12 +215,8 @@ def describe_layout(config, members, place=None) -> str:
   return text
 
 
-def _describe(member: dict) -> str:
-  return ', '.join(f'{k} {v}' for k, v in member.items() if k != 'index')
-
-
 def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
-                  wall_time_s, diverged_M=None) -> dict:
+                  diverged_M=None) -> dict:
   """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π;
   ``diverged_M``: each member's ``TrainState.diverged_at``."""
   threshold = config.train.learned_threshold
@@ -390,7 +244,4 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
       'layout': describe_layout(config, members),  # as on one device
       'learned_threshold': threshold,
       'steps': int(config.train.num_steps),
-      'wall_time_s': round(wall_time_s, 2),
-      'versions': provenance(),
-      'devices': [str(d) for d in jax.devices()],
   }

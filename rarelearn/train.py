@@ -2,8 +2,7 @@
 
 Nothing here has a member axis; ``population.py`` adds it once with ``jax.vmap``. Every
 per-member quantity (width, learning rate) is a traced argument, so one compiled program serves
-all members. Optimizers are element-wise (exact under width masking): the learning rate is kept
-out of the optax transform and applied as ``-lr_member · schedule(step) · update``.
+all members. The optimizer is ``optim``'s (element-wise, exact under width masking).
 """
 from __future__ import annotations
 
@@ -14,12 +13,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rarelearn import optim
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 
-OPTIMIZERS = ('adam', 'adamw', 'sgd', 'lion')
-SCHEDULES = ('constant', 'cosine')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +40,12 @@ class Hyper:
   steps_per_chunk: int
   compute_dtype: str = 'float32'  # of the training forward/backward; params stay float32
 
+  @property
+  def opt(self) -> optim.Hyper:
+    return optim.Hyper(name=self.optimizer, b1=self.b1, b2=self.b2, eps=self.eps,
+                       weight_decay=self.weight_decay, schedule=self.schedule,
+                       warmup_steps=self.warmup_steps, num_steps=self.num_steps)
+
 
 class MemberHparams(NamedTuple):
   """Traced per-member scalars (leading member axis in the population)."""
@@ -58,28 +62,8 @@ class TrainState(NamedTuple):
 
 
 def optimizer(hp: Hyper) -> optax.GradientTransformation:
-  """The lr-free direction of each optimizer (element-wise, hence exact under masking)."""
-  if hp.optimizer == 'sgd':
-    return optax.identity()
-  if hp.optimizer == 'adam':
-    return optax.scale_by_adam(b1=hp.b1, b2=hp.b2, eps=hp.eps)
-  if hp.optimizer == 'adamw':
-    return optax.chain(optax.scale_by_adam(b1=hp.b1, b2=hp.b2, eps=hp.eps),
-                       optax.add_decayed_weights(hp.weight_decay))
-  if hp.optimizer == 'lion':
-    return optax.chain(optax.scale_by_lion(b1=hp.b1, b2=hp.b2),
-                       optax.add_decayed_weights(hp.weight_decay))
-  raise ValueError(f'unknown optimizer {hp.optimizer!r}; expected one of {OPTIMIZERS}')
-
-
-def lr_multiplier(step: jax.Array, hp: Hyper) -> jax.Array:
-  """Linear warmup, then constant or cosine decay to 0 at ``num_steps``."""
-  t = step.astype(jnp.float32) + 1.0
-  warm = jnp.minimum(1.0, t / max(hp.warmup_steps, 1))
-  if hp.schedule == 'constant':
-    return warm
-  frac = jnp.clip((t - hp.warmup_steps) / max(hp.num_steps - hp.warmup_steps, 1), 0.0, 1.0)
-  return warm * 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
+  """The lr-free direction of ``hp``'s optimizer (``optim.direction``)."""
+  return optim.direction(hp.opt)
 
 
 def init_state(key: jax.Array, width: jax.Array, hp: Hyper) -> TrainState:
@@ -108,36 +92,25 @@ def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: 
 
 def step_size(step: jax.Array, member: MemberHparams, hp: Hyper) -> jax.Array:
   """η: the member's learning rate times the schedule (the update is −η · direction)."""
-  return member.lr * lr_multiplier(step, hp)
+  return member.lr * optim.lr_multiplier(step, hp.opt)
 
 
 def apply_gradients(state: TrainState, grads: mlp.Params, step: jax.Array,
                     member: MemberHparams, hp: Hyper) -> tuple[TrainState, mlp.Params]:
   """One optimizer update; returns the new state and the lr-free direction it applied."""
-  direction, opt_state = optimizer(hp).update(grads, state.opt_state, state.params)
-  eta = step_size(step, member, hp)
-  params = jax.tree.map(lambda p, u: p - eta * u, state.params, direction)
+  params, opt_state, direction = optim.apply(state.params, state.opt_state, grads, step,
+                                             member.lr, hp.opt)
   return TrainState(params, opt_state, state.diverged_at), direction
-
-
-def _all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: MemberHparams,
                hp: Hyper) -> tuple[TrainState, jax.Array]:
-  """One update; a member whose loss or new parameters are not finite keeps its last finite
-  state from then on and records the step in ``diverged_at`` (the others are unaffected)."""
+  """One update (``optim.update``: a member that stops being finite is frozen)."""
   mask_W = mlp.hidden_mask(member.width, hp.max_width)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation,
                                             hp.compute_dtype)
-  new = apply_gradients(state, grads, step, member, hp)[0]
-  healthy = state.diverged_at < 0
-  accept = healthy & jnp.isfinite(loss) & _all_finite(new.params)
-  params, opt_state = jax.tree.map(lambda n, o: jnp.where(accept, n, o),
-                                   (new.params, new.opt_state), (state.params, state.opt_state))
-  diverged_at = jnp.where(healthy & ~accept, step, state.diverged_at).astype(jnp.int32)
-  return TrainState(params, opt_state, diverged_at), loss
+  return TrainState(*optim.update(state.params, state.opt_state, state.diverged_at, grads, loss,
+                                  step, member.lr, hp.opt)), loss
 
 
 def batch_at(data_key: jax.Array, step: jax.Array, spec: br.BlockRegressionSpec, hp: Hyper,

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from rarelearn import expt, theory
+from rarelearn import expt, results, theory
 from conftest import assert_golden
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -168,16 +168,16 @@ def test_lever_frontiers_and_routes_on_a_hand_made_grid():
   assert lever.num_params(8, 256, 2) == 2 * 8 * 256 + 8 + 256 + 8 * 8 + 8
   widths, freqs = [8, 16, 32], [0.01, 0.02, 0.04]
   learned = np.array([[False, False, True], [False, True, True], [True, True, True]])
-  by_width, by_freq = lever.frontiers(learned, widths, freqs)
+  by_width, by_freq = results.frontier(learned, widths, freqs)
   assert by_width == {8: 0.04, 16: 0.02, 32: 0.01}
   assert by_freq == {0.01: 32, 0.02: 16, 0.04: 8}
-  assert lever.is_monotone(learned)
+  assert results.is_monotone(learned)
   broken = learned.copy()
   broken[1, 2] = False  # width 16 learns at .02 but not at .04: same frontiers, not monotone
-  assert lever.frontiers(broken, widths, freqs) == (by_width, by_freq)
-  assert not lever.is_monotone(broken)
-  assert not lever.is_monotone([[True], [False]])  # the wider model loses the task
-  assert lever.is_monotone(np.zeros((2, 3), bool))
+  assert results.frontier(broken, widths, freqs) == (by_width, by_freq)
+  assert not results.is_monotone(broken)
+  assert not results.is_monotone([[True], [False]])  # the wider model loses the task
+  assert results.is_monotone(np.zeros((2, 3), bool))
   steps = [[None, None, 300], [None, 200, 100], [100, 100, 100]]
   cost = [[None if s is None else lever.num_params(w, 256, 1) * s for s in row]
           for w, row in zip(widths, steps)]

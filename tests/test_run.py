@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rarelearn import checkpoint, configlib, population, run
+from rarelearn import workdir as workdir_lib
 from conftest import REPO, SWEEP, assert_golden
 
 
@@ -179,7 +180,7 @@ def test_unwritable_or_full_workdir_fails_at_start(tmp_path, smoke_config, monke
   needed = run.estimated_bytes(smoke_config, setup)
   assert written <= needed <= 20 * written  # generous, not absurd
   usage = shutil.disk_usage(str(tmp_path))
-  monkeypatch.setattr(run.shutil, 'disk_usage',
+  monkeypatch.setattr(workdir_lib.shutil, 'disk_usage',
                       lambda path: usage._replace(free=needed - 1))
   with pytest.raises(configlib.ConfigError, match='MiB free but this run writes about'):
     run.train_and_evaluate(smoke_config, str(tmp_path / 'full_disk'), progress=False)

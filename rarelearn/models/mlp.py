@@ -13,6 +13,7 @@ Shape letters: B batch, D input/output dimension, W padded hidden width.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import jax
@@ -47,10 +48,36 @@ def _entries(key: jax.Array, num_rows: int, num_cols: int) -> jax.Array:
   return jax.vmap(row)(jnp.arange(num_rows))
 
 
+INITS = ('normal', 'uniform')
+
+
+def _uniform_rows(key: jax.Array, num_rows: int, row_len: int, bound) -> jax.Array:
+  """Row i drawn from fold_in(key, i), U(−bound, bound)."""
+  return jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i), (row_len,),
+                                               minval=-bound, maxval=bound))(jnp.arange(num_rows))
+
+
+def _uniform_params(key, width, max_width, dim, out_dim, mask_W) -> Params:
+  """PyTorch's ``nn.Linear`` default, U(±1/sqrt(true fan-in)) for weights and biases, one
+  hidden layer: unit i's draws come from keys folded with i (as for ``normal``)."""
+  ks = [jax.random.fold_in(key, i) for i in range(4)]
+  hb, ob = 1.0 / math.sqrt(dim), 1.0 / jnp.sqrt(jnp.asarray(width, jnp.float32))
+  hidden = {'w': _uniform_rows(ks[0], max_width, dim, hb) * mask_W[:, None],
+            'b': _uniform_rows(ks[1], max_width, 1, hb)[:, 0] * mask_W}
+  out_w = _uniform_rows(ks[2], max_width, out_dim, ob).T * mask_W[None, :]
+  out_b = jax.random.uniform(ks[3], (out_dim,), minval=-ob, maxval=ob)
+  return {'hidden': [hidden], 'out': {'w': out_w, 'b': out_b}}
+
+
 def init_params(key: jax.Array, width: jax.Array, max_width: int, dim: int, depth: int,
-                init_scale: float) -> Params:
-  """Parameters of one member, padded to ``max_width``; std = init_scale / sqrt(true fan-in)."""
+                init_scale: float, out_dim: int | None = None, init: str = 'normal') -> Params:
+  """Parameters of one member, padded to ``max_width``, with ``out_dim`` outputs (default
+  ``dim``). ``normal``: weights of std init_scale / sqrt(true fan-in), zero biases;
+  ``uniform`` (one hidden layer): PyTorch's default (``_uniform_params``)."""
+  out_dim = out_dim or dim
   mask_W = hidden_mask(width, max_width)
+  if init == 'uniform':
+    return _uniform_params(key, width, max_width, dim, out_dim, mask_W)
   fan_w = jnp.asarray(width, jnp.float32)
   keys = jax.random.split(key, depth + 1)
   hidden = [{'w': _rows(keys[0], max_width, dim) * (init_scale / jnp.sqrt(dim))
@@ -59,8 +86,9 @@ def init_params(key: jax.Array, width: jax.Array, max_width: int, dim: int, dept
   for layer in range(1, depth):
     w = _entries(keys[layer], max_width, max_width) * (init_scale / jnp.sqrt(fan_w))
     hidden.append({'w': w * mask_W[:, None] * mask_W[None, :], 'b': jnp.zeros((max_width,))})
-  out_w = _rows(keys[depth], max_width, dim).T * (init_scale / jnp.sqrt(fan_w)) * mask_W[None, :]
-  return {'hidden': hidden, 'out': {'w': out_w, 'b': jnp.zeros((dim,))}}
+  out_w = (_rows(keys[depth], max_width, out_dim).T * (init_scale / jnp.sqrt(fan_w))
+           * mask_W[None, :])
+  return {'hidden': hidden, 'out': {'w': out_w, 'b': jnp.zeros((out_dim,))}}
 
 
 def apply(params: Params, x_BxD: jax.Array, mask_W: jax.Array, activation: str) -> jax.Array:

@@ -1,0 +1,145 @@
+"""The one host loop: every family's population trains, checkpoints, resumes and reports here.
+
+``run(pop, workdir)`` drives a population (a family's members grouped into jitted programs,
+``population.py``) chunk by chunk. The device runs a chunk of ``steps_per_chunk`` steps per
+call; the host writes the previous chunk's rows while the next chunk runs (results are read
+one chunk late, so the device never waits on the host, and there is one read per chunk however
+many groups the population has), saves an orbax checkpoint of the whole population every
+``checkpoint_every`` chunks and at the end, and resumes from the newest readable checkpoint of
+an existing workdir with the same config — bit-identical to an uninterrupted run, since every
+batch comes from ``fold_in(data_key, step)``. Without a workdir the same loop runs in memory.
+
+What the loop asks of a population (duck-typed; ``population.Population`` is the base):
+``config``, ``members`` (one row per member), ``num_steps``, ``steps_per_chunk``,
+``checkpoint_every``, ``keep_checkpoints``; ``init()`` (the requested members' state),
+``place(state)`` / ``requested(tree)`` (onto the mesh and back), ``chunk(state, step)`` →
+(state, out) with ``out`` a pytree of device arrays over the requested members,
+``evaluate(state)`` (an ``out`` without training: step 0 where ``evaluates_at_start``, and
+the summary of a run that had already finished), ``diverged(state)`` [M], ``rows(step, out)``
+(metric rows), ``observe(workdir, step, out)`` (extra files or in-memory records),
+``drop_after(workdir, step)``, ``postfix(out)``, ``estimated_bytes(state)``,
+``summary(out, state, history, wall_time_s)`` and ``figures(workdir)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import tqdm
+
+from rarelearn import checkpoint, results
+from rarelearn import workdir as wd
+
+
+@dataclasses.dataclass
+class Outcome:
+  """What ``run`` returns: the summary (also ``summary.json``), the history of every evaluated
+  step (also ``metrics.jsonl``) and the final state (the requested members)."""
+  summary: dict
+  history: results.History
+  state: Any
+  final: Any  # the last evaluation's ``out`` (host arrays)
+
+
+class _Rows:
+  """The metric rows: appended to ``metrics.jsonl`` (with a workdir) and kept in memory."""
+
+  def __init__(self, workdir: str | None, start: int):
+    self.path = workdir and os.path.join(workdir, wd.METRICS_FILE)
+    self.rows = []
+    if self.path:
+      wd.truncate_metrics(self.path, start)
+      self.rows = wd.read_metrics(workdir)
+
+  def add(self, rows: list[dict]) -> None:
+    self.rows.extend(rows)
+    if self.path:
+      with open(self.path, 'a') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+
+
+def _describe(member: dict) -> str:
+  return ', '.join(f'{k} {v}' for k, v in member.items() if k not in ('index', 'member'))
+
+
+def _restore(pop, workdir, state, overwrite):
+  """(manager, start step, state, elapsed seconds) of a workdir, or of a fresh run."""
+  if workdir is None:
+    return None, 0, state, 0.0
+  wd.check(workdir, pop.estimated_bytes(state))
+  wd.prepare(pop.config, workdir, overwrite)
+  mngr, start, state, meta = wd.resume(workdir, pop.keep_checkpoints, state)
+  pop.drop_after(workdir, start)
+  return mngr, start, state, float(meta.get('elapsed_s', 0.0))
+
+
+def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: bool = True,
+        max_chunks: int | None = None) -> Outcome | None:
+  """Trains ``pop`` to ``pop.num_steps``; returns its ``Outcome``, or None when ``max_chunks``
+  (chunks of this call) stopped it first, as an interruption would: calling again resumes.
+  A workdir holding another config is refused (``workdir.ConfigError``) unless ``overwrite``."""
+  t0 = time.time()
+  mngr, start, state, elapsed = _restore(pop, workdir, pop.init(), overwrite)
+  state = pop.place(state)
+  for line in pop.banner if progress else ():
+    print(f'rarelearn: {line}', file=sys.stderr)
+  rows = _Rows(workdir, start)
+  reported, last = set(), None
+
+  def flush(pending):
+    step, out, diverged_M = jax.device_get(pending)
+    for m in np.flatnonzero(diverged_M >= 0):
+      if m not in reported:
+        reported.add(m)
+        print(f'rarelearn: member {m} ({_describe(pop.members[m])}) diverged at step '
+              f'{diverged_M[m]}; frozen at its last finite state', file=sys.stderr)
+    pop.observe(workdir, step, out)
+    rows.add(pop.rows(step, out))
+    bar.set_postfix(pop.postfix(out))
+    return out
+
+  spc, num_steps = pop.steps_per_chunk, pop.num_steps
+  bar = tqdm.tqdm(total=num_steps, initial=start, unit='step', dynamic_ncols=True,
+                  disable=not progress, file=sys.stderr, desc=pop.description)
+  if start == 0 and pop.evaluates_at_start:
+    last = flush((0, pop.evaluate(state), pop.diverged(state)))
+  pending, chunks_run, end = None, 0, start
+  for step in range(start, num_steps, spc):
+    if max_chunks is not None and chunks_run >= max_chunks:
+      break
+    state, out = pop.chunk(state, step)
+    if pending is not None:
+      last = flush(pending)
+    pending = (step + spc, out, pop.diverged(state))
+    chunks_run, end = chunks_run + 1, step + spc
+    bar.update(spc)
+    if mngr is not None and (end == num_steps or (end // spc) % pop.checkpoint_every == 0):
+      checkpoint.save(mngr, end, pop.requested(state),
+                      {'step': end, 'elapsed_s': elapsed + time.time() - t0,
+                       'members': pop.members})
+  if pending is not None:
+    last = flush(pending)
+  bar.close()
+  if mngr is not None:
+    mngr.wait_until_finished()
+    mngr.close()
+  if end < num_steps:
+    return None
+  if chunks_run == 0:  # the workdir already held the finished run
+    last = jax.device_get(pop.evaluate(state))
+  history = results.History(rows.rows, pop.members)
+  wall = elapsed + time.time() - t0
+  state = pop.requested(state)
+  summary = dict(pop.summary(last, state, history, wall), wall_time_s=round(wall, 2),
+                 steps_per_s=round((num_steps - start) / max(time.time() - t0, 1e-9), 3),
+                 versions=wd.provenance(), devices=[str(d) for d in jax.devices()])
+  if workdir is not None:
+    wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))
+    pop.figures(workdir)
+  return Outcome(summary, history, state, last)
