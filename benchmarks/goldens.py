@@ -52,10 +52,12 @@ def _ladder(spec):
 
 
 def _msp(spec):
-  from rarelearn import configlib, msp  # pylint: disable=g-import-not-at-top
-  out = msp.train(configlib.load_config_file(spec), progress=False)
-  return {'task_loss_bits': np.asarray(out['task_loss_bits'][-1]).tolist(),
-          'train_loss': np.asarray(out['train_loss'][-1]).tolist()}
+  from rarelearn import configlib, run, workdir  # pylint: disable=g-import-not-at-top
+  config = configlib.load_config_file(spec)
+  with tempfile.TemporaryDirectory() as wd:
+    summary = run.train_and_evaluate(config, wd, progress=False)
+    last = [r['loss'] for r in workdir.read_metrics(wd) if r['step'] == config.train.num_steps]
+  return {'task_loss_bits': summary['final']['task_loss'], 'train_loss': last}
 
 
 ENTRIES = {
@@ -79,20 +81,22 @@ def load() -> dict:
     return json.load(f)
 
 
-def compare(name: str, values: dict, goldens: dict | None = None) -> list[str]:
+def compare(name: str, values: dict, goldens: dict | None = None, atol: float = 0.0
+            ) -> list[str]:
   """The keys of ``values`` that differ from the golden entry ``name`` (with the largest
-  difference), allowing the entry's recorded tolerance for the keys it names."""
+  difference), allowing the entry's recorded tolerance for the keys it names, and at least
+  ``atol`` for every key."""
   entry = (goldens or load())['entries'][name]
   bad = []
   for key, want in entry['values'].items():
     got = np.asarray(values[key], np.float64)
     want = np.asarray(want, np.float64)
-    atol = entry.get('tolerance', {}).get(key, 0.0)
+    allowed = max(atol, entry.get('tolerance', {}).get(key, 0.0))
     if got.shape != want.shape:
       bad.append(f'{name}.{key}: shape {got.shape} != golden {want.shape}')
-    elif not np.allclose(got, want, rtol=0.0, atol=atol, equal_nan=True):
+    elif not np.allclose(got, want, rtol=0.0, atol=allowed, equal_nan=True):
       bad.append(f'{name}.{key}: max |difference| {np.nanmax(np.abs(got - want)):.3g} '
-                 f'(allowed {atol:g})')
+                 f'(allowed {allowed:g})')
   return bad
 
 

@@ -42,6 +42,7 @@ def ladder(names) -> ml_collections.ConfigDict:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
+  c.family = 'token_ladder'  # rarelearn/configlib.py FAMILIES
   c.seed = 0
   c.model = ladder(RUNGS if arg != 'small' else ('4M', '20M'))
   c.model.vocab = VOCAB
@@ -66,6 +67,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.batch_size = 64
   c.train.steps_per_chunk = 500
   c.train.learned_threshold = 0.9  # test accuracy at which a task counts as learned
+  c.train.checkpoint_every_chunks = 1  # with a workdir (python -m rarelearn.main)
+  c.train.keep_checkpoints = 2
   if arg == 'small':
     c.task.frequencies = (0.05, 0.01)
   elif arg:

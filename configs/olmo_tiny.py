@@ -34,6 +34,7 @@ import ml_collections
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
+  c.family = 'token_ladder'  # rarelearn/configlib.py FAMILIES
   c.seed = 0
   c.model = ml_collections.ConfigDict()
   c.model.names = ('d16', 'd32', 'd64', 'd96', 'd128')
@@ -63,6 +64,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.batch_size = 32
   c.train.steps_per_chunk = 200  # evaluated every this many steps
   c.train.learned_threshold = 0.8
+  c.train.checkpoint_every_chunks = 1  # with a workdir (python -m rarelearn.main)
+  c.train.keep_checkpoints = 2
   # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
   # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
   # experiments/fig9_gradient_decomposition.py)

@@ -24,6 +24,7 @@ import ml_collections
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
+  c.family = 'block_regression'  # rarelearn/configlib.py FAMILIES
   c.seed = 0  # root of every random stream (init, data, eval, basis)
 
   c.population = ml_collections.ConfigDict()
@@ -67,6 +68,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.activation = 'linear'  # linear (theory-exact) | relu | gelu
   c.model.depth = 1  # hidden layers, each of the member's width
   c.model.init_scale = 1.0  # weight std = init_scale / sqrt(true fan-in)
+  c.model.init = 'normal'  # or uniform: PyTorch's nn.Linear default (depth 1)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = 'adam'  # adam | adamw | sgd | lion (element-wise: exact under masking)

@@ -2,7 +2,7 @@
 
 Workloads: ``toy`` (configs/sweep.py, the default sweep), ``large`` (configs/bench_large.py,
 widths 256…4096, batch 4,096), ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
-classifiers of widths 8…512, batch 1,024), ``ladder`` (configs/olmo_tiny.py, the CPU
+classifiers of widths 8…512, batch 1,024, the same MLP population code as the toy), ``ladder`` (configs/olmo_tiny.py, the CPU
 transformer ladder: 5 rungs × 4 injection frequencies; also ``tokens_per_s``) and, for an
 accelerator only (not in the default list), ``olmo`` (configs/olmo_ladder.py:small: the OLMo 4M
 and 20M rungs × 2 frequencies, sequences of 512, batch 64; population figures only). For each
@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, ladder, msp, population, run, train
+from rarelearn import configlib, ladder, population, run, train
 from rarelearn.tasks import tokens as tk
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,12 +63,13 @@ def median_seconds(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
-def useful_flops_per_step(widths, dim: int, batch: int, depth: int) -> float:
+def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
+                          out_dim: int | None = None) -> float:
   """Training FLOPs per step from the true widths: 6·B·(multiply-adds per example), i.e.
-  12·B·D·N per member for a one-hidden-layer D → N → D model."""
+  12·B·D·N per member for a one-hidden-layer D → N → D model (D → N → ``out_dim`` if given)."""
   total = 0.0
   for n in widths:
-    macs = dim * n + (depth - 1) * n * n + n * dim  # multiply-adds per example, forward
+    macs = dim * n + (depth - 1) * n * n + n * (out_dim or dim)  # per example, forward
     total += 3 * 2 * batch * macs  # forward 2·MACs FLOPs; backward twice the forward
   return total
 
@@ -139,44 +140,10 @@ def _torch_seconds(config, steps: int, repeats: int) -> float | None:
   module = _torch_module()
   if module is None:
     return None
-  return module.seconds(configlib.members(config).widths,
-                        config.tasks.num_tasks * config.tasks.dims_per_task,
-                        config.train.batch_size, steps, config.optimizer.lr,
-                        config.model.activation, repeats)
-
-
-def _msp_torch_seconds(config, steps: int, repeats: int) -> float | None:
-  module = _torch_module()
-  if module is None:
-    return None
-  spec, layout, _, _ = msp.build(config)
-  return module.seconds(layout.widths, spec.input_dim, config.train.batch_size, steps,
-                        config.optimizer.lr, 'relu', repeats, classes=msp.NUM_CLASSES)
-
-
-def _msp_seconds(config, steps: int, repeats: int, one_member: int | None = None
-                 ) -> tuple[float, float]:
-  """The sparse-parity population (``msp.make_functions``, packed), or only member
-  ``one_member`` as a standalone model: (median seconds per chunk, first chunk's mean loss)."""
-  spec, layout, _, _ = msp.build(config)
-  if one_member is not None:
-    layout = msp.Layout((layout.widths[one_member],), (layout.seeds[one_member],))
-  chunk, _, opt = msp.make_functions(layout, spec, config.optimizer.lr, config.train.batch_size)
-  root = jax.random.key(config.seed)
-  params = msp.init(jax.random.fold_in(root, 0), layout, spec.input_dim)
-  holder, first_loss = [(params, opt.init(params))], []
-
-  def call():
-    params, opt_state, loss = chunk(*holder[0], jax.random.fold_in(root, 1), jnp.int32(0), steps)
-    holder[0] = (params, opt_state)
-    first_loss.append(loss)
-    return loss
-  return median_seconds(call, repeats), float(jnp.mean(first_loss[0]))
-
-
-def _msp_sequential_seconds(config, steps: int, repeats: int) -> float:
-  return sum(_msp_seconds(config, steps, repeats, m)[0]
-             for m in range(msp.build(config)[1].size))
+  hp = configlib.hyper(config)
+  return module.seconds(configlib.members(config).widths, hp.dim, config.train.batch_size,
+                        steps, config.optimizer.lr, config.model.activation, repeats,
+                        **({'classes': hp.out_dim} if hp.out_dim else {}))
 
 
 def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
@@ -228,20 +195,12 @@ def _figures(name: str, config):
     widths = [r.d_model for r in rungs for _ in range(per)]
     return (widths, flops, state, 'one vmapped program per rung (no padding)', _ladder_seconds,
             _ladder_sequential_seconds if name == 'ladder' else None, lambda *_: None)
-  if name == 'msp':
-    spec, layout, _, _ = msp.build(config)
-    flops = sum(6 * config.train.batch_size * (spec.input_dim * w + w * msp.NUM_CLASSES)
-                for w in layout.widths)
-    state = jax.eval_shape(lambda: msp.init(jax.random.key(0), layout, spec.input_dim))
-    return (layout.widths, flops, 3 * _bytes(state), f'layout packed: {layout.num_units} '
-            'hidden units per step (rarelearn/msp.py)', _msp_seconds, _msp_sequential_seconds,
-            _msp_torch_seconds)
   setup = run.build(config)
-  members = setup.members
-  dim = config.tasks.num_tasks * config.tasks.dims_per_task
-  state = jax.eval_shape(lambda: population.init(setup.keys['init'], members, setup.hp))
+  members, hp = setup.members, setup.hp
+  state = jax.eval_shape(lambda: population.init(setup.keys['init'], members, hp))
   return (members.widths,
-          useful_flops_per_step(members.widths, dim, config.train.batch_size, config.model.depth),
+          useful_flops_per_step(members.widths, hp.dim, config.train.batch_size, hp.depth,
+                                hp.out_dim or hp.dim),
           _bytes(state), run.describe_layout(config, members), _population_seconds,
           _sequential_seconds, _torch_seconds)
 

@@ -24,6 +24,9 @@ from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens
 
 MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
+# config.family: the block-regression toy and the sparse-parity peer (MLP populations,
+# rarelearn/run.py) and the token-task transformer ladder (rarelearn/ladder.py)
+FAMILIES = ('block_regression', 'sparse_parity', 'token_ladder')
 # Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
 SWEEP_KEYS = ('rare_frequency', 'factor', 'gap', 'lr')
 
@@ -103,9 +106,17 @@ def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) 
   return [float(v) for v in values] * (num_tasks if len(values) == 1 else 1)
 
 
+def family(config) -> str:
+  """``config.family``, checked (ConfigError names the field)."""
+  value = config.get('family')
+  if value not in FAMILIES:
+    _fail('family', value, ', '.join(FAMILIES))
+  return value
+
+
 def is_ladder(config) -> bool:
   """A transformer-ladder config (configs/olmo_tiny.py, configs/olmo_ladder.py)."""
-  return 'population' not in config and 'task' in config and 'names' in config.get('model', {})
+  return family(config) == 'token_ladder'
 
 
 def validate_ladder(config: ml_collections.ConfigDict) -> None:
@@ -141,22 +152,8 @@ def validate_ladder(config: ml_collections.ConfigDict) -> None:
              for f in freqs)):
     _fail('task.frequencies', freqs, 'a non-empty tuple of instances per sequence in (0, 1]')
   _positive_int(config, 'task.gap')
-  _finite(config, 'optimizer.lr', 0.0, strict=True)
-  _finite(config, 'optimizer.weight_decay', 0.0)
   _finite(config, 'optimizer.clip', 0.0, strict=True)
-  warmup = config.optimizer.warmup_steps
-  if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) or warmup < 0:
-    _fail('optimizer.warmup_steps', warmup, 'an integer >= 0')
-  steps, chunk = _positive_int(config, 'train.num_steps'), _positive_int(
-      config, 'train.steps_per_chunk')
-  if steps % chunk:
-    _fail('train.num_steps', steps, f'a multiple of train.steps_per_chunk={chunk}')
-  _positive_int(config, 'train.batch_size')
-  if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
-    _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
-  for key in ('checkpoint_every_chunks', 'keep_checkpoints'):
-    if key in config.train:
-      _positive_int(config, f'train.{key}')
+  _validate_train(config)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -164,9 +161,69 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if is_ladder(config):
     validate_ladder(config)
     return
-  if 'population' not in config:
-    raise ConfigError('config has no population section: expected a sweep config like '
-                      'configs/sweep.py or a ladder config like configs/olmo_tiny.py')
+  num_tasks = _validate_tasks(config)
+  _choice(config, 'model.activation', tuple(mlp.ACTIVATIONS))
+  _choice(config, 'model.init', mlp.INITS)
+  _positive_int(config, 'model.depth')
+  _finite(config, 'model.init_scale', 0.0, strict=True)
+  _choice(config, 'optimizer.name', optim.OPTIMIZERS)
+  _choice(config, 'optimizer.schedule', optim.SCHEDULES)
+  for field in ('optimizer.b1', 'optimizer.b2'):
+    if not 0.0 <= _finite(config, field) < 1.0:
+      _fail(field, _get(config, field), 'a number in [0, 1)')
+  _finite(config, 'optimizer.eps', 0.0, strict=True)
+  _validate_train(config)
+  _choice(config, 'train.compute_dtype', train.COMPUTE_DTYPES)
+  _positive_int(config, 'eval.examples_per_task')
+  every = _nonnegative_int(config, 'measure.every', '0 = no measurement')
+  if every and config.train.steps_per_chunk % every:
+    _fail('measure.every', every,
+          f'0 or a divisor of train.steps_per_chunk={config.train.steps_per_chunk}')
+  _task_index(config, 'measure.rare_task', num_tasks)
+  _positive_int(config, 'measure.probe_per_task')
+  _positive_int(config, 'measure.reference_examples')
+  _validate_mixture(config, num_tasks)
+  _validate_sweep(config)
+  _validate_layout(config)
+  if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
+    _fail('seed', config.seed, 'an integer')
+
+
+def _nonnegative_int(config, field: str, note: str = '') -> int:
+  value = _get(config, field)
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+    _fail(field, value, 'an integer >= 0' + (f' ({note})' if note else ''))
+  return value
+
+
+def _task_index(config, field: str, num_tasks: int) -> int:
+  value = _get(config, field)
+  if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+      or not -num_tasks <= value < num_tasks):
+    _fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  return value
+
+
+def _validate_train(config) -> None:
+  """The fields every family shares: learning rate, weight decay, warmup, steps and chunks,
+  batch, learned threshold, checkpoints."""
+  _finite(config, 'optimizer.lr', 0.0, strict=True)
+  _finite(config, 'optimizer.weight_decay', 0.0)
+  _nonnegative_int(config, 'optimizer.warmup_steps')
+  steps = _positive_int(config, 'train.num_steps')
+  chunk = _positive_int(config, 'train.steps_per_chunk')
+  if steps % chunk:
+    _fail('train.num_steps', steps,
+          f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
+  _positive_int(config, 'train.batch_size')
+  if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
+    _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
+  _positive_int(config, 'train.checkpoint_every_chunks')
+  _positive_int(config, 'train.keep_checkpoints')
+
+
+def _validate_tasks(config) -> int:
+  """The population's widths and seeds and the family's task fields; returns K."""
   widths = config.population.widths
   if (not isinstance(widths, (tuple, list)) or not widths
       or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w <= 0
@@ -174,57 +231,27 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('population.widths', widths, 'a non-empty tuple of positive integers, e.g. (8,32,128)')
   _positive_int(config, 'population.seeds')
   num_tasks = _positive_int(config, 'tasks.num_tasks')
-  _positive_int(config, 'tasks.dims_per_task')
+  if family(config) == 'sparse_parity':
+    _validate_parity(config, num_tasks)
+  else:
+    _positive_int(config, 'tasks.dims_per_task')
+    if not isinstance(config.tasks.rotate, bool):
+      _fail('tasks.rotate', config.tasks.rotate, 'True or False')
+    _per_task(config, 'tasks.decay', num_tasks, 0.0, strict=False)
   _finite(config, 'tasks.zipf', 0.0)
   _finite(config, 'tasks.offset', 0.0)
-  if not isinstance(config.tasks.rotate, bool):
-    _fail('tasks.rotate', config.tasks.rotate, 'True or False')
-  _per_task(config, 'tasks.decay', num_tasks, 0.0, strict=False)
   freqs = config.tasks.frequencies
   if freqs:
     values = _per_task(config, 'tasks.frequencies', num_tasks, 0.0, strict=True)
     if len(freqs) != num_tasks or abs(sum(values) - 1.0) > 1e-6:
       _fail('tasks.frequencies', freqs, f'{num_tasks} positive numbers summing to 1 '
             '(or () for Zipf frequencies)')
-  _choice(config, 'model.activation', tuple(mlp.ACTIVATIONS))
-  _positive_int(config, 'model.depth')
-  _finite(config, 'model.init_scale', 0.0, strict=True)
-  _choice(config, 'optimizer.name', optim.OPTIMIZERS)
-  _finite(config, 'optimizer.lr', 0.0, strict=True)
-  _choice(config, 'optimizer.schedule', optim.SCHEDULES)
-  for field in ('optimizer.b1', 'optimizer.b2'):
-    if not 0.0 <= _finite(config, field) < 1.0:
-      _fail(field, _get(config, field), 'a number in [0, 1)')
-  _finite(config, 'optimizer.eps', 0.0, strict=True)
-  _finite(config, 'optimizer.weight_decay', 0.0)
-  if config.optimizer.warmup_steps < 0:
-    _fail('optimizer.warmup_steps', config.optimizer.warmup_steps, 'an integer >= 0')
-  steps = _positive_int(config, 'train.num_steps')
-  chunk = _positive_int(config, 'train.steps_per_chunk')
-  if steps % chunk:
-    _fail('train.num_steps', steps,
-          f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
-  _positive_int(config, 'train.batch_size')
-  _choice(config, 'train.compute_dtype', train.COMPUTE_DTYPES)
-  if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
-    _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
-  _positive_int(config, 'train.checkpoint_every_chunks')
-  _positive_int(config, 'train.keep_checkpoints')
-  _positive_int(config, 'eval.examples_per_task')
-  every = config.measure.every
-  if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 0:
-    _fail('measure.every', every, 'an integer >= 0 (0 = no measurement)')
-  if every and chunk % every:
-    _fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
-  rare = config.measure.rare_task
-  if (isinstance(rare, bool) or not isinstance(rare, numbers.Integral)
-      or not -num_tasks <= rare < num_tasks):
-    _fail('measure.rare_task', rare, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  return num_tasks
+
+
+def _validate_mixture(config, num_tasks: int) -> None:
   _choice(config, 'mixture.schedule', MIXTURE_SCHEDULES)
-  rare = config.mixture.rare_task
-  if (isinstance(rare, bool) or not isinstance(rare, numbers.Integral)
-      or not -num_tasks <= rare < num_tasks):
-    _fail('mixture.rare_task', rare, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  rare = _task_index(config, 'mixture.rare_task', num_tasks)
   _finite(config, 'mixture.factor', 0.0, strict=True)
   gap = _positive_int(config, 'mixture.gap')
   burst = config.mixture.burst_steps
@@ -232,26 +259,39 @@ def validate(config: ml_collections.ConfigDict) -> None:
       or not 0 <= burst <= gap):
     _fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
           'batches as hold a burst)')
-  if isinstance(config.mixture.offset, bool) or not isinstance(
-      config.mixture.offset, numbers.Integral) or config.mixture.offset < 0:
-    _fail('mixture.offset', config.mixture.offset, 'an integer >= 0')
-  _validate_sweep(config)
-  _validate_layout(config)
-  if config.mixture.schedule == 'injection':
-    for setting in sweep_settings(config):
-      gap = setting.get('gap', config.mixture.gap)
-      freq = frequencies(config, setting)[rare % num_tasks]
-      total = mixture.burst_total(freq, gap, config.train.batch_size)
-      if burst and total > burst * config.train.batch_size:
-        _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
-              f'burst every {gap} steps (at least {-(-total // config.train.batch_size)}; 0 '
-              'chooses that)')
-      if not burst and mixture.shortest_burst(freq, gap, config.train.batch_size) > gap:
-        _fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} batches')
-  _positive_int(config, 'measure.probe_per_task')
-  _positive_int(config, 'measure.reference_examples')
-  if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
-    _fail('seed', config.seed, 'an integer')
+  _nonnegative_int(config, 'mixture.offset')
+  if config.mixture.schedule != 'injection':
+    return
+  batch = config.train.batch_size
+  for setting in sweep_settings(config):
+    gap = setting.get('gap', config.mixture.gap)
+    freq = frequencies(config, setting)[rare % num_tasks]
+    total, shortest = mixture.burst_total(freq, gap, batch), mixture.shortest_burst(freq, gap, batch)
+    if burst and total > burst * batch:
+      _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
+            f'burst every {gap} steps (at least {shortest}; 0 chooses that)')
+    if not burst and shortest > gap:
+      _fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} batches')
+
+
+def _validate_parity(config, num_tasks: int) -> None:
+  bits = _positive_int(config, 'tasks.num_data_bits')
+  orders = config.tasks.orders
+  if (not isinstance(orders, (tuple, list)) or len(orders) not in (1, num_tasks)
+      or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= bits
+             for k in orders)):
+    _fail('tasks.orders', orders, f'one order or {num_tasks} (one per subtask), each in '
+          f'1…tasks.num_data_bits={bits}')
+  if config.measure.every:
+    _fail('measure.every', config.measure.every, '0: per-task gradient measurements exist for '
+          'the block_regression family only')
+  if config.model.init == 'uniform' and config.model.depth != 1:
+    _fail('model.depth', config.model.depth, "1 with model.init='uniform'")
+
+
+def parity_orders(config) -> list[int]:
+  t = config.tasks
+  return list(t.orders) * (t.num_tasks if len(t.orders) == 1 else 1)
 
 
 def shared_data(config) -> bool:
@@ -334,10 +374,13 @@ def frequencies(config, setting: dict | None = None) -> np.ndarray:
   return freqs
 
 
-def task_setup(config) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
-  """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity)."""
+def task_setup(config) -> tuple[np.ndarray, list[np.ndarray] | None, np.ndarray | None]:
+  """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity); spectra and
+  basis None for sparse parity."""
   t = config.tasks
   freqs = frequencies(config)
+  if family(config) == 'sparse_parity':
+    return freqs, None, None
   decay = _per_task(config, 'tasks.decay', t.num_tasks, 0.0, strict=False)
   spectra = br.power_spectra([t.dims_per_task] * t.num_tasks, decay)
   basis = None
@@ -349,8 +392,10 @@ def task_setup(config) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]
 
 
 def hyper(config) -> train.Hyper:
+  t, parity = config.tasks, family(config) == 'sparse_parity'
   return train.Hyper(
-      dim=config.tasks.num_tasks * config.tasks.dims_per_task,
+      dim=t.num_tasks + t.num_data_bits if parity else t.num_tasks * t.dims_per_task,
+      family=family(config), out_dim=2 if parity else 0, init=config.model.init,
       max_width=max(config.population.widths), depth=config.model.depth,
       activation=config.model.activation, init_scale=float(config.model.init_scale),
       optimizer=config.optimizer.name, b1=float(config.optimizer.b1),

@@ -27,15 +27,15 @@ import os
 import sys
 from typing import Any, Sequence
 
-import ml_collections
 import numpy as np
 
 from rarelearn import checkpoint, configlib, ladder, plots, population, run
+from rarelearn import workdir as workdir_lib
 
 
 @dataclasses.dataclass
 class Inspection:
-  config: ml_collections.ConfigDict
+  config: Any  # ml_collections.ConfigDict
   step: int
   steps: list[int]  # every checkpointed step
   state: Any  # the population TrainState (leading member axis)
@@ -62,20 +62,15 @@ class Inspection:
     if self.is_ladder:
       return [dict(row, **{k: v[m] for k, v in s['final'].items()}, learned=s['learned'][m])
               for m, row in enumerate(s['members'])]
+    predicted = s.get('predicted')  # the utility theory's (block regression only)
     return [dict(member, task_loss=s['final']['task_loss'][m],
                  task_score=s['final']['task_score'][m], learned=s['final']['learned'][m],
-                 predicted_score=s['predicted']['task_score'][m],
-                 predicted_learned=s['predicted']['learned'][m])
+                 **({'predicted_score': predicted['task_score'][m],
+                     'predicted_learned': predicted['learned'][m]} if predicted else {}))
             for m, member in enumerate(s['members'])]
 
 
-def read_config(workdir: str) -> ml_collections.ConfigDict:
-  """The run's config from ``config.json`` (lists where the config file had tuples)."""
-  path = os.path.join(workdir, run.CONFIG_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{workdir} holds no rarelearn run ({run.CONFIG_FILE} is missing)')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+read_config = workdir_lib.read_config
 
 
 def load(workdir: str, step: int | None = None) -> Inspection:
@@ -130,7 +125,9 @@ def table(ins: Inspection, members: Sequence[int] | None = None,
     r = res[m]
     left = [str(m), str(r['width']), str(r['seed']), *[f'{r[k]:g}' for k in settings]]
     for label, score, learned in (('ℓ', r['task_score'], r['learned']),
-                                  ('ℓ*', r['predicted_score'], r['predicted_learned'])):
+                                  ('ℓ*', r.get('predicted_score'), r.get('predicted_learned'))):
+      if score is None:  # no theory prediction (sparse parity)
+        continue
       cells = ' '.join(f'{score[k]:5.2f}{"*" if learned[k] else " "}' for k in tasks)
       lines.append('  '.join(f'{c:>7}' for c in left + [label]) + '  ' + cells)
       left = [''] * len(left)
@@ -163,7 +160,7 @@ def write_plots(ins: Inspection, workdir: str) -> list[str]:
   frequency heatmap of test accuracy and its curves)."""
   out = os.path.join(workdir, 'inspect', str(ins.step))
   os.makedirs(out, exist_ok=True)
-  rows = [r for r in run.read_metrics(workdir) if r['step'] <= ins.step]
+  rows = [r for r in workdir_lib.read_metrics(workdir) if r['step'] <= ins.step]
   if ins.is_ladder:
     paths = [os.path.join(out, 'heatmap.png'), os.path.join(out, 'test_accuracy_curves.png')]
     plots.ladder_heatmap(ins.summary, paths[0])
@@ -202,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = {'workdir': args.workdir, 'step': ins.step, 'steps': ins.steps,
            **({'task': ins.summary['task'], 'learned_threshold': ins.summary['learned_threshold'],
                'min_learned_frequency_by_rung': ins.summary['min_learned_frequency_by_rung']}
-              if ins.is_ladder else {'agreement': ins.summary['agreement']}),
+              if ins.is_ladder else {'agreement': ins.summary.get('agreement')}),
            'members': [{**{k: v for k, v in r.items() if not isinstance(v, list)},
                         **{k: [v[t] for t in tasks] for k, v in r.items() if isinstance(v, list)}}
                        for r in (ins.results[m] for m in members)],
@@ -216,9 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f'learned (test accuracy ≥ {ins.summary["learned_threshold"]:g}): {lowest}')
     print(ladder_table(ins, members))
   else:
+    agreement = (f'; agreement with the utility theory {ins.summary["agreement"]:.3f}'
+                 if 'agreement' in ins.summary else '')
     print(f'{args.workdir}: step {ins.step} (checkpoints at {", ".join(map(str, ins.steps))}), '
-          f'{num_members} members × {num_tasks} tasks; agreement with the utility theory '
-          f'{ins.summary["agreement"]:.3f}')
+          f'{num_members} members × {num_tasks} tasks{agreement}')
     print(table(ins, members, tasks))
     print('config:', json.dumps(ins.config.to_dict(), sort_keys=True))
     print('versions:', json.dumps(_versions(args.workdir)))
@@ -230,11 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _versions(workdir: str) -> dict:
   """The run's provenance from summary.json; the current environment's for a running sweep."""
-  path = os.path.join(workdir, run.SUMMARY_FILE)
+  path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
   if os.path.exists(path):
     with open(path) as f:
       return json.load(f).get('versions', {})
-  return {'current_environment': run.provenance()}
+  return {'current_environment': workdir_lib.provenance()}
 
 
 if __name__ == '__main__':

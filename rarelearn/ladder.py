@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import checkpoint, configlib, lm, loop, population, results
+from rarelearn import checkpoint, configlib, lm, loop, population, results, sharding
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
 
@@ -201,7 +201,7 @@ def restore(workdir: str, config, su: Setup, step: int | None = None
             ) -> tuple[int, list[int], list, dict]:
   """(step, every saved step, the rungs' states, meta) of a ladder run's checkpoint ``step``
   (default: the newest); ``su`` is ``build(config)``. FileNotFoundError if there is none."""
-  mngr = checkpoint.manager(workdir, int(config.train.get('keep_checkpoints', 2)), create=False)
+  mngr = checkpoint.manager(workdir, int(config.train.keep_checkpoints), create=False)
   try:
     steps = sorted(int(s) for s in mngr.all_steps())
     if not steps:
@@ -267,6 +267,9 @@ class Ladder(population.Population):
     self.chunks = [population.make_lm_chunk(hp) for hp in su.hps]
     self.probing = bool(su.hps[0].probe_neurons)
     self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
+    # Several devices: each rung's members are split over them (padded to a multiple).
+    self.places = [sharding.member_placement(len(grid)) for grid in su.grids]
+    self.placed = [p.per_member(m) for p, m in zip(self.places, su.members)]
     self.description = f'{len(su.ladder)} rungs × {len(su.settings) * su.seeds} members'
     self.banner = []
     for rung, lr in zip(su.ladder, su.lrs):
@@ -279,6 +282,12 @@ class Ladder(population.Population):
   def init(self) -> dict:
     return {r.name: s for r, s in zip(self.su.ladder, self.su.init_states())}
 
+  def place(self, state: dict) -> dict:
+    return {r.name: p.state(state[r.name]) for r, p in zip(self.su.ladder, self.places)}
+
+  def requested(self, state: dict) -> dict:
+    return {r.name: p.requested(state[r.name]) for r, p in zip(self.su.ladder, self.places)}
+
   def _background(self, step: int):
     """The token file's batches of this chunk (None: the synthetic background)."""
     su, c = self.su, self.config
@@ -289,21 +298,23 @@ class Ladder(population.Population):
 
   def chunk(self, state: dict, step: int):
     su, background, outs = self.su, self._background(step), []
-    for rung, fn, member in zip(su.ladder, self.chunks, su.members):
+    for rung, fn, member, place in zip(su.ladder, self.chunks, self.placed, self.places):
       state[rung.name], loss, probes, ev = fn(state[rung.name], self.data_key, jnp.int32(step),
                                               member, su.data, su.eval_background, background)
-      outs.append(dict(ev, loss=loss, **({'probes': probes} if self.probing else {})))
+      outs.append(place.requested(dict(ev, loss=loss,
+                                       **({'probes': probes} if self.probing else {}))))
     return state, _joined(outs)
 
   def evaluate(self, state: dict):
     su = self.su
-    return _joined([population.make_lm_evaluate(hp)(state[r.name].params, m, su.data,
-                                                    su.eval_background)
-                    for r, hp, m in zip(su.ladder, su.hps, su.members)])
+    return _joined([place.requested(population.make_lm_evaluate(hp)(
+        state[r.name].params, m, su.data, su.eval_background))
+                    for r, hp, m, place in zip(su.ladder, su.hps, self.placed, self.places)])
 
   def diverged(self, state: dict) -> jax.Array:
     # a copy even of one rung's array: the state is donated to the next chunk
-    return jnp.array(jnp.concatenate([s.diverged_at for s in state.values()]), copy=True)
+    return jnp.array(jnp.concatenate([s.diverged_at for s in self.requested(state).values()]),
+                     copy=True)
 
   def rows(self, step: int, out) -> list[dict]:
     keys = [k for k in out if k != 'probes']

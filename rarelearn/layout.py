@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import train
+from rarelearn import optim, train
 from rarelearn.models import mlp
 
 LAYOUTS = ('auto', 'padded', 'bucketed', 'packed')
@@ -237,10 +237,10 @@ def _finite_M(params, p: Packing) -> jax.Array:
   return bad == 0
 
 
-def packed_loss(params, x_BxD, y_BxD, p: Packing, activation: str,
-                compute_dtype: str = 'float32'):
-  """(Σ_m L_m, L_M): each member's mean squared error summed over outputs, as ``train.loss_fn``."""
-  params, x_BxD = train.in_compute_dtype(params, x_BxD, compute_dtype)
+def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str = 'float32',
+                family: str = 'block_regression'):
+  """(Σ_m L_m, L_M): each member's ``train.prediction_loss``, as ``train.loss_fn``."""
+  params, x_BxD = train.in_compute_dtype(params, batch.x, compute_dtype)
   hidden, act = params['hidden'][0], mlp.ACTIVATIONS[activation]
   losses = []
   for run in p.runs():  # one hidden matmul per run of members
@@ -250,8 +250,8 @@ def packed_loss(params, x_BxD, y_BxD, p: Packing, activation: str,
       o, w = p.offsets[m] - start, p.widths[m]
       h = h_BxR if len(run) == 1 else h_BxR[:, o:o + w]
       pred = (h @ params['out']['w'][start + o:start + o + w]
-              + params['out']['b'][m]).astype(jnp.float32)  # [B, D]: no [B, M, D] concatenation
-      losses.append(jnp.mean(jnp.sum((pred - y_BxD) ** 2, axis=-1)))
+              + params['out']['b'][m]).astype(jnp.float32)  # [B, O]: no [B, M, O] concatenation
+      losses.append(train.prediction_loss(pred, batch, family))
   loss_M = jnp.stack(losses)
   return jnp.sum(loss_M), loss_M
 
@@ -260,7 +260,7 @@ def packed_trainer(hp: train.Hyper, widths) -> Callable:
   """Trains the members side by side; same updates, divergence freezing and counters as
   ``train.train_step`` applied to each member alone."""
   p = Packing(tuple(int(w) for w in widths))
-  opt = train.optimizer(hp)
+  opt = optim.direction(hp.opt)
 
   def run(state, data_key, first, member, spec, mix, num_steps):
     params, opt_state = pack(state.params, p), pack(state.opt_state, p)
@@ -268,10 +268,10 @@ def packed_trainer(hp: train.Hyper, widths) -> Callable:
     def step_fn(carry, step):
       params, opt_state, diverged = carry
       batch = train.batch_at(data_key, step, spec, hp, mix)
-      grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch.x, batch.y, p,
-                                                          hp.activation, hp.compute_dtype)
+      grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch, p, hp.activation,
+                                                          hp.compute_dtype, hp.family)
       direction, new_opt = opt.update(grads, opt_state, params)
-      eta_M = train.step_size(step, member, hp)
+      eta_M = member.lr * optim.lr_multiplier(step, hp.opt)
       new = jax.tree_util.tree_map_with_path(
           lambda path, a, u: a - _per_leaf(path, eta_M, p) * u, params, direction)
       healthy = diverged < 0

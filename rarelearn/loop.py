@@ -47,25 +47,39 @@ class Outcome:
   final: Any  # the last evaluation's ``out`` (host arrays)
 
 
-class _Rows:
-  """The metric rows: appended to ``metrics.jsonl`` (with a workdir) and kept in memory."""
+class _Host:
+  """The host's side of a run: the metric rows (appended to ``metrics.jsonl`` with a workdir,
+  kept in memory either way), divergence reports and the progress bar."""
 
-  def __init__(self, workdir: str | None, start: int):
+  def __init__(self, pop, workdir: str | None, start: int, progress: bool):
+    self.pop, self.workdir, self.reported = pop, workdir, set()
     self.path = workdir and os.path.join(workdir, wd.METRICS_FILE)
     self.rows = []
     if self.path:
       wd.truncate_metrics(self.path, start)
       self.rows = wd.read_metrics(workdir)
+    self.bar = tqdm.tqdm(total=pop.num_steps, initial=start, unit='step', dynamic_ncols=True,
+                         disable=not progress, file=sys.stderr, desc=pop.description)
 
-  def add(self, rows: list[dict]) -> None:
+  def record(self, pending) -> Any:
+    """Reads one evaluation (step, out, diverged [M]) from the device; returns ``out``."""
+    pop = self.pop
+    step, out, diverged_M = jax.device_get(pending)
+    for m in np.flatnonzero(diverged_M >= 0):
+      if m not in self.reported:
+        self.reported.add(m)
+        described = ', '.join(f'{k} {v}' for k, v in pop.members[m].items()
+                              if k not in ('index', 'member'))
+        print(f'rarelearn: member {m} ({described}) diverged at step {diverged_M[m]}; frozen '
+              'at its last finite state', file=sys.stderr)
+    pop.observe(self.workdir, step, out)
+    rows = pop.rows(step, out)
     self.rows.extend(rows)
     if self.path:
       with open(self.path, 'a') as f:
         f.writelines(json.dumps(r) + '\n' for r in rows)
-
-
-def _describe(member: dict) -> str:
-  return ', '.join(f'{k} {v}' for k, v in member.items() if k not in ('index', 'member'))
+    self.bar.set_postfix(pop.postfix(out))
+    return out
 
 
 def _restore(pop, workdir, state, overwrite):
@@ -89,55 +103,42 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
   state = pop.place(state)
   for line in pop.banner if progress else ():
     print(f'rarelearn: {line}', file=sys.stderr)
-  rows = _Rows(workdir, start)
-  reported, last = set(), None
-
-  def flush(pending):
-    step, out, diverged_M = jax.device_get(pending)
-    for m in np.flatnonzero(diverged_M >= 0):
-      if m not in reported:
-        reported.add(m)
-        print(f'rarelearn: member {m} ({_describe(pop.members[m])}) diverged at step '
-              f'{diverged_M[m]}; frozen at its last finite state', file=sys.stderr)
-    pop.observe(workdir, step, out)
-    rows.add(pop.rows(step, out))
-    bar.set_postfix(pop.postfix(out))
-    return out
-
-  spc, num_steps = pop.steps_per_chunk, pop.num_steps
-  bar = tqdm.tqdm(total=num_steps, initial=start, unit='step', dynamic_ncols=True,
-                  disable=not progress, file=sys.stderr, desc=pop.description)
+  host, last, spc = _Host(pop, workdir, start, progress), None, pop.steps_per_chunk
   if start == 0 and pop.evaluates_at_start:
-    last = flush((0, pop.evaluate(state), pop.diverged(state)))
+    last = host.record((0, pop.evaluate(state), pop.diverged(state)))
   pending, chunks_run, end = None, 0, start
-  for step in range(start, num_steps, spc):
+  for step in range(start, pop.num_steps, spc):
     if max_chunks is not None and chunks_run >= max_chunks:
       break
     state, out = pop.chunk(state, step)
-    if pending is not None:
-      last = flush(pending)
+    if pending is not None:  # the previous chunk's results, read while this one runs
+      last = host.record(pending)
     pending = (step + spc, out, pop.diverged(state))
     chunks_run, end = chunks_run + 1, step + spc
-    bar.update(spc)
-    if mngr is not None and (end == num_steps or (end // spc) % pop.checkpoint_every == 0):
+    host.bar.update(spc)
+    if mngr is not None and (end == pop.num_steps or (end // spc) % pop.checkpoint_every == 0):
       checkpoint.save(mngr, end, pop.requested(state),
                       {'step': end, 'elapsed_s': elapsed + time.time() - t0,
                        'members': pop.members})
   if pending is not None:
-    last = flush(pending)
-  bar.close()
+    last = host.record(pending)
+  host.bar.close()
   if mngr is not None:
     mngr.wait_until_finished()
     mngr.close()
-  if end < num_steps:
+  if end < pop.num_steps:
     return None
   if chunks_run == 0:  # the workdir already held the finished run
     last = jax.device_get(pop.evaluate(state))
-  history = results.History(rows.rows, pop.members)
+  return _finish(pop, workdir, host.rows, pop.requested(state), last, elapsed, t0, start)
+
+
+def _finish(pop, workdir, rows, state, last, elapsed: float, t0: float, start: int) -> Outcome:
+  """The summary (written to ``summary.json``, with the figures, where there is a workdir)."""
+  history = results.History(rows, pop.members)
   wall = elapsed + time.time() - t0
-  state = pop.requested(state)
   summary = dict(pop.summary(last, state, history, wall), wall_time_s=round(wall, 2),
-                 steps_per_s=round((num_steps - start) / max(time.time() - t0, 1e-9), 3),
+                 steps_per_s=round((pop.num_steps - start) / max(time.time() - t0, 1e-9), 3),
                  versions=wd.provenance(), devices=[str(d) for d in jax.devices()])
   if workdir is not None:
     wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))

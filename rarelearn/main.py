@@ -1,13 +1,14 @@
 """Command-line entry: ``python -m rarelearn.main --config=configs/sweep.py [--workdir=DIR]``.
 
 Parses flags, validates the config (bad input: one line naming the field, exit status 2, nothing
-written) and calls ``run.train_and_evaluate`` — or, for a transformer-ladder config
-(configs/olmo_tiny.py, configs/olmo_ladder.py), ``ladder.train`` with the same workdir
-conventions (resume, ``--overwrite``, checkpoints that ``rarelearn.inspect`` opens).
+written) and trains the config's ``family`` through the one host loop (``loop.run``):
+``block_regression`` and ``sparse_parity`` with ``run.train_and_evaluate`` (configs/sweep.py,
+configs/msp.py and their kin), ``token_ladder`` with ``ladder.train`` (configs/olmo_tiny.py,
+configs/olmo_ladder.py) — one workdir format, resume, ``--overwrite``, checkpoints that
+``rarelearn.inspect`` opens.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -16,6 +17,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from rarelearn import configlib, ladder, run
+from rarelearn import workdir as workdir_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config, e.g. configs/sweep.py or configs/sweep.py:smoke.',
@@ -103,9 +105,20 @@ def main(argv: list[str]) -> None:
   except configlib.ConfigError as e:
     _exit_with(str(e))
   print(f'rarelearn: {len(summary["members"])} members × {len(summary["tasks"])} tasks, '
-        f'{summary["steps"]} steps in {summary["wall_time_s"]:.1f} s; agreement with the '
-        f'utility theory {summary["agreement"]:.3f} (max |ℓ − ℓ*| '
-        f'{summary["max_abs_score_error"]:.4f}); outputs in {workdir}')
+        f'{summary["steps"]} steps in {summary["wall_time_s"]:.1f} s; {_result(summary)}; '
+        f'outputs in {workdir}')
+
+
+def _result(summary: dict) -> str:
+  """The block-regression agreement with the utility theory, or the tasks learned per width."""
+  if 'agreement' in summary:
+    return (f'agreement with the utility theory {summary["agreement"]:.3f} (max |ℓ − ℓ*| '
+            f'{summary["max_abs_score_error"]:.4f})')
+  learned = {}
+  for member, row in zip(summary['members'], summary['final']['learned']):
+    learned.setdefault(member['width'], []).append(sum(row))
+  return (f'tasks learned (score ≥ {summary["learned_threshold"]:g}) by width: '
+          + ', '.join(f'{w} {sum(n) / len(n):g}' for w, n in learned.items()))
 
 
 def train_ladder(config, workdir: str, progress: bool = True, overwrite: bool = False) -> None:
@@ -115,8 +128,7 @@ def train_ladder(config, workdir: str, progress: bool = True, overwrite: bool = 
     out = ladder.train(config, progress=progress, workdir=workdir, overwrite=overwrite)
   except ValueError as e:  # ConfigError included
     _exit_with(str(e))
-  with open(os.path.join(workdir, run.SUMMARY_FILE)) as f:
-    lowest = json.load(f)['min_learned_frequency_by_rung']
+  lowest = workdir_lib.read_summary(workdir)['min_learned_frequency_by_rung']
   learned = ', '.join(f'{name} {"never" if f is None else f"{f:g}"}' for name, f in lowest.items())
   print(f'rarelearn: T_{config.task.kind.upper()}, {len(out["rungs"])} rungs × '
         f'{len(out["frequencies"])} frequencies × {config.model.seeds} seed(s), '

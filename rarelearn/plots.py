@@ -53,8 +53,8 @@ def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
   distinct, score = _by_group(members, np.asarray(summary['final']['task_score'])[:, order])
   im = ax.imshow(score, aspect='auto', origin='lower', cmap='viridis', vmin=0.0, vmax=1.0,
                  interpolation='nearest')
-  boundaries = {'predicted boundary (utility theory)':
-                ('w--', summary['predicted']['learned'])}
+  boundaries = {'predicted boundary (utility theory)': ('w--', summary['predicted']['learned'])
+                } if 'predicted' in summary else {}
   boundaries.update(extra_boundaries or {})
   for label, (style, learned) in boundaries.items():
     _staircase(ax, _by_group(members, np.asarray(learned, float)[:, order])[1], style, label)
@@ -62,7 +62,8 @@ def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
   ax.set_xticks(range(len(order)), [str(k) for k in order], fontsize=7)
   ax.set_xlabel('task (most frequent left; label = task index)')
   ax.set_ylabel('width N' + (' and swept settings' if len(distinct[0]) > 1 else ''))
-  ax.legend(loc='lower right', fontsize=8)
+  if boundaries:
+    ax.legend(loc='lower right', fontsize=8)
   return im
 
 
@@ -71,8 +72,9 @@ def phase_diagram(summary: dict, path: str) -> None:
   num_tasks, num_widths = len(summary['tasks']), len({_group(m) for m in summary['members']})
   fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * num_tasks + 2), 0.45 * num_widths + 2))
   im = draw_phase_diagram(ax, summary)
-  ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps '
-               f'(agreement with theory {summary["agreement"]:.3f})')
+  agreement = (f' (agreement with theory {summary["agreement"]:.3f})'
+               if 'agreement' in summary else '')
+  ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps{agreement}')
   fig.colorbar(im, ax=ax, label='ℓ_k = 1 − L_k')
   fig.tight_layout()
   fig.savefig(path, dpi=120)

@@ -66,8 +66,8 @@ class Population:
     self.config, self.members = config, members
     t = config.train
     self.num_steps, self.steps_per_chunk = int(t.num_steps), int(t.steps_per_chunk)
-    self.checkpoint_every = int(t.get('checkpoint_every_chunks', 1))
-    self.keep_checkpoints = int(t.get('keep_checkpoints', 2))
+    self.checkpoint_every = int(t.checkpoint_every_chunks)
+    self.keep_checkpoints = int(t.keep_checkpoints)
     self.description = f'{len(members)} members'
 
   def place(self, state):

@@ -21,6 +21,7 @@ import numpy as np
 from rarelearn import configlib, layout, loop, plots, population, sharding, theory, train
 from rarelearn import workdir as wd
 from rarelearn.tasks import block_regression as br
+from rarelearn.tasks import sparse_parity as sp
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = wd.CONFIG_FILE, wd.METRICS_FILE, wd.SUMMARY_FILE
 read_metrics, provenance = wd.read_metrics, wd.provenance
@@ -110,18 +111,24 @@ class Setup:
 def build(config) -> Setup:
   """The task spec, members, schedules, keys and evaluation set of ``config`` (validated)."""
   freqs, spectra, basis = configlib.task_setup(config)
-  spec = br.make_spec(freqs, spectra, basis)
   hp, members = configlib.hyper(config), configlib.members(config)
+  parity = hp.family == 'sparse_parity'
+  if parity:
+    spec = sp.make_spec(freqs, configlib.parity_orders(config), config.tasks.num_data_bits,
+                        seed=config.seed)
+  else:
+    spec = br.make_spec(freqs, spectra, basis)
   root = jax.random.key(config.seed)
   keys = dict(zip(('init', 'data', 'eval', 'measure'),
                   (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
-  per_task = config.eval.examples_per_task if hp.activation != 'linear' else 1
+  per_task = config.eval.examples_per_task if hp.activation != 'linear' or parity else 1
   freqs_MxK, schedule, mixture_axis = configlib.member_schedules(config, members)
   member_spec = spec if mixture_axis is None else spec.replace(
       log_freqs_K=jnp.log(jnp.asarray(freqs_MxK, jnp.float32)))
   return Setup(hp=hp, members=members, freqs=freqs, freqs_MxK=freqs_MxK, spectra=spectra,
                spec=spec, member_spec=member_spec, schedule=schedule, mixture_axis=mixture_axis,
-               eval_batch=br.eval_set(keys['eval'], spec, per_task), keys=keys)
+               eval_batch=(sp if parity else br).eval_set(keys['eval'], spec, per_task),
+               keys=keys)
 
 
 class Sweep(population.Population):
@@ -218,30 +225,38 @@ def describe_layout(config, members, place=None) -> str:
 def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
                   diverged_M=None) -> dict:
   """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π;
-  ``diverged_M``: each member's ``TrainState.diverged_at``."""
+  ``spectra``: the block-regression tasks' λ (None for sparse parity, which has no theory
+  prediction); ``diverged_M``: each member's ``TrainState.diverged_at``."""
   threshold = config.train.learned_threshold
   score = 1.0 - np.asarray(task_loss_MxK, np.float64)
-  predicted = np.concatenate([theory.predicted_scores(f, spectra, [w])
-                              for f, w in zip(freqs_MxK, members.widths)])
   learned = score >= threshold
-  predicted_learned = theory.is_learned(predicted, threshold)
-  crit = theory.critical_widths(freqs, spectra, threshold)
-  return {
+  out = {
+      'family': configlib.family(config),
       'members': members.rows(),
-      'tasks': [{'index': k, 'frequency': float(freqs[k]),
-                 'spectrum': [float(v) for v in spectra[k]],
-                 'predicted_critical_width': crit[k]} for k in range(len(freqs))],
+      'tasks': [{'index': k, 'frequency': float(freqs[k])} for k in range(len(freqs))],
       'final': {'task_loss': np.round(task_loss_MxK, 7).tolist(),
                 'task_score': np.round(score, 7).tolist(), 'learned': learned.tolist()},
-      'predicted': {'task_score': np.round(predicted, 7).tolist(),
-                    'learned': predicted_learned.tolist(),
-                    'exact_for_this_model': config.model.activation == 'linear'},
-      'agreement': float(np.mean(learned == predicted_learned)),
       'diverged': [{'member': int(m), 'step': int(diverged_M[m])}
                    for m in np.flatnonzero(np.asarray(diverged_M) >= 0)]
                   if diverged_M is not None else [],
-      'max_abs_score_error': float(np.max(np.abs(score - predicted))),
       'layout': describe_layout(config, members),  # as on one device
       'learned_threshold': threshold,
       'steps': int(config.train.num_steps),
   }
+  if spectra is None:
+    for task, order in zip(out['tasks'], configlib.parity_orders(config)):
+      task['order'] = order
+    return out
+  predicted = np.concatenate([theory.predicted_scores(f, spectra, [w])
+                              for f, w in zip(freqs_MxK, members.widths)])
+  predicted_learned = theory.is_learned(predicted, threshold)
+  crit = theory.critical_widths(freqs, spectra, threshold)
+  for task in out['tasks']:
+    k = task['index']
+    task.update(spectrum=[float(v) for v in spectra[k]], predicted_critical_width=crit[k])
+  out.update(predicted={'task_score': np.round(predicted, 7).tolist(),
+                        'learned': predicted_learned.tolist(),
+                        'exact_for_this_model': config.model.activation == 'linear'},
+             agreement=float(np.mean(learned == predicted_learned)),
+             max_abs_score_error=float(np.max(np.abs(score - predicted))))
+  return out

@@ -91,7 +91,7 @@ class Placement:
   """Where a run's population lives: ``mesh`` None keeps everything on the default device."""
   num_members: int
   mesh: Mesh | None = None
-  shardings: Any = None  # of the TrainState [M, …]
+  shardings: Any = None  # of the state [M, …]: a tree of them, or one for every leaf
 
   @property
   def count(self) -> int:
@@ -115,6 +115,16 @@ class Placement:
   def requested(self, tree):
     """Outputs with a leading member axis → the requested members only."""
     return tree if self.mesh is None else unpad_members(tree, self.num_members)
+
+
+def member_placement(num_members: int, devices=None) -> Placement:
+  """Members over every device (the ``members`` axis only; any state whose leaves all lead
+  with the member axis, e.g. a ladder rung's); the default device alone when there is one."""
+  devices = list(devices if devices is not None else jax.devices())
+  if len(devices) == 1:
+    return Placement(num_members)
+  mesh = make_mesh(1, devices)
+  return Placement(num_members, mesh, member_sharding(mesh))
 
 
 def placement(num_members: int, hp: train.Hyper, model_shards: int = 1,

@@ -11,12 +11,12 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from rarelearn import optim
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
+from rarelearn.tasks import sparse_parity as sp
 
 
 
@@ -39,6 +39,9 @@ class Hyper:
   batch_size: int
   steps_per_chunk: int
   compute_dtype: str = 'float32'  # of the training forward/backward; params stay float32
+  family: str = 'block_regression'  # or 'sparse_parity': the task, its loss and evaluation
+  out_dim: int = 0  # outputs (0: dim, the regression target)
+  init: str = 'normal'  # mlp.INITS
 
   @property
   def opt(self) -> optim.Hyper:
@@ -61,14 +64,10 @@ class TrainState(NamedTuple):
   diverged_at: jax.Array  # int32
 
 
-def optimizer(hp: Hyper) -> optax.GradientTransformation:
-  """The lr-free direction of ``hp``'s optimizer (``optim.direction``)."""
-  return optim.direction(hp.opt)
-
-
 def init_state(key: jax.Array, width: jax.Array, hp: Hyper) -> TrainState:
-  params = mlp.init_params(key, width, hp.max_width, hp.dim, hp.depth, hp.init_scale)
-  return TrainState(params, optimizer(hp).init(params), jnp.int32(-1))
+  params = mlp.init_params(key, width, hp.max_width, hp.dim, hp.depth, hp.init_scale,
+                           hp.out_dim or None, hp.init)
+  return TrainState(params, optim.init(params, hp.opt), jnp.int32(-1))
 
 
 COMPUTE_DTYPES = ('float32', 'bfloat16')
@@ -82,17 +81,22 @@ def in_compute_dtype(params, x, dtype: str):
   return jax.tree.map(lambda p: p.astype(dtype), params), x.astype(dtype)
 
 
-def loss_fn(params: mlp.Params, batch: br.Batch, mask_W: jax.Array, activation: str,
-            compute_dtype: str = 'float32'):
-  """Squared error summed over the D outputs, averaged over the batch (in float32)."""
+def prediction_loss(pred_BxO: jax.Array, batch, family: str) -> jax.Array:
+  """The family's training loss of one member's predictions (float32): squared error summed
+  over the outputs (block regression) or cross-entropy in nats (sparse parity), averaged over
+  the batch."""
+  if family == 'sparse_parity':
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(pred_BxO), batch.y[:, None],
+                                         axis=-1))
+  return jnp.mean(jnp.sum((pred_BxO - batch.y) ** 2, axis=-1))
+
+
+def loss_fn(params: mlp.Params, batch, mask_W: jax.Array, activation: str,
+            compute_dtype: str = 'float32', family: str = 'block_regression'):
+  """``prediction_loss`` of the member's forward pass (in ``compute_dtype``)."""
   params, x = in_compute_dtype(params, batch.x, compute_dtype)
   pred = mlp.apply(params, x, mask_W.astype(x.dtype), activation).astype(jnp.float32)
-  return jnp.mean(jnp.sum((pred - batch.y) ** 2, axis=-1))
-
-
-def step_size(step: jax.Array, member: MemberHparams, hp: Hyper) -> jax.Array:
-  """η: the member's learning rate times the schedule (the update is −η · direction)."""
-  return member.lr * optim.lr_multiplier(step, hp.opt)
+  return prediction_loss(pred, batch, family)
 
 
 def apply_gradients(state: TrainState, grads: mlp.Params, step: jax.Array,
@@ -108,25 +112,30 @@ def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: Memb
   """One update (``optim.update``: a member that stops being finite is frozen)."""
   mask_W = mlp.hidden_mask(member.width, hp.max_width)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation,
-                                            hp.compute_dtype)
+                                            hp.compute_dtype, hp.family)
   return TrainState(*optim.update(state.params, state.opt_state, state.diverged_at, grads, loss,
                                   step, member.lr, hp.opt)), loss
 
 
-def batch_at(data_key: jax.Array, step: jax.Array, spec: br.BlockRegressionSpec, hp: Hyper,
-             mix: mixture.Mixture | None = None) -> br.Batch:
+def _task(spec):
+  """The task module of a spec (block regression or sparse parity): ``sample`` and
+  ``examples_of_tasks``, both pure."""
+  return sp if isinstance(spec, sp.ParitySpec) else br
+
+
+def batch_at(data_key: jax.Array, step: jax.Array, spec, hp: Hyper,
+             mix: mixture.Mixture | None = None):
   """The batch of step t, from fold_in(data_key, t): a resumed run sees the same data, and under
   a vmap whose data key, spec and mixture are shared, the batch is drawn once for all members.
 
   ``mix`` (a ``tasks.mixture`` schedule) chooses the task ids; None draws i.i.d. from the
   spec's π. ``mixture.iid(π)`` draws exactly the same batches as None.
   """
-  key = jax.random.fold_in(data_key, step)
+  key, task = jax.random.fold_in(data_key, step), _task(spec)
   if mix is None:
-    return br.sample(key, spec, hp.batch_size)
+    return task.sample(key, spec, hp.batch_size)
   k_task, k_z = jax.random.split(key)
-  task_B = mixture.task_ids(k_task, step, mix, hp.batch_size)
-  return br.Batch(*br.examples_of_tasks(k_z, spec, task_B), task_id=task_B)
+  return task.batch_of_tasks(k_z, spec, mixture.task_ids(k_task, step, mix, hp.batch_size))
 
 
 def train_chunk(state: TrainState, data_key: jax.Array, start_step: jax.Array,
@@ -143,12 +152,13 @@ def train_chunk(state: TrainState, data_key: jax.Array, start_step: jax.Array,
   return state, jnp.mean(losses)
 
 
-def task_losses(params: mlp.Params, member: MemberHparams, spec: br.BlockRegressionSpec,
-                eval_batch: br.Batch, hp: Hyper) -> jax.Array:
-  """Per-task loss L_k [K]: exact for linear models, Monte Carlo on ``eval_batch`` otherwise."""
+def task_losses(params: mlp.Params, member: MemberHparams, spec, eval_batch, hp: Hyper
+                ) -> jax.Array:
+  """Per-task loss L_k [K]: block regression exact for linear models, Monte Carlo on
+  ``eval_batch`` otherwise; sparse parity the cross-entropy in bits on ``eval_batch``."""
   mask_W = mlp.hidden_mask(member.width, hp.max_width)
-  if hp.activation == 'linear':
+  if hp.activation == 'linear' and hp.family == 'block_regression':
     w, bias = mlp.affine_map(params, mask_W, hp.dim)
     return br.closed_form_task_losses(w, bias, spec)
   pred = mlp.apply(params, eval_batch.x, mask_W, hp.activation)
-  return br.monte_carlo_task_losses(pred, eval_batch, spec.num_tasks)
+  return _task(spec).monte_carlo_task_losses(pred, eval_batch, spec.num_tasks)

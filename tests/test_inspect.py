@@ -65,3 +65,22 @@ def test_table_and_errors(finished, capsys):
                         (('--workdir=/nonexistent',), 'holds no rarelearn run')):
     assert inspect.main(list(args)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_sparse_parity_run_through_main_opens_in_inspect(tmp_path):
+  """configs/msp.py:smoke through ``python -m rarelearn.main`` (the one-line result counts the
+  subtasks learned per width), then ``rarelearn.inspect``: the restored members re-evaluate to
+  the run's final losses, and the table has no theory row (the utility theory is the toy's)."""
+  wd = str(tmp_path / 'msp')
+  out = subprocess.run([sys.executable, '-m', 'rarelearn.main',
+                        f'--config={REPO}/configs/msp.py:smoke', f'--workdir={wd}',
+                        '--noprogress'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr
+  summary = json.load(open(os.path.join(wd, 'summary.json')))
+  learned = np.asarray(summary['final']['learned']).sum(1)  # widths 4, 8, 16 × 1 seed
+  assert f'by width: 4 {learned[0]:g}, 8 {learned[1]:g}, 16 {learned[2]:g}' in out.stdout
+  ins = inspect.load(wd)
+  np.testing.assert_allclose(ins.summary['final']['task_loss'], summary['final']['task_loss'],
+                             rtol=1e-6, atol=1e-7)
+  assert inspect.main([f'--workdir={wd}']) == 0
+  assert 'ℓ*' not in inspect.table(ins) and len(inspect.table(ins).splitlines()) == 4

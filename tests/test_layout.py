@@ -142,7 +142,7 @@ def test_packed_loss_by_hand_with_shared_and_solo_matmuls():
             'out': {'w': rng.standard_normal((U, D)) / 10, 'b': rng.standard_normal((5, D))}}
   x, y = rng.standard_normal((B, D)), rng.standard_normal((B, D))
   f32 = lambda t: jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), t)
-  total, loss_M = layout.packed_loss(f32(params), *f32((x, y)), p, 'relu')
+  total, loss_M = layout.packed_loss(f32(params), br.Batch(*f32((x, y)), None), p, 'relu')
   want = []
   for o, w, m in zip(p.offsets, p.widths, range(5)):
     h = np.maximum(x @ params['hidden'][0]['w'][o:o + w].T + params['hidden'][0]['b'][o:o + w], 0)

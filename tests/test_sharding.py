@@ -4,7 +4,8 @@ The sharded runs happen in a subprocess started with
 XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before jax starts);
 the one-device references run here. Cases: 6 bucketed members over 4 devices (padded to 8
 slots), 3 padded members (fewer than the devices), and a (2 × 2) mesh whose second axis splits
-every member's hidden units (FSDP-style).
+every member's hidden units (FSDP-style); and every other family — the sparse-parity smoke
+population and the smoke ladder — against the one-device golden numbers.
 """
 import json
 import os
@@ -16,7 +17,7 @@ import numpy as np
 from rarelearn import configlib, run
 from rarelearn import inspect as inspect_lib
 
-from conftest import REPO, SWEEP
+from conftest import REPO, SWEEP, assert_golden
 
 CASES = {
     'bucketed': {'population.layout': 'bucketed', 'population.widths': (2, 3, 8)},  # 6 → 8
@@ -24,14 +25,29 @@ CASES = {
     'model_axis': {'population.model_shards': 2, 'population.layout': 'padded'},
 }
 
+# Every family over the 4 devices: its smoke config, compared with the one-device golden numbers
+# (tests/goldens/goldens.json): msp's 3 members in 4 slots, each ladder rung's 2 in 4.
+FAMILIES = {'msp_smoke': 'msp.py:smoke', 'ladder_smoke': 'olmo_tiny.py:smoke'}
+
 SCRIPT = r'''
-import json, sys
+import json, os, sys
 import jax, numpy as np
 sys.path.insert(0, {repo!r})
-from rarelearn import configlib, run, sharding
-from test_sharding import CASES, config_for
+from rarelearn import configlib, ladder, run, sharding, workdir
+from test_sharding import CASES, FAMILIES, config_for
 assert jax.device_count() == 4, jax.devices()
 out = {{}}
+for name, spec in FAMILIES.items():
+  config = configlib.load_config_file(os.path.join({repo!r}, 'configs', spec))
+  wd = f'{tmp}/{{name}}'
+  if configlib.is_ladder(config):
+    ladder.train(config, progress=False, workdir=wd)
+    out[name] = workdir.read_summary(wd)['final']
+  else:
+    summary = run.train_and_evaluate(config, wd, progress=False)
+    last = [r['loss'] for r in workdir.read_metrics(wd) if r['step'] == config.train.num_steps]
+    out[name] = {{'task_loss_bits': summary['final']['task_loss'], 'train_loss': last,
+                  'layout': summary['layout']}}
 for name in CASES:
   config = config_for(name)
   summary = run.train_and_evaluate(config, f'{tmp}/{{name}}', progress=False)
@@ -74,6 +90,8 @@ def test_sharded_runs_equal_one_device(tmp_path):
   results = _sharded_runs(tmp_path)
   for name in CASES:
     _check_case(name, results[name], tmp_path, tmp_path / f'one_device_{name}')
+  for name in FAMILIES:  # the sharded sparse-parity population and ladder: partitioned
+    assert_golden(name, results[name], atol=1e-6)  # programs may reduce in another order
 
 
 def _check_case(name, got, tmp, workdir):

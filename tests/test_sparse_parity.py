@@ -8,7 +8,9 @@ import numpy as np
 import optax
 import pytest
 
-from rarelearn import configlib, msp
+from rarelearn import configlib, population, run
+from rarelearn import workdir as workdir_lib
+from rarelearn.models import mlp
 from rarelearn.tasks import sparse_parity as sp
 from conftest import REPO, assert_golden
 
@@ -49,53 +51,88 @@ def test_task_frequencies_follow_the_spec():
   np.testing.assert_allclose(counts, freqs, atol=4.5 * np.sqrt(0.25 / 200_000))
 
 
-def test_packed_members_equal_standalone_models():
-  """Each member of the packed population follows, step by step, a standalone model of its
-  width trained with the same init, batches and Adam."""
-  spec = sp.make_spec(np.ones(4) / 4, [2, 2, 3, 3], num_data_bits=6, seed=0)
-  layout = msp.make_layout((3, 8, 5), num_seeds=2)
-  params = msp.init(jax.random.key(0), layout, spec.input_dim)
-  chunk, evaluate, opt = msp.make_functions(layout, spec, 3e-3, 64)
-  data_key = jax.random.key(7)
-  solo_opt = optax.adam(3e-3)
+def _uniform_rows(key, num_rows, row_len, bound):
+  return jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i), (row_len,),
+                                               minval=-bound, maxval=bound))(jnp.arange(num_rows))
 
-  @jax.jit
-  def solo_step(p, s, t):
-    batch = sp.sample(jax.random.fold_in(data_key, t), spec, 64)
-    def loss(p):
-      logp = jax.nn.log_softmax(msp.apply_member(p, batch.x))
-      return -jnp.mean(logp[jnp.arange(64), batch.y])
-    updates, s = solo_opt.update(jax.grad(loss)(p), s, p)
-    return optax.apply_updates(p, updates), s
 
+def init_member(key, width, input_dim):
+  """A standalone width-``width`` classifier, PyTorch's nn.Linear default init: hidden
+  {w [N, D], b [N]}, out {w [N, 2], b [2]}; unit i's draws from keys folded with i."""
+  ks = [jax.random.fold_in(key, i) for i in range(4)]
+  hb, ob = 1.0 / np.sqrt(input_dim), 1.0 / np.sqrt(width)
+  return {'hidden': {'w': _uniform_rows(ks[0], width, input_dim, hb),
+                     'b': _uniform_rows(ks[1], width, 1, hb)[:, 0]},
+          'out': {'w': _uniform_rows(ks[2], width, 2, ob),
+                  'b': jax.random.uniform(ks[3], (2,), minval=-ob, maxval=ob)}}
+
+
+def apply_member(params, x_BxD):
+  h = jax.nn.relu(x_BxD @ params['hidden']['w'].T + params['hidden']['b'])
+  return h @ params['out']['w'] + params['out']['b']
+
+
+def _parity_config(layout):
+  c = configlib.load_config_file(os.path.join(REPO, 'configs', 'msp.py') + ':smoke')
+  c.population.widths, c.population.seeds, c.population.layout = (3, 8, 5), 2, layout
+  c.tasks.num_tasks, c.tasks.orders, c.tasks.num_data_bits = 4, (2, 2, 3, 3), 6
+  c.tasks.frequencies = (0.25,) * 4
+  c.train.batch_size, c.train.num_steps, c.train.steps_per_chunk = 64, 40, 40
+  c.optimizer.lr, c.eval.examples_per_task = 3e-3, 50
+  return c
+
+
+@pytest.mark.parametrize('layout', ['packed', 'padded'])
+def test_members_equal_standalone_classifiers(layout):
+  """Each member of a sparse-parity population (the MLP population of rarelearn.run, packed
+  or padded) follows, step by step, a standalone classifier of its width written here (init,
+  forward, cross-entropy, optax.adam) on the same batches; its per-subtask test loss in bits
+  equals a numpy evaluation of that classifier."""
+  pop = run.Sweep(_parity_config(layout))
+  su = pop.setup
   with jax.default_matmul_precision('highest'):
-    packed, _, _ = chunk(params, opt.init(params), data_key, jnp.int32(0), 40)
-    ev = sp.eval_set(jax.random.key(2), spec, 50)
-    losses = np.asarray(evaluate(packed, ev))
-    for m in range(layout.size):
-      solo = msp.init_member(jax.random.fold_in(jax.random.key(0), layout.seeds[m]),
-                             layout.widths[m], spec.input_dim)
+    state, out = pop.chunk(pop.place(pop.init()), 0)
+    solo_opt = optax.adam(3e-3)
+
+    @jax.jit
+    def solo_step(p, s, t):
+      batch = sp.sample(jax.random.fold_in(su.keys['data'], t), su.spec, 64)
+      def loss(p):
+        logp = jax.nn.log_softmax(apply_member(p, batch.x))
+        return -jnp.mean(logp[jnp.arange(64), batch.y])
+      updates, s = solo_opt.update(jax.grad(loss)(p), s, p)
+      return optax.apply_updates(p, updates), s
+
+    ev = su.eval_batch
+    for m, (w, seed) in enumerate(zip(su.members.widths, su.members.seeds)):
+      solo = init_member(jax.random.fold_in(su.keys['init'], seed), w, su.spec.input_dim)
       solo_state = solo_opt.init(solo)
       for t in range(40):
         solo, solo_state = solo_step(solo, solo_state, jnp.int32(t))
-      got = msp.member_params(packed, layout, m)
-      for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(solo)):
+      got = population.select(state.params, m)
+      mine = {'hidden': {'w': got['hidden'][0]['w'][:w], 'b': got['hidden'][0]['b'][:w]},
+              'out': {'w': got['out']['w'][:, :w].T, 'b': got['out']['b']}}
+      for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(solo)):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
-      logits = np.asarray(msp.apply_member(solo, ev.x), np.float64)
+      assert not np.any(got['hidden'][0]['w'][w:]) and not np.any(got['out']['w'][:, w:])
+      logits = np.asarray(apply_member(solo, ev.x), np.float64)
       logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
       ce_bits = -logp[np.arange(len(ev.y)), np.asarray(ev.y)] / np.log(2)
       per_task = np.bincount(np.asarray(ev.task_id), ce_bits, 4) / 50
-      np.testing.assert_allclose(losses[m], per_task, rtol=1e-4)
+      np.testing.assert_allclose(np.asarray(out['task_loss'])[m], per_task, rtol=1e-4)
 
 
 def test_init_is_pytorch_linear_default():
-  """U(±1/sqrt(fan-in)): hidden fan-in D, output fan-in = the member's width."""
-  p = msp.init_member(jax.random.key(0), 400, 70)
-  for leaf, bound in ((p['hidden']['w'], 70 ** -0.5), (p['hidden']['b'], 70 ** -0.5),
-                      (p['out']['w'], 400 ** -0.5)):
+  """U(±1/sqrt(fan-in)): hidden fan-in D, output fan-in = the member's width; padded units 0."""
+  p = mlp.init_params(jax.random.key(0), jnp.int32(400), 416, 70, 1, 1.0, 2, 'uniform')
+  hidden = p['hidden'][0]
+  for leaf, bound in ((hidden['w'][:400], 70 ** -0.5), (hidden['b'][:400], 70 ** -0.5),
+                      (p['out']['w'][:, :400], 400 ** -0.5)):
     leaf = np.asarray(leaf)
     assert np.abs(leaf).max() <= bound
     np.testing.assert_allclose(leaf.std(), bound / np.sqrt(3), rtol=0.06)
+  assert not np.any(hidden['w'][400:]) and not np.any(hidden['b'][400:])
+  assert not np.any(p['out']['w'][:, 400:])
 
 
 def test_schedules_compose_with_the_parity_family():
@@ -116,10 +153,23 @@ def test_schedules_compose_with_the_parity_family():
     np.testing.assert_array_equal(batch.y, want)
 
 
-def test_msp_smoke_equals_its_golden_numbers():
-  """configs/msp.py:smoke end to end: the final per-subtask test losses and the last chunk's
-  training losses equal those recorded before the one-lifecycle refactor."""
+def test_msp_smoke_runs_through_main_resumes_and_equals_its_golden_numbers(tmp_path):
+  """configs/msp.py:smoke through ``rarelearn.main``'s path: the final per-subtask test losses
+  and the last chunk's training losses equal those recorded before the one-lifecycle refactor
+  (to float32 rounding: tests/goldens/goldens.json says why); a run stopped after two chunks
+  and resumed ends with the same metrics rows and summary."""
   config = configlib.load_config_file(os.path.join(REPO, 'configs', 'msp.py') + ':smoke')
-  out = msp.train(config, progress=False)
-  assert_golden('msp_smoke', {'task_loss_bits': out['task_loss_bits'][-1],
-                              'train_loss': out['train_loss'][-1]})
+  summary = run.train_and_evaluate(config, str(tmp_path / 'full'), progress=False)
+  rows = workdir_lib.read_metrics(str(tmp_path / 'full'))
+  last = [r['loss'] for r in rows if r['step'] == config.train.num_steps]
+  assert_golden('msp_smoke', {'task_loss_bits': summary['final']['task_loss'],
+                              'train_loss': last})
+  assert summary['family'] == 'sparse_parity' and 'agreement' not in summary
+  assert [t['order'] for t in summary['tasks']] == [2] * 6
+  assert summary['final']['learned'] == (
+      1 - np.asarray(summary['final']['task_loss']) >= 0.9).tolist()
+  again = str(tmp_path / 'again')
+  assert run.train_and_evaluate(config, again, progress=False, max_chunks=2) is None
+  resumed = run.train_and_evaluate(config, again, progress=False)
+  assert workdir_lib.read_metrics(again) == rows
+  assert resumed['final'] == summary['final']

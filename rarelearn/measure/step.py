@@ -32,7 +32,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from rarelearn import train
+from rarelearn import optim, train
 from rarelearn.measure import allocation, gradients, interference
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
@@ -100,7 +100,7 @@ def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
   m['ref_cos_task'] = _cos(dots[r], gram[r, r], ref_sq)
   m['ref_cos_other'] = _cos(other_dot, all_sq - 2 * jnp.sum(gram[r]) + gram[r, r], ref_sq)
 
-  eta = train.step_size(step, member, hp)
+  eta = member.lr * optim.lr_multiplier(step, hp.opt)
   scale, rest = interference.split_update(hp.optimizer, state.opt_state, new_state.opt_state,
                                           params, hp)
   m['interference_total'] = -eta * interference.tree_dot(g_ref, direction)

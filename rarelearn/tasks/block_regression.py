@@ -98,6 +98,10 @@ def examples_of_tasks(key: jax.Array, spec: BlockRegressionSpec, task_B: jax.Arr
   return x_BxD, x_BxD
 
 
+def batch_of_tasks(key: jax.Array, spec: BlockRegressionSpec, task_B: jax.Array) -> Batch:
+  return Batch(*examples_of_tasks(key, spec, task_B), task_id=task_B)
+
+
 def eval_set(key: jax.Array, spec: BlockRegressionSpec, per_task: int) -> Batch:
   """A fixed, task-balanced evaluation set: ``per_task`` examples of every task, task-major."""
   task_B = jnp.repeat(jnp.arange(spec.num_tasks, dtype=jnp.int32), per_task)

@@ -100,6 +100,17 @@ def examples_of_tasks(key: jax.Array, spec: ParitySpec, task_B: jax.Array) -> Ba
   return Batch(x, y_B.astype(jnp.int32), task_B.astype(jnp.int32))
 
 
+batch_of_tasks = examples_of_tasks
+
+
+def monte_carlo_task_losses(logits_BxC: jax.Array, batch: Batch, num_tasks: int) -> jax.Array:
+  """[K] each subtask's mean cross-entropy in bits over its examples of ``batch``."""
+  ce_B = -jnp.take_along_axis(jax.nn.log_softmax(logits_BxC), batch.y[:, None], axis=-1)[:, 0]
+  total_K = jax.ops.segment_sum(ce_B / jnp.log(2.0), batch.task_id, num_segments=num_tasks)
+  count_K = jax.ops.segment_sum(jnp.ones_like(ce_B), batch.task_id, num_segments=num_tasks)
+  return total_K / count_K
+
+
 def sample(key: jax.Array, spec: ParitySpec, batch_size: int) -> Batch:
   """``batch_size`` i.i.d. examples: subtask ~ Cat(π), data bits uniform."""
   k_task, k_bits = jax.random.split(key)
