@@ -27,6 +27,7 @@ import numpy as np
 
 from rarelearn import checkpoint, configlib, lm, loop, population, results, sharding
 from rarelearn.models import transformer as tf
+from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
 
 EVAL_BACKGROUND = 256  # held-out background sequences for the LM loss
@@ -132,7 +133,7 @@ def periodic_burst(config, frequency: float, gap: int) -> int:
   batches; raises ValueError unless 1 ≤ burst < G."""
   if gap < 2 or not 0 < frequency <= 1:
     raise ValueError(f'gap {gap} must be ≥ 2 and frequency {frequency} in (0, 1]')
-  burst = tk.burst_steps(frequency, gap, config.train.batch_size)
+  burst = mixture.shortest_burst(frequency, gap, config.train.batch_size)
   if not 0 < burst < gap:
     raise ValueError(f'frequency {frequency} × batch {config.train.batch_size} gives injections '
                      f'of {burst} batches; need 1…{gap - 1} for a gap of {gap}')

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
 
 VOCAB = 300
@@ -64,13 +65,15 @@ def test_bernoulli_frequency_and_gap_schedule(task):
   assert per_step == [0, 0, 10, 0, 0, 0, 0, 10, 0, 0, 0, 0, 10, 0, 0, 0, 0, 10, 0, 0]
   # the same global frequency as 2 instances in every batch of 20
   assert sum(per_step[2:]) / (18 * 20) == pytest.approx(0.1, abs=0.02)
-  # 25 batches' worth (50 instances) every 25 steps: 20 + 20 + 10 in three consecutive batches
+  # 25 batches' worth (round(25·20·0.1) = 50 instances) every 25 steps, spread as evenly as
+  # integers allow over the ceil(50 / 20) = 3 batches that hold them: 17 + 17 + 16 (the burst
+  # rule of tasks/mixture.py, the same for every task family)
   spill = tk.injection(0.1, gap=25)
   per_step = [int(tk.carriers(None, jnp.int32(s), spill, 20, 'count').sum()) for s in range(30)]
-  assert per_step[:4] == [20, 20, 10, 0] and sum(per_step[:25]) == 50
-  assert per_step[25:29] == [20, 20, 10, 0]
-  assert tk.burst_steps(0.1, 25, 20) == 3 and tk.burst_steps(0.1, 5, 20) == 1
-  assert tk.burst_steps(0.25, 100, 32) == 25  # fig8/fig9 default: 800 instances, 32 per batch
+  assert per_step[:4] == [17, 17, 16, 0] and sum(per_step[:25]) == 50
+  assert per_step[25:29] == [17, 17, 16, 0]
+  assert mixture.shortest_burst(0.1, 25, 20) == 3 and mixture.shortest_burst(0.1, 5, 20) == 1
+  assert mixture.shortest_burst(0.25, 100, 32) == 25  # fig8/fig9: 800 instances, 32 a batch
 
 
 def test_markov_background_follows_its_chain():

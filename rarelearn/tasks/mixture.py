@@ -72,7 +72,8 @@ def iid(freqs: Sequence[float]) -> Mixture:
 
 
 def burst_total(freq: float, gap: int, batch_size: int) -> int:
-  """n = round(G·B·π_r): the rare examples one burst carries at matched frequency."""
+  """n = round(G·B·π_r): the rare examples one burst carries at matched frequency (the token
+  tasks' injections use the same rule, ``tokens.carriers``)."""
   return int(np.round(gap * batch_size * freq))
 
 
@@ -100,14 +101,21 @@ def injection(freqs: Sequence[float], rare_task: int, gap: int, burst_steps: int
                  burst_total=jnp.int32(total), offset=jnp.int32(offset))
 
 
+def burst_count(since: jax.Array, gap: jax.Array, burst_steps: jax.Array,
+                total: jax.Array) -> jax.Array:
+  """The one burst rule of every task family: ``total`` examples every ``gap`` steps, spread
+  as evenly as integers allow over ``burst_steps`` consecutive batches (the first
+  total mod burst_steps taking one more), ``since`` steps after the first burst (none before)."""
+  phase = jnp.mod(since, gap)
+  extra = (phase < total % burst_steps).astype(jnp.int32)
+  return jnp.where((since >= 0) & (phase < burst_steps), total // burst_steps + extra, 0)
+
+
 def rare_count(step: jax.Array, mixture: Mixture) -> jax.Array:
   """How many examples of step ``step``'s batch belong to the injected task (0 without one)."""
-  since = step - mixture.offset
-  phase = jnp.mod(since, mixture.gap)
-  in_burst = (since >= 0) & (phase < mixture.burst_steps) & (mixture.rare_task >= 0)
-  base = mixture.burst_total // mixture.burst_steps
-  extra = (phase < mixture.burst_total % mixture.burst_steps).astype(jnp.int32)
-  return jnp.where(in_burst, base + extra, 0)
+  count = burst_count(step - mixture.offset, mixture.gap, mixture.burst_steps,
+                      mixture.burst_total)
+  return jnp.where(mixture.rare_task >= 0, count, 0)
 
 
 def task_ids(key: jax.Array, step: jax.Array, mixture: Mixture, batch_size: int) -> jax.Array:

@@ -16,10 +16,11 @@ predicts LABEL (target index 1 of the shifted sequence).
 Injection frequency f = instances per sequence (the share of a batch's sequences that carry
 one; per token it is f / sequence length). ``count`` mode puts exactly round(f·B) instances in
 every batch, ``bernoulli`` mode gives each sequence one with probability f, and a gap G > 1
-concentrates G batches' worth — G·round(f·B) instances — into every G-th batch, spilling into
-the following batches when they do not fit in one (the paper's "N instances every N batches"
-ablation at equal global frequency; ``bernoulli`` mode raises the probability to G·f, capped
-at 1, in every G-th batch).
+concentrates G batches' worth — round(G·B·f) instances — into every G-th batch, spread evenly
+over as few consecutive batches as hold them (``mixture.burst_count``: the one burst rule of
+every task family; the paper's "N instances every N batches" ablation at equal global
+frequency); ``bernoulli`` mode raises the probability to G·f, capped at 1, in every G-th
+batch.
 
 Background: a pure-function synthetic language (``markov``): a first-order Markov chain whose
 tokens have 4–16 successors each, with Zipfian token popularity, so that a small model has
@@ -35,6 +36,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from rarelearn.tasks import mixture
 
 EOD = 0
 NUM_TASK_TOKENS = 100
@@ -105,15 +108,10 @@ def carriers(key: jax.Array, step: jax.Array, inj: Injection, batch: int, mode: 
     on = (phase >= 0) & (phase % inj.gap == 0)
     prob = jnp.minimum(inj.frequency * inj.gap.astype(jnp.float32), 1.0)
     return on & jax.random.bernoulli(key, prob, (batch,))
-  # G·round(f·B) instances from every G-th step on, B per batch (consecutive batches if more)
-  total = jnp.round(inj.frequency * batch).astype(jnp.int32) * inj.gap
-  here = jnp.clip(total - (phase % inj.gap) * batch, 0, batch)
-  return (phase >= 0) & (jnp.arange(batch) < here)
-
-
-def burst_steps(frequency: float, gap: int, batch: int) -> int:
-  """``count`` mode: the consecutive batches one injection of G·round(f·B) instances fills."""
-  return -(-int(round(frequency * batch)) * gap // batch)
+  # round(G·B·f) instances every G-th step, over as few batches as hold them
+  total = jnp.round(inj.frequency * inj.gap.astype(jnp.float32) * batch).astype(jnp.int32)
+  here = mixture.burst_count(phase, inj.gap, jnp.maximum(1, -(-total // batch)), total)
+  return jnp.arange(batch) < here
 
 
 def inject(key: jax.Array, step: jax.Array, tokens_BxS: jax.Array, task: TokenTask,
