@@ -21,7 +21,8 @@ Writes ``DIR/fig5_olmo_heatmap.json``:
 - ``learning_step``: task → size → frequency → the first evaluated step from which the test
   accuracy stays ≥ the threshold (null if never); ``grokking_delay``: that step minus the step
   from which the accuracy on the train pairs stays ≥ the threshold (null if either never);
-- ``rungs`` (name, d_model, heads, layers, parameter counts, peak lr), ``steps_per_s`` (the whole ladder's),
+- ``rungs`` (name, d_model, heads, layers, parameter counts, peak lr), ``steps_per_s`` (the
+  whole ladder's, compilation included),
   ``wall_time_s``;
 ``DIR/fig5_olmo_heatmap.png``: size × frequency heatmaps of test accuracy and task train loss
 for every task; and ``DIR/fig5_olmo_heatmap.npz``: every evaluation of every cell

@@ -38,3 +38,22 @@ def restore(mngr: ocp.CheckpointManager, step: int, like: Any) -> tuple[Any, dic
   out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                    meta=ocp.args.JsonRestore()))
   return out['state'], out['meta']
+
+
+def restore_step(workdir: str, keep: int, like: Any, step: int | None = None
+                 ) -> tuple[int, list[int], Any, dict]:
+  """(step, every saved step, state, meta) of checkpoint ``step`` (default: the newest) of a
+  workdir; FileNotFoundError if there is none."""
+  mngr = manager(workdir, keep, create=False)
+  try:
+    steps = sorted(int(s) for s in mngr.all_steps())
+    if not steps:
+      raise FileNotFoundError(f'{workdir} has no checkpoint yet')
+    step = steps[-1] if step is None else step
+    if step not in steps:
+      raise FileNotFoundError(f'{workdir} has no checkpoint at step {step} (saved: '
+                              f'{", ".join(map(str, steps))})')
+    state, meta = restore(mngr, step, like)
+  finally:
+    mngr.close()
+  return step, steps, state, meta

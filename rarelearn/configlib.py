@@ -266,7 +266,8 @@ def _validate_mixture(config, num_tasks: int) -> None:
   for setting in sweep_settings(config):
     gap = setting.get('gap', config.mixture.gap)
     freq = frequencies(config, setting)[rare % num_tasks]
-    total, shortest = mixture.burst_total(freq, gap, batch), mixture.shortest_burst(freq, gap, batch)
+    total = mixture.burst_total(freq, gap, batch)
+    shortest = mixture.shortest_burst(freq, gap, batch)
     if burst and total > burst * batch:
       _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
             f'burst every {gap} steps (at least {shortest}; 0 chooses that)')

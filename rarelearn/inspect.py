@@ -27,9 +27,10 @@ import os
 import sys
 from typing import Any, Sequence
 
+import jax
 import numpy as np
 
-from rarelearn import checkpoint, configlib, ladder, plots, population, run
+from rarelearn import checkpoint, configlib, families, plots
 from rarelearn import workdir as workdir_lib
 
 
@@ -38,10 +39,10 @@ class Inspection:
   config: Any  # ml_collections.ConfigDict
   step: int
   steps: list[int]  # every checkpointed step
-  state: Any  # the population TrainState (leading member axis)
+  state: Any  # the population's state (leading member axis; a ladder: {rung name: state})
   meta: dict  # the checkpoint's JSON metadata
   summary: dict  # run.build_summary of this step: members, tasks, final, predicted, agreement
-  setup: run.Setup | None  # None for a ladder run
+  setup: Any  # run.Setup of an MLP family; None for a ladder run
 
   @property
   def is_ladder(self) -> bool:
@@ -74,41 +75,17 @@ read_config = workdir_lib.read_config
 
 
 def load(workdir: str, step: int | None = None) -> Inspection:
-  """Restores ``step`` (default: the latest) and re-evaluates every member exactly."""
+  """Restores ``step`` (default: the latest) and re-evaluates every member exactly, through the
+  family's population (``families.population``): its ``evaluate`` and ``summary``."""
   config = read_config(workdir)
   configlib.validate(config)
-  if configlib.is_ladder(config):
-    su = ladder.build(config)
-    step, steps, states, meta = ladder.restore(workdir, config, su, step)
-    summary = ladder.summary(config, su.rows, ladder.evaluate_states(su, states),
-                             np.concatenate([np.asarray(s.diverged_at) for s in states]),
-                             wall_time_s=float(meta.get('elapsed_s', 0.0)))
-    summary['steps'] = step
-    return Inspection(config=config, step=step, steps=steps, state=states, meta=meta,
-                      summary=summary, setup=None)
-  setup = run.build(config)
-  mngr = checkpoint.manager(workdir, config.train.keep_checkpoints, create=False)
-  try:
-    steps = sorted(int(s) for s in mngr.all_steps())
-    if not steps:
-      raise FileNotFoundError(f'{workdir} has no checkpoint yet')
-    if step is None:
-      step = steps[-1]
-    if step not in steps:
-      raise FileNotFoundError(f'{workdir} has no checkpoint at step {step} (saved: '
-                              f'{", ".join(map(str, steps))})')
-    like = population.init(setup.keys['init'], setup.members, setup.hp)
-    state, meta = checkpoint.restore(mngr, step, like)
-  finally:
-    mngr.close()
-  task_loss = population.make_evaluate(setup.hp)(state, setup.members.hparams(), setup.spec,
-                                                 setup.eval_batch)
-  summary = run.build_summary(config, setup.members, setup.freqs, setup.freqs_MxK,
-                              setup.spectra, np.asarray(task_loss),
-                              diverged_M=np.asarray(state.diverged_at))
-  summary['steps'] = step
+  pop = families.population(config)
+  step, steps, state, meta = checkpoint.restore_step(workdir, pop.keep_checkpoints, pop.init(),
+                                                     step)
+  out = jax.device_get(pop.evaluate(pop.place(state)))
+  summary = dict(pop.summary(out, state, None, 0.0), steps=step)
   return Inspection(config=config, step=step, steps=steps, state=state, meta=meta,
-                    summary=summary, setup=setup)
+                    summary=summary, setup=getattr(pop, 'setup', None))
 
 
 def table(ins: Inspection, members: Sequence[int] | None = None,

@@ -11,7 +11,8 @@ identical data.
 Learning rate per rung: ``optimizer.lr`` · (N / N_0)^(-1/3), N the rung's non-embedding
 parameter count and N_0 the smallest rung's (the N^-1/3 rule of OLMo's ladder).
 
-Shape letters: R rungs, F frequencies, P evaluations (one per chunk, plus step 0).
+Shape letters (rarelearn/__init__.py): R rungs, F frequencies (settings), Z seeds, P evaluations
+(one per chunk, plus step 0).
 """
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ class Setup:
   lrs: list[float]
   hps: list[lm.Hyper]
   grids: list[list]  # per rung: (frequency, gap, seed) of each member
-  members: list[lm.Member]  # per rung, [F·S]-stacked
+  members: list[lm.Member]  # per rung, [F·Z]-stacked
   rows: list[dict]  # member_rows
   data: lm.Data
   eval_background: jax.Array
@@ -171,11 +172,6 @@ class Setup:
   def init_states(self) -> list[lm.State]:
     return [population.init_lm(self.init_key, [s for _, _, s in grid], member, hp)
             for grid, member, hp in zip(self.grids, self.members, self.hps)]
-
-  def evaluate(self, r: int, params) -> dict:
-    """``lm.evaluate`` of rung ``r``'s members (host arrays [F·S])."""
-    return jax.device_get(population.make_lm_evaluate(self.hps[r])(
-        params, self.members[r], self.data, self.eval_background))
 
 
 def build(config, settings=None) -> Setup:
@@ -198,35 +194,8 @@ def build(config, settings=None) -> Setup:
                token_file, jax.random.fold_in(root, 0))
 
 
-def restore(workdir: str, config, su: Setup, step: int | None = None
-            ) -> tuple[int, list[int], list, dict]:
-  """(step, every saved step, the rungs' states, meta) of a ladder run's checkpoint ``step``
-  (default: the newest); ``su`` is ``build(config)``. FileNotFoundError if there is none."""
-  mngr = checkpoint.manager(workdir, int(config.train.keep_checkpoints), create=False)
-  try:
-    steps = sorted(int(s) for s in mngr.all_steps())
-    if not steps:
-      raise FileNotFoundError(f'{workdir} has no checkpoint yet')
-    step = steps[-1] if step is None else step
-    if step not in steps:
-      raise FileNotFoundError(f'{workdir} has no checkpoint at step {step} (saved: '
-                              f'{", ".join(map(str, steps))})')
-    like = {r.name: s for r, s in zip(su.ladder, su.init_states())}
-    state, meta = checkpoint.restore(mngr, step, like)
-  finally:
-    mngr.close()
-  return step, steps, [state[r.name] for r in su.ladder], meta
-
-
-def evaluate_states(su: Setup, states) -> dict[str, np.ndarray]:
-  """``lm.evaluate`` of every member of restored rung states: each key → [M], in
-  ``member_rows`` order."""
-  evs = [su.evaluate(r, s.params) for r, s in enumerate(states)]
-  return {k: np.concatenate([np.asarray(e[k]) for e in evs]) for k in evs[0]}
-
-
 def member_rows(ladder: list[Rung], settings, seeds: int, vocab: int) -> list[dict]:
-  """One dict per member, in [R, F, S] order: index, rung, size, frequency, gap, seed."""
+  """One dict per member, in [R, F, Z] order: index, rung, size, frequency, gap, seed."""
   grid = [(r, f, g, s) for r in ladder for f, g in settings for s in range(seeds)]
   return [dict(member=m, rung=r.name, non_embedding=r.counts(vocab)['non_embedding'],
                frequency=float(f), gap=int(g), seed=s) for m, (r, f, g, s) in enumerate(grid)]
@@ -345,12 +314,12 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
           max_chunks: int | None = None) -> dict | None:
   """Trains every rung × setting × seed, a setting being (frequency, gap) — by default every
   ``task.frequencies`` at ``task.gap`` — through ``loop.run``; returns numpy arrays indexed
-  [R, F, S, …] (F settings): ``steps`` [P], ``train_loss`` [R, F, S, P−1] and, for each of
-  ``lm.evaluate``'s keys, [R, F, S, P]; with gradient probes (``config.probe``) ``probes``
-  [R, F, S, num_steps, len(lm.PROBES)] (NaN at steps without one); plus ``rungs`` (name and
+  [R, F, Z, …] (F settings): ``steps`` [P], ``train_loss`` [R, F, Z, P−1] and, for each of
+  ``lm.evaluate``'s keys, [R, F, Z, P]; with gradient probes (``config.probe``) ``probes``
+  [R, F, Z, num_steps, len(lm.PROBES)] (NaN at steps without one); plus ``rungs`` (name and
   parameter counts), ``frequencies`` and ``gaps`` [F], ``lrs``, ``wall_time_s``,
   ``steps_per_s`` (of the whole ladder) and with ``keep_params`` the final ``params`` of every
-  rung (a list of [F·S]-stacked trees).
+  rung (a list of [F·Z]-stacked trees).
 
   With ``workdir`` (``python -m rarelearn.main`` passes it) the loop's files are written and
   the run resumes from its newest readable checkpoint (``python -m rarelearn.inspect`` opens

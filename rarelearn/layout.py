@@ -21,7 +21,8 @@ jitted chunk and converts back, so it never shows in files or metrics.
 Results agree across layouts to float32 rounding (sums run in a different order); the tests
 compare every member's parameters and losses.
 
-Shape letters: M members, W padded width, U packed units, B batch, D input/output dimension.
+Shape letters (rarelearn/__init__.py): M members, W padded width, U packed units, B batch, D
+input/output dimension.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ take their gradient from ``measure.decomposition.probe`` (g_t + g_nt from one ba
 the same update to float rounding) and record its cosines — a ``lax.cond`` on the step, which
 is shared by all members, so the other steps pay nothing.
 
-Shape letters: B batch, S sequence length, V vocabulary.
+Shape letters (rarelearn/__init__.py): B batch, S sequence length, V vocabulary.
 """
 from __future__ import annotations
 

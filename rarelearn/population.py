@@ -5,7 +5,7 @@ single-member functions of ``train.py`` over M and jits them once. Members share
 the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all —
 unless each member carries its own task schedule (``make_chunk(..., mixture_axis=0)``).
 
-Shape letters: M members, K tasks.
+Shape letters (rarelearn/__init__.py): M members, K tasks.
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ the experiments, ``inspect`` and the bench read off it.
   closed upwards in both.
 - ``steps_to_reach``: the first evaluated step from which a condition holds to the end.
 
-Shape letters: M members, P evaluations, S sizes, F frequencies.
+Shape letters (the package legend, rarelearn/__init__.py): M members, P evaluations, N sizes,
+F frequencies.
 """
 from __future__ import annotations
 
@@ -59,10 +60,10 @@ def steps_to_reach(steps: Sequence[int], reached: Sequence[bool]) -> int | None:
   return int(steps[misses[-1] + 1]) if misses.size else int(steps[0])
 
 
-def frontier(learned_SxF, sizes: Sequence, freqs: Sequence) -> tuple[dict, dict]:
+def frontier(learned_NxF, sizes: Sequence, freqs: Sequence) -> tuple[dict, dict]:
   """(size → the lowest frequency it learned, frequency → the smallest size that learned it);
   None where there is none."""
-  learned = np.asarray(learned_SxF, bool)
+  learned = np.asarray(learned_NxF, bool)
   by_size = {s: min((f for f, ok in zip(freqs, learned[i]) if ok), default=None)
              for i, s in enumerate(sizes)}
   by_freq = {f: min((s for s, ok in zip(sizes, learned[:, j]) if ok), default=None)
@@ -70,8 +71,8 @@ def frontier(learned_SxF, sizes: Sequence, freqs: Sequence) -> tuple[dict, dict]
   return by_size, by_freq
 
 
-def is_monotone(learned_SxF) -> bool:
+def is_monotone(learned_NxF) -> bool:
   """The learned set is closed upwards (sizes and frequencies ascending): learned at (N, f) ⇒
   learned at every larger size and higher frequency."""
-  grid = np.asarray(learned_SxF, int)
+  grid = np.asarray(learned_NxF, int)
   return bool(np.all(np.diff(grid, axis=0) >= 0) and np.all(np.diff(grid, axis=1) >= 0))

@@ -140,7 +140,11 @@ class Sweep(population.Population):
     super().__init__(config, su.members.rows())
     hp, members = su.hp, su.members
     # Several devices: the member axis is split over them (padded to a multiple; sharding.py).
-    self.placement = sharding.placement(members.size, hp, config.population.model_shards)
+    # Training checks model_shards against the devices first (configlib.check_devices); an
+    # inspection on a machine with fewer devices keeps each member whole.
+    shards = config.population.model_shards
+    self.placement = sharding.placement(members.size, hp,
+                                        shards if jax.device_count() % shards == 0 else 1)
     place = self.placement
     self.member_hp = place.per_member(members.hparams())
     self.mh = configlib.measure_hyper(config)
@@ -204,7 +208,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
   """
   configlib.validate(config)
   configlib.check_devices(config)
-  out = loop.run(Sweep(config), workdir, overwrite=overwrite, progress=progress, max_chunks=max_chunks)
+  out = loop.run(Sweep(config), workdir, overwrite=overwrite, progress=progress,
+                 max_chunks=max_chunks)
   return None if out is None else out.summary
 
 

@@ -1,4 +1,5 @@
 import atexit
+import json
 import os
 import shutil
 import sys
@@ -18,7 +19,8 @@ SWEEP = os.path.join(REPO, 'configs', 'sweep.py')
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix='rarelearn-test-xla-cache-')
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
-  os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=_CACHE,
+                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
                     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
 
 
@@ -27,6 +29,11 @@ def smoke_config():
   sys.path.insert(0, REPO)
   from rarelearn import configlib
   return configlib.load_config_file(SWEEP + ':smoke')
+
+
+def golden_values(name):
+  with open(os.path.join(REPO, 'tests', 'goldens', 'goldens.json')) as f:
+    return json.load(f)['entries'][name]['values']
 
 
 def assert_golden(name, values, atol=0.0):

@@ -11,7 +11,8 @@ For a linear model, the encoder's row space bounds what the model can represent:
 layer) is the fraction of task k's variance the encoder passes on, an upper bound on ℓ_k that
 the decoder reaches at its optimum.
 
-Shape letters: B examples, D input dimension, W padded hidden width, K tasks.
+Shape letters (rarelearn/__init__.py): B examples, D input dimension, W padded hidden width, K
+tasks.
 """
 from __future__ import annotations
 

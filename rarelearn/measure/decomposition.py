@@ -81,12 +81,12 @@ def task_neurons(g_r: tf.Params, shape: tf.Shape, dims: tf.Dims, k: int) -> jax.
   return jnp.zeros((dims.mlp,), jnp.float32).at[top].set(1.0)
 
 
-def neuron_cosine(a: tf.Params, b: tf.Params, selected_F: jax.Array) -> jax.Array:
+def neuron_cosine(a: tf.Params, b: tf.Params, selected_I: jax.Array) -> jax.Array:
   """cos(a, b) over the parameters of the selected first-layer MLP units."""
-  dot = sum(jnp.sum(selected_F[:, None] * x * y) for x, y in zip(_neuron_parts(a),
+  dot = sum(jnp.sum(selected_I[:, None] * x * y) for x, y in zip(_neuron_parts(a),
                                                                 _neuron_parts(b)))
-  na = sum(jnp.sum(selected_F[:, None] * x ** 2) for x in _neuron_parts(a))
-  nb = sum(jnp.sum(selected_F[:, None] * y ** 2) for y in _neuron_parts(b))
+  na = sum(jnp.sum(selected_I[:, None] * x ** 2) for x in _neuron_parts(a))
+  nb = sum(jnp.sum(selected_I[:, None] * y ** 2) for y in _neuron_parts(b))
   return dot / jnp.sqrt(na * nb)
 
 

@@ -24,7 +24,7 @@ the embedding and after every layer (``transformer.residual_streams``).
   of standing-out frequencies summed over the embedding and every layer of the member's true
   depth.
 
-Shape letters: T task tokens, D d_model, L layers.
+Shape letters (rarelearn/__init__.py): T task tokens, D d_model, L layers.
 """
 from __future__ import annotations
 

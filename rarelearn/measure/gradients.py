@@ -13,7 +13,8 @@ inner product, which never needs them materialized (the per-example Gram trick):
 so the K task gradients cost one backward pass plus contractions about as cheap as another
 (benchmarks/measure_cost.py measures it).
 
-Shape letters: B examples, D input/output dimension, W padded hidden width, K tasks.
+Shape letters (rarelearn/__init__.py): B examples, D input/output dimension, W padded hidden width,
+K tasks.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ largest); ``mask_W = arange(W) < width`` with ``width`` a traced scalar. Invaria
   weights come from keys folded with i, so the first w units of a padded member are, bit for
   bit, a standalone width-w model built from the same key.
 
-Shape letters: B batch, D input/output dimension, W padded hidden width.
+Shape letters (rarelearn/__init__.py): B batch, D input/output dimension, W padded hidden width.
 """
 from __future__ import annotations
 

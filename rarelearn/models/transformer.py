@@ -6,12 +6,12 @@ untied output projection. No biases. Initialization: every weight matrix normal 
 ``init_std`` (0.02, OLMo), norm scales 1.
 
 Padding. Every member is stored at the padded shape of the population (``Dims``: d_model D,
-heads H, head_dim E, MLP hidden F, layers L) and carries its true shape as traced integers
+heads H, head_dim A, MLP hidden I, layers L) and carries its true shape as traced integers
 (``Shape``: d, h, e, f, l). Invariants (tests/test_transformer.py):
 - padded parameters are exactly 0 and their gradients are exactly 0, so they stay 0 under any
   element-wise optimizer — the residual stream's padded coordinates are 0 throughout;
 - RMSNorm statistics use the true d_model; attention masks whole heads (h < H) *and* the
-  coordinates of a head beyond the true head_dim (e < E), since OLMo's ladder changes head_dim
+  coordinates of a head beyond the true head_dim (a < A), since OLMo's ladder changes head_dim
   between rungs; the softmax scale is 1/sqrt(e) of the true head_dim; RoPE rotates interleaved
   pairs (2i, 2i+1) at frequency base^(-2i/e), so the true coordinates of a head see exactly a
   standalone model's rotation;
@@ -19,7 +19,8 @@ heads H, head_dim E, MLP hidden F, layers L) and carries its true shape as trace
   their output is multiplied by 0);
 so a member equals a standalone transformer of its true shape, trained on the same batches.
 
-Shape letters: S sequence, V vocabulary, D d_model, H heads, E head_dim, F MLP hidden, L layers.
+Shape letters (the package legend, rarelearn/__init__.py): S sequence, V vocabulary, D d_model,
+H heads, A head_dim, I MLP hidden, L layers.
 """
 from __future__ import annotations
 
@@ -71,35 +72,35 @@ def masks(shape: Shape, dims: Dims) -> dict[str, jax.Array]:
   """1.0 on a member's true coordinates, 0.0 on padding."""
   lt = lambda n, size: (jnp.arange(size) < n).astype(jnp.float32)
   return {'D': lt(shape.d_model, dims.d_model),
-          'HE': lt(shape.num_heads, dims.num_heads)[:, None] * lt(shape.head_dim,
+          'HA': lt(shape.num_heads, dims.num_heads)[:, None] * lt(shape.head_dim,
                                                                    dims.head_dim)[None, :],
-          'F': lt(shape.mlp, dims.mlp), 'L': lt(shape.depth, dims.depth)}
+          'I': lt(shape.mlp, dims.mlp), 'L': lt(shape.depth, dims.depth)}
 
 
 def init_params(key: jax.Array, shape: Shape, dims: Dims) -> Params:
   """Normal(0, init_std) weights on the true coordinates, 0 on padding; norm scales 1 (0 on
   padding and in layers beyond the member's depth)."""
   m = masks(shape, dims)
-  D, H, E, F, L, V = (dims.d_model, dims.num_heads, dims.head_dim, dims.mlp, dims.depth,
+  D, H, A, I, L, V = (dims.d_model, dims.num_heads, dims.head_dim, dims.mlp, dims.depth,
                       dims.vocab)
   names = ('embed', 'wq', 'wk', 'wv', 'wo', 'w_gate', 'w_up', 'w_down', 'unembed')
   k = dict(zip(names, jax.random.split(key, len(names))))
   normal = lambda name, s: dims.init_std * jax.random.normal(k[name], s)
-  mD, mHE, mF, mL = m['D'], m['HE'], m['F'], m['L']
+  mD, mHA, mI, mL = m['D'], m['HA'], m['I'], m['L']
   layer_D = mL[:, None] * mD[None, :]  # [L, D]
-  qkv_mask = layer_D[:, :, None, None] * mHE[None, None]  # [L, D, H, E]
-  mlp_mask = layer_D[:, :, None] * mF[None, None, :]  # [L, D, F]
+  qkv_mask = layer_D[:, :, None, None] * mHA[None, None]  # [L, D, H, A]
+  mlp_mask = layer_D[:, :, None] * mI[None, None, :]  # [L, D, I]
   return {
       'embed': normal('embed', (V, D)) * mD,
       'layers': {
           'attn_norm': layer_D, 'mlp_norm': layer_D,
-          'wq': normal('wq', (L, D, H, E)) * qkv_mask,
-          'wk': normal('wk', (L, D, H, E)) * qkv_mask,
-          'wv': normal('wv', (L, D, H, E)) * qkv_mask,
-          'wo': normal('wo', (L, H, E, D)) * jnp.moveaxis(qkv_mask, 1, 3),
-          'w_gate': normal('w_gate', (L, D, F)) * mlp_mask,
-          'w_up': normal('w_up', (L, D, F)) * mlp_mask,
-          'w_down': normal('w_down', (L, F, D)) * jnp.swapaxes(mlp_mask, 1, 2),
+          'wq': normal('wq', (L, D, H, A)) * qkv_mask,
+          'wk': normal('wk', (L, D, H, A)) * qkv_mask,
+          'wv': normal('wv', (L, D, H, A)) * qkv_mask,
+          'wo': normal('wo', (L, H, A, D)) * jnp.moveaxis(qkv_mask, 1, 3),
+          'w_gate': normal('w_gate', (L, D, I)) * mlp_mask,
+          'w_up': normal('w_up', (L, D, I)) * mlp_mask,
+          'w_down': normal('w_down', (L, I, D)) * jnp.swapaxes(mlp_mask, 1, 2),
       },
       'final_norm': mD,
       'unembed': normal('unembed', (D, V)) * mD[:, None],
@@ -112,30 +113,30 @@ def rms_norm(x_SxD: jax.Array, scale_D: jax.Array, shape: Shape, mask_D: jax.Arr
   return x_SxD * jax.lax.rsqrt(ms + NORM_EPS) * scale_D
 
 
-def rope(x_SxHxE: jax.Array, head_dim: jax.Array, base: float) -> jax.Array:
+def rope(x_SxHxA: jax.Array, head_dim: jax.Array, base: float) -> jax.Array:
   """Rotates interleaved pairs (2i, 2i+1) by position · base^(-2i / head_dim)."""
-  S, _, E = x_SxHxE.shape
-  i = jnp.arange(E // 2, dtype=jnp.float32)
+  S, _, A = x_SxHxA.shape
+  i = jnp.arange(A // 2, dtype=jnp.float32)
   inv_freq = base ** (-2.0 * i / head_dim.astype(jnp.float32))
-  angle = jnp.arange(S, dtype=jnp.float32)[:, None] * inv_freq[None, :]  # [S, E/2]
+  angle = jnp.arange(S, dtype=jnp.float32)[:, None] * inv_freq[None, :]  # [S, A/2]
   cos, sin = jnp.cos(angle)[:, None, :], jnp.sin(angle)[:, None, :]
-  x0, x1 = x_SxHxE[..., 0::2], x_SxHxE[..., 1::2]
+  x0, x1 = x_SxHxA[..., 0::2], x_SxHxA[..., 1::2]
   out = jnp.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
-  return out.reshape(x_SxHxE.shape)
+  return out.reshape(x_SxHxA.shape)
 
 
 def _layer(x_SxD, layer, active, shape: Shape, dims: Dims, m):
   S = x_SxD.shape[0]
   h = rms_norm(x_SxD, layer['attn_norm'], shape, m['D'])
-  q, k, v = (jnp.einsum('sd,dhe->she', h, layer[w]) * m['HE'] for w in ('wq', 'wk', 'wv'))
+  q, k, v = (jnp.einsum('sd,dhe->she', h, layer[w]) * m['HA'] for w in ('wq', 'wk', 'wv'))
   q, k = rope(q, shape.head_dim, dims.rope_base), rope(k, shape.head_dim, dims.rope_base)
   scores = jnp.einsum('she,the->hst', q, k) / jnp.sqrt(shape.head_dim.astype(jnp.float32))
   causal = jnp.tril(jnp.ones((S, S), bool))
   probs = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
-  attn = jnp.einsum('hst,the->she', probs, v) * m['HE']
+  attn = jnp.einsum('hst,the->she', probs, v) * m['HA']
   x_SxD = x_SxD + active * jnp.einsum('she,hed->sd', attn, layer['wo'])
   h = rms_norm(x_SxD, layer['mlp_norm'], shape, m['D'])
-  hidden = jax.nn.silu(h @ layer['w_gate']) * (h @ layer['w_up']) * m['F']
+  hidden = jax.nn.silu(h @ layer['w_gate']) * (h @ layer['w_up']) * m['I']
   return x_SxD + active * (hidden @ layer['w_down'])
 
 

@@ -8,7 +8,8 @@ what makes tasks compete for hidden units.
 Since Σ_j λ_{k,j} = 1, the zero predictor has per-task loss L_k = 1, and the feature presence
 ℓ_k = 1 − L_k is the fraction of task k captured.
 
-Shape letters: B batch, D input/output dimension, K tasks, E eval examples per task.
+Shape letters (rarelearn/__init__.py): B batch, D input/output dimension, K tasks, E eval examples
+per task.
 """
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ SGD, so a high-k task behaves like a rare one.
 Subsets are drawn without duplicates (two subtasks with the same subset would be one feature
 learned twice). Like ``block_regression``: pure, jit-able, static shapes; a spec is a pytree.
 
-Shape letters: B batch, K subtasks, n data bits, S the largest order (subsets padded to it).
+Shape letters (the package legend, rarelearn/__init__.py): B batch, K subtasks, n data bits,
+J the largest order (subsets padded to it).
 """
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ class Batch(NamedTuple):
 @flax.struct.dataclass
 class ParitySpec:
   log_freqs_K: jax.Array  # log π_t
-  subsets_KxS: jax.Array  # int32 data-bit indices of S_t, padded with 0 …
-  used_KxS: jax.Array  # … where this is False (column j < k_t)
+  subsets_KxJ: jax.Array  # int32 data-bit indices of S_t, padded with 0 …
+  used_KxJ: jax.Array  # … where this is False (column j < k_t)
   num_data_bits: int = flax.struct.field(pytree_node=False)
 
   @property
@@ -80,21 +81,21 @@ def make_spec(frequencies: Sequence[float], orders: Sequence[int], num_data_bits
     padded[t, :len(s)], used[t, :len(s)] = s, True
   freqs = np.asarray(frequencies, np.float64) / np.sum(frequencies)
   return ParitySpec(log_freqs_K=jnp.log(jnp.asarray(freqs, jnp.float32)),
-                    subsets_KxS=jnp.asarray(padded), used_KxS=jnp.asarray(used),
+                    subsets_KxJ=jnp.asarray(padded), used_KxJ=jnp.asarray(used),
                     num_data_bits=num_data_bits)
 
 
 def subsets(spec: ParitySpec) -> list[tuple[int, ...]]:
   """The subsets S_t as Python tuples."""
-  padded, used = np.asarray(spec.subsets_KxS), np.asarray(spec.used_KxS)
+  padded, used = np.asarray(spec.subsets_KxJ), np.asarray(spec.used_KxJ)
   return [tuple(int(i) for i in row[mask]) for row, mask in zip(padded, used)]
 
 
 def examples_of_tasks(key: jax.Array, spec: ParitySpec, task_B: jax.Array) -> Batch:
   """Inputs and parity labels for given subtask ids."""
   bits_Bxn = jax.random.bernoulli(key, 0.5, (task_B.shape[0], spec.num_data_bits))
-  picked_BxS = jnp.take_along_axis(bits_Bxn, spec.subsets_KxS[task_B], axis=1)
-  y_B = jnp.sum(picked_BxS & spec.used_KxS[task_B], axis=1) % 2
+  picked_BxJ = jnp.take_along_axis(bits_Bxn, spec.subsets_KxJ[task_B], axis=1)
+  y_B = jnp.sum(picked_BxJ & spec.used_KxJ[task_B], axis=1) % 2
   control_BxK = jax.nn.one_hot(task_B, spec.num_tasks, dtype=jnp.float32)
   x = jnp.concatenate([control_BxK, bits_Bxn.astype(jnp.float32)], axis=1)
   return Batch(x, y_B.astype(jnp.int32), task_B.astype(jnp.int32))

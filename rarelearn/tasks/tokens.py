@@ -26,7 +26,8 @@ Background: a pure-function synthetic language (``markov``): a first-order Marko
 tokens have 4–16 successors each, with Zipfian token popularity, so that a small model has
 plenty to spend capacity on; or a user's memory-mapped token file (``TokenFile``).
 
-Shape letters: B batch, S sequence length (+1 for the shifted targets), T task tokens, V vocab.
+Shape letters (rarelearn/__init__.py): B batch, S sequence length (+1 for the shifted targets), T
+task tokens, V vocab.
 """
 from __future__ import annotations
 
