@@ -118,9 +118,9 @@ def main(argv=None) -> int:
   names = args.only or list(ENTRIES)
   if args.record:
     import jax  # pylint: disable=g-import-not-at-top
-    from rarelearn import run  # pylint: disable=g-import-not-at-top
+    from rarelearn import workdir  # pylint: disable=g-import-not-at-top
     goldens = load() if os.path.exists(GOLDENS) else {'entries': {}}
-    goldens.update(commit=_commit(), versions=run.provenance(),
+    goldens.update(commit=_commit(), versions=workdir.provenance(),
                    devices=[str(d) for d in jax.devices()],
                    command='python benchmarks/goldens.py --record')
     for name in names:

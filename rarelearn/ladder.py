@@ -201,7 +201,7 @@ def member_rows(ladder: list[Rung], settings, seeds: int, vocab: int) -> list[di
                frequency=float(f), gap=int(g), seed=s) for m, (r, f, g, s) in enumerate(grid)]
 
 
-def summary(config, rows: list[dict], final: dict, diverged_M, **extra) -> dict:
+def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
   """``summary.json`` of a ladder run: the members, their final evaluation (``final``: each of
   ``lm.evaluate``'s keys → [M]), whether each learned the task (test accuracy ≥
   ``train.learned_threshold``) and, per rung, the lowest frequency learned (mean over seeds;
@@ -221,7 +221,7 @@ def summary(config, rows: list[dict], final: dict, diverged_M, **extra) -> dict:
           'min_learned_frequency_by_rung': lowest,
           'diverged': [{'member': int(m), 'step': int(diverged[m])}
                        for m in np.flatnonzero(diverged >= 0)],
-          'steps': int(config.train.num_steps), **extra}
+          'steps': int(config.train.num_steps)}
 
 
 class Ladder(population.Population):

@@ -23,25 +23,9 @@ from rarelearn import workdir as wd
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import sparse_parity as sp
 
-CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = wd.CONFIG_FILE, wd.METRICS_FILE, wd.SUMMARY_FILE
-read_metrics, provenance = wd.read_metrics, wd.provenance
+read_metrics = wd.read_metrics  # as the notebooks and experiments call it
 MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] measurement arrays
 _MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
-
-
-def estimated_bytes(config, setup: Setup) -> int:
-  """A generous estimate of what a run writes: the kept checkpoints (plus one being written),
-  the metrics rows, the measurement files and the figures."""
-  state = jax.eval_shape(lambda: population.init(setup.keys['init'], setup.members, setup.hp))
-  state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
-  chunks = config.train.num_steps // config.train.steps_per_chunk
-  num_tasks, members = config.tasks.num_tasks, setup.members.size
-  measured = config.train.num_steps // config.measure.every if config.measure.every else 0
-  metrics = (chunks + measured) * members * (40 * num_tasks + 400)
-  matrices = measured * members * 2 * num_tasks ** 2 * 4
-  figures = 2 * 2**20
-  return int(1.2 * ((config.train.keep_checkpoints + 1) * state_bytes + metrics + matrices)
-             + figures)
 
 
 def _drop_measurements_after(workdir: str, last_step: int) -> None:
@@ -186,7 +170,16 @@ class Sweep(population.Population):
     _drop_measurements_after(workdir, step)
 
   def estimated_bytes(self, state) -> int:
-    return estimated_bytes(self.config, self.setup)
+    """A generous estimate of what a run writes: the kept checkpoints (plus one being
+    written), the metrics rows, the measurement files and the figures."""
+    c, members = self.config, len(self.members)
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
+    chunks = c.train.num_steps // c.train.steps_per_chunk
+    measured = c.train.num_steps // c.measure.every if c.measure.every else 0
+    metrics = (chunks + measured) * members * (40 * c.tasks.num_tasks + 400)
+    matrices = measured * members * 2 * c.tasks.num_tasks ** 2 * 4
+    return int(1.2 * ((c.train.keep_checkpoints + 1) * state_bytes + metrics + matrices)
+               + 2 * 2**20)
 
   def summary(self, out, state, history, wall_time_s: float) -> dict:
     su = self.setup

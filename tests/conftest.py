@@ -1,5 +1,4 @@
 import atexit
-import json
 import os
 import shutil
 import sys
@@ -13,8 +12,8 @@ SWEEP = os.path.join(REPO, 'configs', 'sweep.py')
 # One XLA compilation cache for the whole test run: the pytest workers and every subprocess a
 # test starts (the command line, a killed and resumed run, 4 simulated devices) inherit it, so a
 # program compiled once is loaded, not compiled again (the suite spends most of its time
-# compiling; a ladder smoke run in a fresh process: 39 s, 10 s from the cache). The executable
-# is the same, so are the numbers. Set here, before any test imports jax; a fresh directory per
+# compiling; a ladder smoke run in a fresh process, with and without the cache:
+# docs/results/xla_cache_2026-11-30.json). The executable is the same, so are the numbers. Set here, before any test imports jax; a fresh directory per
 # run, removed at the end.
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix='rarelearn-test-xla-cache-')
@@ -31,16 +30,19 @@ def smoke_config():
   return configlib.load_config_file(SWEEP + ':smoke')
 
 
+def _goldens():
+  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
+  import goldens  # pylint: disable=g-import-not-at-top
+  return goldens
+
+
 def golden_values(name):
-  with open(os.path.join(REPO, 'tests', 'goldens', 'goldens.json')) as f:
-    return json.load(f)['entries'][name]['values']
+  return _goldens().load()['entries'][name]['values']
 
 
 def assert_golden(name, values, atol=0.0):
   """``values`` equal the golden entry ``name`` of tests/goldens/goldens.json (recorded by
   benchmarks/goldens.py on the code before the one-lifecycle refactor; entries that a change of
   summation order moved name their tolerance there); ``atol``: at least this much anywhere."""
-  sys.path.insert(0, os.path.join(REPO, 'benchmarks'))
-  import goldens  # pylint: disable=g-import-not-at-top
-  bad = goldens.compare(name, values, atol=atol)
+  bad = _goldens().compare(name, values, atol=atol)
   assert not bad, '; '.join(bad)

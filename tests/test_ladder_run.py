@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from rarelearn import configlib, inspect, ladder, main, run
+from rarelearn import workdir as workdir_lib
 from conftest import REPO, assert_golden
 
 TINY = os.path.join(REPO, 'configs', 'olmo_tiny.py')
@@ -30,7 +31,7 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
   stdout = capsys.readouterr().out
   assert 'T_CMP, 2 rungs × 2 frequencies × 1 seed(s), 40 steps' in stdout
   assert 'd8 never, d16 never' in stdout and workdir in stdout
-  with open(os.path.join(workdir, run.SUMMARY_FILE)) as f:
+  with open(os.path.join(workdir, workdir_lib.SUMMARY_FILE)) as f:
     summary = json.load(f)
   assert_golden('ladder_smoke', summary['final'])
   assert sorted(os.listdir(workdir)) == ['checkpoints', 'config.json', 'metrics.jsonl',
@@ -52,7 +53,7 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
   assert sorted(os.listdir(os.path.join(again, 'checkpoints'))) == ['20']
   out = ladder.train(config, progress=False, workdir=again)
   assert run.read_metrics(again) == rows
-  with open(os.path.join(again, run.SUMMARY_FILE)) as f:
+  with open(os.path.join(again, workdir_lib.SUMMARY_FILE)) as f:
     assert json.load(f)['final'] == summary['final']
   np.testing.assert_array_equal(out['test_accuracy'][..., -1].reshape(-1), acc)
   other = config.copy_and_resolve_references()

@@ -178,8 +178,8 @@ def test_unwritable_or_full_workdir_fails_at_start(tmp_path, smoke_config, monke
   wd = str(tmp_path / 'wd')
   run.train_and_evaluate(smoke_config, wd, progress=False)
   written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(wd) for f in fs)
-  setup = run.build(smoke_config)
-  needed = run.estimated_bytes(smoke_config, setup)
+  pop = run.Sweep(smoke_config)
+  needed = pop.estimated_bytes(pop.init())
   assert written <= needed <= 20 * written  # generous, not absurd
   usage = shutil.disk_usage(str(tmp_path))
   monkeypatch.setattr(workdir_lib.shutil, 'disk_usage',
