@@ -91,10 +91,14 @@ class Population:
 
   def estimated_bytes(self, state) -> int:
     """A generous estimate of what a run writes: the kept checkpoints (plus one being
-    written), the metrics rows and the figures."""
+    written), ``written_bytes`` and the figures."""
     state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
-    rows = (self.num_steps // self.steps_per_chunk + 1) * len(self.members)
-    return int(1.2 * ((self.keep_checkpoints + 1) * state_bytes + 600 * rows) + 2 * 2**20)
+    return int(1.2 * ((self.keep_checkpoints + 1) * state_bytes + self.written_bytes())
+               + 2 * 2**20)
+
+  def written_bytes(self) -> int:
+    """The metrics rows (about 600 bytes each) and any files beside them."""
+    return 600 * (self.num_steps // self.steps_per_chunk + 1) * len(self.members)
 
   def figures(self, workdir: str) -> None:
     """Figures made from the workdir's files."""

@@ -169,17 +169,12 @@ class Sweep(population.Population):
   def drop_after(self, workdir: str, step: int) -> None:
     _drop_measurements_after(workdir, step)
 
-  def estimated_bytes(self, state) -> int:
-    """A generous estimate of what a run writes: the kept checkpoints (plus one being
-    written), the metrics rows, the measurement files and the figures."""
-    c, members = self.config, len(self.members)
-    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
-    chunks = c.train.num_steps // c.train.steps_per_chunk
-    measured = c.train.num_steps // c.measure.every if c.measure.every else 0
-    metrics = (chunks + measured) * members * (40 * c.tasks.num_tasks + 400)
-    matrices = measured * members * 2 * c.tasks.num_tasks ** 2 * 4
-    return int(1.2 * ((c.train.keep_checkpoints + 1) * state_bytes + metrics + matrices)
-               + 2 * 2**20)
+  def written_bytes(self) -> int:
+    """The metrics rows (chunk ends and measured steps) and the measurement matrices."""
+    every, k, members = self.config.measure.every, self.config.tasks.num_tasks, len(self.members)
+    measured = self.num_steps // every if every else 0
+    rows = (self.num_steps // self.steps_per_chunk + measured) * members
+    return rows * (40 * k + 400) + measured * members * 8 * k ** 2
 
   def summary(self, out, state, history, wall_time_s: float) -> dict:
     su = self.setup

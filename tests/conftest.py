@@ -13,8 +13,8 @@ SWEEP = os.path.join(REPO, 'configs', 'sweep.py')
 # test starts (the command line, a killed and resumed run, 4 simulated devices) inherit it, so a
 # program compiled once is loaded, not compiled again (the suite spends most of its time
 # compiling; a ladder smoke run in a fresh process, with and without the cache:
-# docs/results/xla_cache_2026-11-30.json). The executable is the same, so are the numbers. Set here, before any test imports jax; a fresh directory per
-# run, removed at the end.
+# docs/results/xla_cache_2026-11-30.json). The executable is the same, so are the numbers. Set
+# here, before any test imports jax; a fresh directory per run, removed at the end.
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix='rarelearn-test-xla-cache-')
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
