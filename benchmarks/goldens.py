@@ -46,7 +46,7 @@ def _sweep(spec):
 def _ladder(spec):
   from rarelearn import configlib, main  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as wd:
-    main.train_ladder(configlib.load_config_file(spec), wd, progress=False)
+    main.train(configlib.load_config_file(spec), wd, progress=False)
     with open(os.path.join(wd, 'summary.json')) as f:
       return json.load(f)['final']
 

@@ -46,18 +46,18 @@ def main():
   per_member = lambda f: jax.jit(jax.vmap(f, in_axes=(0, 0)))  # pylint: disable=unnecessary-lambda-assignment
 
   def backward(state, member):
-    mask = mlp.hidden_mask(member.width, hp.max_width)
+    mask = mlp.mask_of(state.params, member.width)
     return jax.value_and_grad(train.loss_fn)(state.params, batch, mask, hp.activation)
 
   def task_products(state, member):
-    mask = mlp.hidden_mask(member.width, hp.max_width)
+    mask = mlp.mask_of(state.params, member.width)
     w = jnp.full((hp.batch_size,), 1.0 / hp.batch_size)
     sig = gradients.signals(state.params, batch.x, batch.y, w, mask, hp.activation)
     return (gradients.task_gram(sig, batch.task_id, K),
             gradients.task_dots(sig, batch.task_id, K, sig.grads))
 
   def naive_task_grads(state, member):
-    mask = mlp.hidden_mask(member.width, hp.max_width)
+    mask = mlp.mask_of(state.params, member.width)
 
     def weighted(params, onehot_k):
       pred = mlp.apply(params, batch.x, mask, hp.activation)

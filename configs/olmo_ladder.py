@@ -2,7 +2,8 @@
 at full scale, for GPUs and TPUs.
 
 Command:   python experiments/fig5_olmo_heatmap.py --config=configs/olmo_ladder.py
-Variants:  ``:small`` — the 4M and 20M rungs at two frequencies (one GPU).
+Variants:  ``:small`` — the 4M and 20M rungs at two frequencies (one GPU);
+           ``:smoke`` — the 4M rung, 4 steps of 4 sequences of 32 tokens (a CPU, seconds).
 
 Shapes (d_model, heads, layers; SwiGLU hidden 4·d_model as in OLMo-1B; vocabulary 50,304):
 4M (64, 8, 8), 20M (192, 8, 16), 300M (1024, 16, 16), 1B (2048, 16, 16), 4B (3968, 31, 16:
@@ -71,6 +72,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.keep_checkpoints = 2
   if arg == 'small':
     c.task.frequencies = (0.05, 0.01)
+  elif arg == 'smoke':  # the 4M rung at the full vocabulary, a few steps of short sequences
+    c.model = ladder(('4M',))
+    c.model.vocab, c.model.seeds = VOCAB, 1
+    c.data.seq_len, c.task.frequencies = 32, (0.5, 0.25)
+    c.train.num_steps, c.train.steps_per_chunk, c.train.batch_size = 4, 2, 4
+    c.optimizer.warmup_steps = 1
   elif arg:
-    raise ValueError(f'unknown config variant {arg!r}; expected "small" or nothing')
+    raise ValueError(f'unknown config variant {arg!r}; expected "small", "smoke" or nothing')
   return c

@@ -42,8 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, ladder, population, run, train
-from rarelearn.tasks import tokens as tk
+from rarelearn import configlib, families, ladder, population, run, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
@@ -83,31 +82,27 @@ def dense_matmul_flops(repeats: int, n: int) -> float:
 
 
 def _population_seconds(config, steps: int, repeats: int) -> tuple[float, float]:
-  """(median seconds per chunk of ``steps``, mean training loss of the first chunk)."""
-  setup = run.build(config)
-  hp = dataclasses.replace(setup.hp, steps_per_chunk=steps)
-  chunk = population.make_chunk(hp, widths=setup.members.widths,
-                                layout=config.population.layout,
-                                bucket_factor=config.population.bucket_factor)
-  state = population.init(setup.keys['init'], setup.members, hp)
-  args = (setup.keys['data'], jnp.int32(0), setup.members.hparams(), setup.spec,
-          setup.eval_batch, setup.keys['measure'])
-  holder, first_loss = [state], []
+  """(median seconds per chunk of ``steps``, mean training loss of the first chunk): the
+  config's population (``families.population``), one chunk per call, as a run trains it."""
+  config = config.copy_and_resolve_references()
+  config.train.steps_per_chunk = config.train.num_steps = steps
+  pop = families.population(config)
+  holder, first_loss = [pop.place(pop.init())], []
 
   def call():
-    holder[0], loss, _, _ = chunk(holder[0], *args)
-    first_loss.append(loss)
-    return loss
+    holder[0], out = pop.chunk(holder[0], 0)
+    first_loss.append(out['loss'])
+    return out
   seconds = median_seconds(call, repeats)
   return seconds, float(jnp.mean(first_loss[0]))
 
 
 def _sequential_seconds(config, steps: int, repeats: int) -> float:
-  setup = run.build(config)
+  setup = run.Sweep(config)
   total, compiled = 0.0, {}
-  members = setup.members
+  members = setup.grid
   for width, seed, lr in zip(members.widths, members.seeds, members.lrs):
-    hp = dataclasses.replace(setup.hp, max_width=width, steps_per_chunk=steps)
+    hp = dataclasses.replace(setup.hp, steps_per_chunk=steps)
     if width not in compiled:  # one program per width, as a loop over widths would compile
       def chunk(s, member, hp=hp):  # train, then evaluate every task, as a run's chunk does
         s, loss = train.train_chunk(s, setup.keys['data'], jnp.int32(0), member, setup.spec, hp)
@@ -115,7 +110,7 @@ def _sequential_seconds(config, steps: int, repeats: int) -> float:
       compiled[width] = jax.jit(chunk, donate_argnums=0)
     member = train.MemberHparams(jnp.int32(width), jnp.float32(lr))
     holder = [train.init_state(jax.random.fold_in(setup.keys['init'], seed), jnp.int32(width),
-                               hp)]
+                               hp, width)]
 
     def call(fn=compiled[width], holder=holder, member=member):
       holder[0], loss, _ = fn(holder[0], member)
@@ -148,25 +143,21 @@ def _torch_seconds(config, steps: int, repeats: int) -> float | None:
 
 def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
                     ) -> tuple[float, float]:
-  """The transformer ladder (``rarelearn.ladder``): each rung's members in one vmapped program,
-  summed over rungs — or (``one_member``) every member alone, one after another."""
+  """The transformer ladder (``ladder.Ladder``'s rung programs): each rung's members in one
+  vmapped program, summed over rungs — or (``one_member``) every member alone, one after
+  another; evaluating 8 background sequences (a run evaluates its 256 once per chunk)."""
   config = config.copy_and_resolve_references()
   config.train.steps_per_chunk = steps
-  data, root = ladder.data_of(config), jax.random.key(config.seed)
-  eval_bg = tk.markov_sequences(root, data.chain, 8, config.data.seq_len + 1)
-  settings = [(float(f), 1) for f in config.task.frequencies]
-  total, first_loss = 0.0, []
-  for rung, lr in zip(ladder.rungs(config), ladder.peak_lrs(config, ladder.rungs(config))):
-    hp = ladder.hyper(config, rung)
-    grid, members = ladder.members_of(rung, lr, settings, config.model.seeds)
-    chunk = population.make_lm_chunk(hp)
-    groups = [slice(m, m + 1) for m in range(len(grid))] if one_member else [slice(None)]
-    for g in groups:
+  pop, total, first_loss = ladder.Ladder(config), 0.0, []
+  eval_bg = pop.eval_background[:8]
+  for hp, grid, members, chunk in zip(pop.hps, pop.grids, pop.rung_members, pop.chunks):
+    for g in [slice(m, m + 1) for m in range(len(grid))] if one_member else [slice(None)]:
       member = jax.tree.map(lambda a, g=g: a[g], members)
-      holder = [population.init_lm(root, [s for _, _, s in grid[g]], member, hp)]
+      holder = [population.init_lm(pop.init_key, [s for _, _, s in grid[g]], member, hp)]
 
-      def call(member=member, holder=holder, hp=hp):
-        holder[0], loss, _, _ = chunk(holder[0], root, jnp.int32(0), member, data, eval_bg)
+      def call(member=member, holder=holder, chunk=chunk):
+        holder[0], loss, _, _ = chunk(holder[0], pop.data_key, jnp.int32(0), member, pop.data,
+                                      eval_bg)
         first_loss.append(loss)
         return loss
       total += median_seconds(call, repeats)
@@ -195,18 +186,15 @@ def _figures(name: str, config):
     widths = [r.d_model for r in rungs for _ in range(per)]
     return (widths, flops, state, 'one vmapped program per rung (no padding)', _ladder_seconds,
             _ladder_sequential_seconds if name == 'ladder' else None, lambda *_: None)
-  setup = run.build(config)
-  members, hp = setup.members, setup.hp
+  setup = run.Sweep(config)
+  members, hp = setup.grid, setup.hp
   state = jax.eval_shape(lambda: population.init(setup.keys['init'], members, hp))
   return (members.widths,
           useful_flops_per_step(members.widths, hp.dim, config.train.batch_size, hp.depth,
                                 hp.out_dim or hp.dim),
-          _bytes(state), run.describe_layout(config, members), _population_seconds,
+          population.tree_bytes(state), run.describe_layout(config, members),
+          _population_seconds,
           _sequential_seconds, _torch_seconds)
-
-
-def _bytes(tree) -> int:
-  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
 def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool,

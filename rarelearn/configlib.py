@@ -27,8 +27,6 @@ MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
 # config.family: the block-regression toy and the sparse-parity peer (MLP populations,
 # rarelearn/run.py) and the token-task transformer ladder (rarelearn/ladder.py)
 FAMILIES = ('block_regression', 'sparse_parity', 'token_ladder')
-# Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
-SWEEP_KEYS = ('rare_frequency', 'factor', 'gap', 'lr')
 
 
 ConfigError = workdir.ConfigError  # str(e) is the one line shown to the user
@@ -64,29 +62,6 @@ def _fail(field: str, value, accepted: str):
   raise ConfigError(f'config.{field}={value!r} is not valid: expected {accepted}')
 
 
-def _positive_int(config, field: str):
-  value = _get(config, field)
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-    _fail(field, value, 'a positive integer')
-  return int(value)
-
-
-def _finite(config, field: str, minimum: float | None = None, strict: bool = False):
-  value = _get(config, field)
-  if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-    _fail(field, value, 'a finite number')
-  if minimum is not None and (value < minimum or (strict and value == minimum)):
-    _fail(field, value, f'a number {">" if strict else ">="} {minimum}')
-  return float(value)
-
-
-def _choice(config, field: str, choices):
-  value = _get(config, field)
-  if value not in choices:
-    _fail(field, value, f'one of {", ".join(map(str, choices))}')
-  return value
-
-
 def _get(config, field: str):
   node = config
   for part in field.split('.'):
@@ -94,12 +69,96 @@ def _get(config, field: str):
   return node
 
 
+# Field rules: (test of the value, what is accepted). Each field's rule is declared once in the
+# tables below; ``_check`` applies a table in order and stops at the first failure.
+def _is_int(v) -> bool:
+  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+  return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def integer(lo: int = 1, hi: int | None = None, note: str = ''):
+  accepted = {1: 'a positive integer', 0: 'an integer >= 0'}.get(lo, f'an integer >= {lo}')
+  if hi is not None:
+    accepted = f'an integer in [{lo}, {hi}]'
+  return (lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi),
+          accepted + (f' ({note})' if note else ''))
+
+
+def number(gt=None, ge=None, lt=None, le=None):
+  bounds = [(gt, '>', lambda v: v > gt), (ge, '>=', lambda v: v >= ge),
+            (lt, '<', lambda v: v < lt), (le, '<=', lambda v: v <= le)]
+  bounds = [(b, op, ok) for b, op, ok in bounds if b is not None]
+  accepted = ' and '.join(f'{op} {b}' for b, op, _ in bounds)
+  return (lambda v: _is_num(v) and all(ok(v) for _, _, ok in bounds),
+          f'a number {accepted}' if bounds else 'a finite number')
+
+
+def one_of(choices):
+  return (lambda v: v in choices, f'one of {", ".join(map(str, choices))}')
+
+
+def tuple_of(rule, what: str, empty: bool = False):
+  test, _ = rule
+  return (lambda v: isinstance(v, (tuple, list)) and (empty or bool(v)) and all(map(test, v)),
+          what)
+
+
+FLAG = (lambda v: isinstance(v, bool), 'True or False')
+
+_SHARED = {  # every family
+    'optimizer.lr': number(gt=0), 'optimizer.weight_decay': number(ge=0),
+    'optimizer.warmup_steps': integer(0), 'train.num_steps': integer(),
+    'train.steps_per_chunk': integer(), 'train.batch_size': integer(),
+    'train.learned_threshold': number(gt=0, le=1), 'train.checkpoint_every_chunks': integer(),
+    'train.keep_checkpoints': integer()}
+_RUNGS = tuple_of(integer(), 'a non-empty tuple of positive integers, one per rung')
+_LADDER = {
+    'model.names': tuple_of((lambda v: True, ''), 'a non-empty tuple with one entry per rung'),
+    'model.d_model': _RUNGS, 'model.num_heads': _RUNGS, 'model.mlp': _RUNGS,
+    'model.depth': _RUNGS, 'model.vocab': integer(tokens.NUM_TASK_TOKENS + 1),
+    'model.seeds': integer(), 'data.seq_len': integer(4, note='an instance is 4 tokens'),
+    'data.background': one_of(('markov', 'file')), 'data.token_dtype': one_of(tokens.TOKEN_DTYPES),
+    'task.kind': one_of(tokens.KINDS), 'task.mode': one_of(tokens.MODES),
+    'task.frequencies': tuple_of(number(gt=0, le=1), 'a non-empty tuple of instances per '
+                                 'sequence in (0, 1]'),
+    'task.gap': integer(), 'optimizer.clip': number(gt=0)}
+_MLP = {  # block regression and sparse parity
+    'population.widths': tuple_of(integer(), 'a non-empty tuple of positive integers, e.g. '
+                                  '(8,32,128)'),
+    'population.seeds': integer(), 'tasks.num_tasks': integer(), 'tasks.zipf': number(ge=0),
+    'tasks.offset': number(ge=0), 'model.activation': one_of(tuple(mlp.ACTIVATIONS)),
+    'model.init': one_of(mlp.INITS), 'model.depth': integer(),
+    'model.init_scale': number(gt=0), 'optimizer.name': one_of(optim.OPTIMIZERS),
+    'optimizer.schedule': one_of(optim.SCHEDULES), 'optimizer.b1': number(ge=0, lt=1),
+    'optimizer.b2': number(ge=0, lt=1), 'optimizer.eps': number(gt=0),
+    'train.compute_dtype': one_of(train.COMPUTE_DTYPES), 'eval.examples_per_task': integer(),
+    'measure.every': integer(0, note='0 = no measurement'), 'measure.probe_per_task': integer(),
+    'measure.reference_examples': integer(), 'mixture.schedule': one_of(MIXTURE_SCHEDULES),
+    'mixture.factor': number(gt=0), 'mixture.gap': integer(), 'mixture.offset': integer(0),
+    'population.layout': one_of(layout.LAYOUTS), 'population.bucket_factor': number(ge=1),
+    'population.model_shards': integer(), 'seed': (_is_int, 'an integer')}
+_BLOCK_REGRESSION = {'tasks.dims_per_task': integer(), 'tasks.rotate': FLAG}
+_SPARSE_PARITY = {'tasks.num_data_bits': integer()}
+# Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
+_SWEEP = {'rare_frequency': number(gt=0, lt=1), 'factor': number(gt=0),
+          'gap': integer(), 'lr': number(gt=0)}
+
+
+def _check(config, table: dict) -> None:
+  for field, (test, accepted) in table.items():
+    value = _get(config, field)
+    if not test(value):
+      _fail(field, value, accepted)
+
+
 def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) -> list[float]:
   """A tuple with one value (for every task) or one value per task."""
   value = _get(config, field)
   values = list(value) if isinstance(value, (tuple, list)) else [value]
-  bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)
-         or not math.isfinite(v) or v < minimum or (strict and v == minimum)]
+  bad = [v for v in values if not _is_num(v) or v < minimum or (strict and v == minimum)]
   if not values or bad or len(values) not in (1, num_tasks):
     _fail(field, value, f'one number or {num_tasks} numbers (one per task), each '
           f'{">" if strict else ">="} {minimum}')
@@ -119,153 +178,73 @@ def is_ladder(config) -> bool:
   return family(config) == 'token_ladder'
 
 
-def validate_ladder(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError on the first unusable value of a ladder config. The token file is
-  checked where it is opened (``ladder.build``, before a workdir is touched)."""
-  m = config.model
-  lengths = {k: m[k] for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')}
-  for key, value in lengths.items():
-    if not isinstance(value, (tuple, list)) or not value:
-      _fail(f'model.{key}', value, 'a non-empty tuple with one entry per rung')
-    if key != 'names' and any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
-                              or v <= 0 for v in value):
-      _fail(f'model.{key}', value, 'a tuple of positive integers, one per rung')
-  if len({len(v) for v in lengths.values()}) != 1:
-    _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp and depth '
-          f'(lengths {[len(v) for v in lengths.values()]})')
-  for name, d, h in zip(m.names, m.d_model, m.num_heads):
-    if d % h or (d // h) % 2:
-      _fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '
-            f'(rung {name}: d_model {d}, {h} heads)')
-  if _positive_int(config, 'model.vocab') <= tokens.NUM_TASK_TOKENS:
-    _fail('model.vocab', m.vocab, f'more than {tokens.NUM_TASK_TOKENS} (the task tokens + EOD)')
-  _positive_int(config, 'model.seeds')
-  if _positive_int(config, 'data.seq_len') < 4:
-    _fail('data.seq_len', config.data.seq_len, 'at least 4 (an instance is 4 tokens)')
-  _choice(config, 'data.background', ('markov', 'file'))
-  _choice(config, 'data.token_dtype', tokens.TOKEN_DTYPES)
-  _choice(config, 'task.kind', tokens.KINDS)
-  _choice(config, 'task.mode', tokens.MODES)
-  freqs = config.task.frequencies
-  if (not isinstance(freqs, (tuple, list)) or not freqs
-      or any(isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f <= 1
-             for f in freqs)):
-    _fail('task.frequencies', freqs, 'a non-empty tuple of instances per sequence in (0, 1]')
-  _positive_int(config, 'task.gap')
-  _finite(config, 'optimizer.clip', 0.0, strict=True)
-  _validate_train(config)
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError on the first unusable value."""
-  if is_ladder(config):
-    validate_ladder(config)
-    return
-  num_tasks = _validate_tasks(config)
-  _choice(config, 'model.activation', tuple(mlp.ACTIVATIONS))
-  _choice(config, 'model.init', mlp.INITS)
-  _positive_int(config, 'model.depth')
-  _finite(config, 'model.init_scale', 0.0, strict=True)
-  _choice(config, 'optimizer.name', optim.OPTIMIZERS)
-  _choice(config, 'optimizer.schedule', optim.SCHEDULES)
-  for field in ('optimizer.b1', 'optimizer.b2'):
-    if not 0.0 <= _finite(config, field) < 1.0:
-      _fail(field, _get(config, field), 'a number in [0, 1)')
-  _finite(config, 'optimizer.eps', 0.0, strict=True)
-  _validate_train(config)
-  _choice(config, 'train.compute_dtype', train.COMPUTE_DTYPES)
-  _positive_int(config, 'eval.examples_per_task')
-  every = _nonnegative_int(config, 'measure.every', '0 = no measurement')
-  if every and config.train.steps_per_chunk % every:
-    _fail('measure.every', every,
-          f'0 or a divisor of train.steps_per_chunk={config.train.steps_per_chunk}')
-  _task_index(config, 'measure.rare_task', num_tasks)
-  _positive_int(config, 'measure.probe_per_task')
-  _positive_int(config, 'measure.reference_examples')
-  _validate_mixture(config, num_tasks)
-  _validate_sweep(config)
-  _validate_layout(config)
-  if isinstance(config.seed, bool) or not isinstance(config.seed, numbers.Integral):
-    _fail('seed', config.seed, 'an integer')
-
-
-def _nonnegative_int(config, field: str, note: str = '') -> int:
-  value = _get(config, field)
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-    _fail(field, value, 'an integer >= 0' + (f' ({note})' if note else ''))
-  return value
-
-
-def _task_index(config, field: str, num_tasks: int) -> int:
-  value = _get(config, field)
-  if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-      or not -num_tasks <= value < num_tasks):
-    _fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
-  return value
-
-
-def _validate_train(config) -> None:
-  """The fields every family shares: learning rate, weight decay, warmup, steps and chunks,
-  batch, learned threshold, checkpoints."""
-  _finite(config, 'optimizer.lr', 0.0, strict=True)
-  _finite(config, 'optimizer.weight_decay', 0.0)
-  _nonnegative_int(config, 'optimizer.warmup_steps')
-  steps = _positive_int(config, 'train.num_steps')
-  chunk = _positive_int(config, 'train.steps_per_chunk')
+  """Raises ConfigError on the first unusable value: the field tables, then the rules that
+  relate fields."""
+  _check(config, _SHARED)
+  steps, chunk = config.train.num_steps, config.train.steps_per_chunk
   if steps % chunk:
     _fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
-  _positive_int(config, 'train.batch_size')
-  if not 0.0 < _finite(config, 'train.learned_threshold') <= 1.0:
-    _fail('train.learned_threshold', config.train.learned_threshold, 'a number in (0, 1]')
-  _positive_int(config, 'train.checkpoint_every_chunks')
-  _positive_int(config, 'train.keep_checkpoints')
-
-
-def _validate_tasks(config) -> int:
-  """The population's widths and seeds and the family's task fields; returns K."""
-  widths = config.population.widths
-  if (not isinstance(widths, (tuple, list)) or not widths
-      or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w <= 0
-             for w in widths)):
-    _fail('population.widths', widths, 'a non-empty tuple of positive integers, e.g. (8,32,128)')
-  _positive_int(config, 'population.seeds')
-  num_tasks = _positive_int(config, 'tasks.num_tasks')
-  if family(config) == 'sparse_parity':
+  if is_ladder(config):
+    _validate_ladder(config)
+    return
+  _check(config, _MLP)
+  parity = family(config) == 'sparse_parity'
+  _check(config, _SPARSE_PARITY if parity else _BLOCK_REGRESSION)
+  num_tasks = config.tasks.num_tasks
+  if parity:
     _validate_parity(config, num_tasks)
   else:
-    _positive_int(config, 'tasks.dims_per_task')
-    if not isinstance(config.tasks.rotate, bool):
-      _fail('tasks.rotate', config.tasks.rotate, 'True or False')
     _per_task(config, 'tasks.decay', num_tasks, 0.0, strict=False)
-  _finite(config, 'tasks.zipf', 0.0)
-  _finite(config, 'tasks.offset', 0.0)
   freqs = config.tasks.frequencies
   if freqs:
     values = _per_task(config, 'tasks.frequencies', num_tasks, 0.0, strict=True)
     if len(freqs) != num_tasks or abs(sum(values) - 1.0) > 1e-6:
       _fail('tasks.frequencies', freqs, f'{num_tasks} positive numbers summing to 1 '
             '(or () for Zipf frequencies)')
-  return num_tasks
+  every = config.measure.every
+  if every and chunk % every:
+    _fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
+  for field in ('measure.rare_task', 'mixture.rare_task'):
+    value = _get(config, field)
+    if not (_is_int(value) and -num_tasks <= value < num_tasks):
+      _fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+  _validate_sweep(config)
+  _validate_mixture(config, num_tasks)
+  if config.population.layout == 'packed' and not layout.packable(config.model.depth,
+                                                                   shared_data(config)):
+    _fail('population.layout', 'packed', "'auto', 'bucketed' or 'padded' here: packing needs "
+          'model.depth=1 and members that share their batches (no swept rare_frequency, factor '
+          'or gap)')
+
+
+def _validate_ladder(config) -> None:
+  """The ladder's fields; its token file is checked where it is opened (``ladder.Ladder``,
+  before a workdir is touched)."""
+  _check(config, _LADDER)
+  m = config.model
+  lengths = [len(m[k]) for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')]
+  if len(set(lengths)) != 1:
+    _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp and depth '
+          f'(lengths {lengths})')
+  for name, d, h in zip(m.names, m.d_model, m.num_heads):
+    if d % h or (d // h) % 2:
+      _fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '
+            f'(rung {name}: d_model {d}, {h} heads)')
 
 
 def _validate_mixture(config, num_tasks: int) -> None:
-  _choice(config, 'mixture.schedule', MIXTURE_SCHEDULES)
-  rare = _task_index(config, 'mixture.rare_task', num_tasks)
-  _finite(config, 'mixture.factor', 0.0, strict=True)
-  gap = _positive_int(config, 'mixture.gap')
-  burst = config.mixture.burst_steps
-  if (isinstance(burst, bool) or not isinstance(burst, numbers.Integral)
-      or not 0 <= burst <= gap):
+  gap, burst = config.mixture.gap, config.mixture.burst_steps
+  if not (_is_int(burst) and 0 <= burst <= gap):
     _fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
           'batches as hold a burst)')
-  _nonnegative_int(config, 'mixture.offset')
   if config.mixture.schedule != 'injection':
     return
-  batch = config.train.batch_size
+  batch, rare = config.train.batch_size, config.mixture.rare_task % num_tasks
   for setting in sweep_settings(config):
     gap = setting.get('gap', config.mixture.gap)
-    freq = frequencies(config, setting)[rare % num_tasks]
+    freq = frequencies(config, setting)[rare]
     total = mixture.burst_total(freq, gap, batch)
     shortest = mixture.shortest_burst(freq, gap, batch)
     if burst and total > burst * batch:
@@ -276,11 +255,8 @@ def _validate_mixture(config, num_tasks: int) -> None:
 
 
 def _validate_parity(config, num_tasks: int) -> None:
-  bits = _positive_int(config, 'tasks.num_data_bits')
-  orders = config.tasks.orders
-  if (not isinstance(orders, (tuple, list)) or len(orders) not in (1, num_tasks)
-      or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= bits
-             for k in orders)):
+  bits, orders = config.tasks.num_data_bits, config.tasks.orders
+  if not (tuple_of(integer(1, bits), '')[0](orders) and len(orders) in (1, num_tasks)):
     _fail('tasks.orders', orders, f'one order or {num_tasks} (one per subtask), each in '
           f'1…tasks.num_data_bits={bits}')
   if config.measure.every:
@@ -300,21 +276,12 @@ def shared_data(config) -> bool:
   return not any(config.population.sweep[key] for key in ('rare_frequency', 'factor', 'gap'))
 
 
-def _validate_layout(config) -> None:
-  _choice(config, 'population.layout', layout.LAYOUTS)
-  _finite(config, 'population.bucket_factor', 1.0)
-  _positive_int(config, 'population.model_shards')
-  if config.population.layout == 'packed' and not layout.packable(config.model.depth,
-                                                                   shared_data(config)):
-    _fail('population.layout', 'packed', "'auto', 'bucketed' or 'padded' here: packing needs "
-          'model.depth=1 and members that share their batches (no swept rare_frequency, factor '
-          'or gap)')
-
-
 def check_devices(config) -> None:
   """The settings that depend on this machine (run time, not part of ``validate``: a finished
   run can be inspected elsewhere)."""
   import jax  # pylint: disable=g-import-not-at-top
+  if is_ladder(config):  # a ladder's members are whole on each device
+    return
   shards = config.population.model_shards
   if jax.device_count() % shards:
     _fail('population.model_shards', shards, f'a divisor of the {jax.device_count()} devices '
@@ -323,22 +290,13 @@ def check_devices(config) -> None:
 
 def _validate_sweep(config) -> None:
   sweep = config.population.sweep
-  for key in SWEEP_KEYS:
+  for key, (test, accepted) in _SWEEP.items():
     values = sweep[key]
-    field = f'population.sweep.{key}'
     if not isinstance(values, (tuple, list)):
-      _fail(field, values, 'a tuple of values, one member group per value (() = not swept)')
-    for v in values:
-      bad = isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
-      if key == 'rare_frequency':
-        bad = bad or not 0.0 < v < 1.0
-      elif key == 'gap':
-        bad = bad or not isinstance(v, numbers.Integral) or v <= 0
-      else:
-        bad = bad or v <= 0
-      if bad:
-        _fail(field, values, {'rare_frequency': 'frequencies in (0, 1)',
-                              'gap': 'positive integers'}.get(key, 'positive numbers'))
+      _fail(f'population.sweep.{key}', values, 'a tuple of values, one member group per value '
+            '(() = not swept)')
+    if not all(map(test, values)):
+      _fail(f'population.sweep.{key}', values, f'values each {accepted}')
   if sweep.rare_frequency and sweep.factor:
     _fail('population.sweep.factor', sweep.factor,
           '() when population.sweep.rare_frequency is swept (both set π_r)')
@@ -348,8 +306,8 @@ def _validate_sweep(config) -> None:
 
 def sweep_settings(config) -> list[dict]:
   """The swept scalar combinations: the product of the non-empty ``population.sweep`` axes in
-  ``SWEEP_KEYS`` order ([{}] when nothing is swept). Each is one member group per width × seed."""
-  axes = [(key, tuple(config.population.sweep[key])) for key in SWEEP_KEYS
+  ``_SWEEP`` order ([{}] when nothing is swept). Each is one member group per width × seed."""
+  axes = [(key, tuple(config.population.sweep[key])) for key in _SWEEP
           if config.population.sweep[key]]
   keys = [key for key, _ in axes]
   return [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in axes])]
@@ -392,18 +350,27 @@ def task_setup(config) -> tuple[np.ndarray, list[np.ndarray] | None, np.ndarray 
   return freqs, spectra, basis
 
 
+def optimizer(config) -> optim.Hyper:
+  """The optimizer of every family from ``config.optimizer`` and ``train.num_steps``; the
+  ladder's is AdamW (β = 0.9, 0.95, decay on matrices only, clipping) with a cosine to 0.1."""
+  o, steps = config.optimizer, int(config.train.num_steps)
+  if is_ladder(config):
+    return optim.Hyper(name='adamw', b1=0.9, b2=0.95, weight_decay=float(o.weight_decay),
+                       decay='matrices', clip=float(o.clip), schedule='cosine',
+                       warmup_steps=int(o.warmup_steps), num_steps=steps, final_lr_ratio=0.1)
+  return optim.Hyper(name=o.name, b1=float(o.b1), b2=float(o.b2), eps=float(o.eps),
+                     weight_decay=float(o.weight_decay), schedule=o.schedule,
+                     warmup_steps=int(o.warmup_steps), num_steps=steps)
+
+
 def hyper(config) -> train.Hyper:
   t, parity = config.tasks, family(config) == 'sparse_parity'
   return train.Hyper(
       dim=t.num_tasks + t.num_data_bits if parity else t.num_tasks * t.dims_per_task,
       family=family(config), out_dim=2 if parity else 0, init=config.model.init,
-      max_width=max(config.population.widths), depth=config.model.depth,
+      depth=config.model.depth,
       activation=config.model.activation, init_scale=float(config.model.init_scale),
-      optimizer=config.optimizer.name, b1=float(config.optimizer.b1),
-      b2=float(config.optimizer.b2), eps=float(config.optimizer.eps),
-      weight_decay=float(config.optimizer.weight_decay), schedule=config.optimizer.schedule,
-      warmup_steps=int(config.optimizer.warmup_steps), num_steps=int(config.train.num_steps),
-      batch_size=int(config.train.batch_size),
+      opt=optimizer(config), batch_size=int(config.train.batch_size),
       steps_per_chunk=int(config.train.steps_per_chunk),
       compute_dtype=config.train.compute_dtype)
 

@@ -19,19 +19,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import checkpoint, configlib, lm, loop, population, results, sharding
+from rarelearn import configlib, lm, loop, plots, population, results, sharding
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
 
 EVAL_BACKGROUND = 256  # held-out background sequences for the LM loss
+# the numbers of ``lm.evaluate`` the inspection table shows, test accuracy first
+COLUMNS = ('test_accuracy', 'train_accuracy', 'task_train_loss', 'task_test_loss',
+           'background_loss')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +59,9 @@ class Rung:
 
 
 def rungs(config) -> list[Rung]:
+  """The rungs of a (validated: ``configlib.validate``) ladder config."""
   m = config.model
-  fields = (m.names, m.d_model, m.num_heads, m.mlp, m.depth)
-  if len({len(f) for f in fields}) != 1:
-    raise ValueError('config.model.names, d_model, num_heads, mlp and depth must have one '
-                     f'entry per rung (got lengths {[len(f) for f in fields]})')
-  out = [Rung(*row) for row in zip(*fields)]
-  for r in out:
-    if r.d_model % r.num_heads or r.head_dim % 2:
-      raise ValueError(f'config.model rung {r.name}: d_model {r.d_model} must be num_heads × '
-                       'an even head_dim')
-  return out
+  return [Rung(*row) for row in zip(m.names, m.d_model, m.num_heads, m.mlp, m.depth)]
 
 
 def peak_lrs(config, ladder: list[Rung]) -> list[float]:
@@ -81,13 +75,11 @@ def hyper(config, rung: Rung) -> lm.Hyper:
   probe = config.get('probe') or {}
   neurons = int(probe.get('neurons', 0))
   if neurons and not 0 < neurons <= rung.mlp:
-    raise ValueError(f'config.probe.neurons={neurons} must be in 1…{rung.mlp}, the MLP width of '
-                     f'rung {rung.name}')
+    raise configlib.ConfigError(f'config.probe.neurons={neurons} must be in 1…{rung.mlp}, the '
+                                f'MLP width of rung {rung.name}')
   return lm.Hyper(dims=rung.dims(config.model.vocab), seq_len=config.data.seq_len,
-                  batch_size=config.train.batch_size, num_steps=config.train.num_steps,
-                  steps_per_chunk=config.train.steps_per_chunk,
-                  warmup_steps=config.optimizer.warmup_steps,
-                  weight_decay=config.optimizer.weight_decay, clip=config.optimizer.clip,
+                  batch_size=config.train.batch_size,
+                  steps_per_chunk=config.train.steps_per_chunk, opt=configlib.optimizer(config),
                   mode=config.task.mode, probe_neurons=neurons,
                   probe_period=int(probe.get('period', 1)),
                   probe_phases=tuple(int(p) for p in probe.get('phases', ())))
@@ -105,9 +97,6 @@ def background_file(config) -> tk.TokenFile | None:
   background. Raises ``tokens.TokenFileError`` (one line) on a bad file."""
   if config.data.background == 'markov':
     return None
-  if config.data.background != 'file':
-    raise tk.TokenFileError(f'config.data.background={config.data.background!r} is not valid: '
-                            "expected 'markov' or 'file'")
   try:
     return tk.TokenFile(config.data.token_file, config.data.token_dtype, config.model.vocab,
                         config.data.seq_len + 1)
@@ -153,59 +142,11 @@ def members_of(rung: Rung, lr: float, settings, seeds: int):
   return grid, member
 
 
-@dataclasses.dataclass
-class Setup:
-  """What a ladder run derives from its config before training (and ``inspect`` again)."""
-  ladder: list[Rung]
-  settings: list[tuple[float, int]]  # (frequency, gap) of each member group
-  seeds: int
-  lrs: list[float]
-  hps: list[lm.Hyper]
-  grids: list[list]  # per rung: (frequency, gap, seed) of each member
-  members: list[lm.Member]  # per rung, [F·Z]-stacked
-  rows: list[dict]  # member_rows
-  data: lm.Data
-  eval_background: jax.Array
-  token_file: Any
-  init_key: jax.Array
-
-  def init_states(self) -> list[lm.State]:
-    return [population.init_lm(self.init_key, [s for _, _, s in grid], member, hp)
-            for grid, member, hp in zip(self.grids, self.members, self.hps)]
-
-
-def build(config, settings=None) -> Setup:
-  """Rungs, members, data and the held-out background of ``config`` (errors before compiling)."""
-  ladder, seeds = rungs(config), config.model.seeds
-  settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
-  lrs = peak_lrs(config, ladder)
-  hps = [hyper(config, rung) for rung in ladder]
-  data = data_of(config)
-  root = jax.random.key(config.seed)
-  token_file = background_file(config)
-  if token_file is None:
-    eval_background = tk.markov_sequences(jax.random.fold_in(root, 2), data.chain,
-                                          EVAL_BACKGROUND, config.data.seq_len + 1)
-  else:  # windows of the evaluation stream
-    eval_background = jnp.asarray(token_file.batch(config.seed, 0, EVAL_BACKGROUND, stream=1))
-  grids, members = zip(*(members_of(r, lr, settings, seeds) for r, lr in zip(ladder, lrs)))
-  return Setup(ladder, settings, seeds, lrs, hps, list(grids), list(members),
-               member_rows(ladder, settings, seeds, config.model.vocab), data, eval_background,
-               token_file, jax.random.fold_in(root, 0))
-
-
-def member_rows(ladder: list[Rung], settings, seeds: int, vocab: int) -> list[dict]:
-  """One dict per member, in [R, F, Z] order: index, rung, size, frequency, gap, seed."""
-  grid = [(r, f, g, s) for r in ladder for f, g in settings for s in range(seeds)]
-  return [dict(member=m, rung=r.name, non_embedding=r.counts(vocab)['non_embedding'],
-               frequency=float(f), gap=int(g), seed=s) for m, (r, f, g, s) in enumerate(grid)]
-
-
 def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
   """``summary.json`` of a ladder run: the members, their final evaluation (``final``: each of
   ``lm.evaluate``'s keys → [M]), whether each learned the task (test accuracy ≥
-  ``train.learned_threshold``) and, per rung, the lowest frequency learned (mean over seeds;
-  None if none)."""
+  ``train.learned_threshold``) and, per rung, the test accuracy at each of ``frequencies``
+  and the lowest frequency learned (means over seeds; None if none)."""
   threshold = float(config.train.learned_threshold)
   acc = np.asarray(final['test_accuracy'], np.float64)
   rungs = list(dict.fromkeys(row['rung'] for row in rows))
@@ -218,7 +159,8 @@ def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
   return {'kind': 'ladder', 'task': config.task.kind, 'members': rows,
           'final': {k: np.asarray(v).tolist() for k, v in final.items()},
           'learned': (acc >= threshold).tolist(), 'learned_threshold': threshold,
-          'min_learned_frequency_by_rung': lowest,
+          'min_learned_frequency_by_rung': lowest, 'frequencies': freqs,
+          'test_accuracy_by_rung': dict(zip(rungs, mean_RxF.tolist())),
           'diverged': [{'member': int(m), 'step': int(diverged[m])}
                        for m in np.flatnonzero(diverged >= 0)],
           'steps': int(config.train.num_steps)}
@@ -231,18 +173,39 @@ class Ladder(population.Population):
   evaluates_at_start = True
 
   def __init__(self, config, settings=None):
-    self.su = su = build(config, settings)
-    super().__init__(config, su.rows)
-    self.data_key = jax.random.fold_in(jax.random.key(config.seed), 1)
-    self.chunks = [population.make_lm_chunk(hp) for hp in su.hps]
-    self.probing = bool(su.hps[0].probe_neurons)
+    """Rungs, members, data and the held-out background of ``config`` (``settings``: the
+    (frequency, gap) of each member group; default every ``task.frequencies`` at ``task.gap``);
+    bad input raises before anything compiles."""
+    configlib.validate(config)
+    self.ladder, self.seeds = rungs(config), config.model.seeds
+    self.settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
+    self.lrs = peak_lrs(config, self.ladder)
+    self.hps = [hyper(config, rung) for rung in self.ladder]
+    self.grids, self.rung_members = zip(*(members_of(r, lr, self.settings, self.seeds)
+                                          for r, lr in zip(self.ladder, self.lrs)))
+    rows = [dict(rung=r.name, non_embedding=r.counts(config.model.vocab)['non_embedding'],
+                 frequency=float(f), gap=int(g), seed=s)
+            for r, grid in zip(self.ladder, self.grids) for f, g, s in grid]
+    super().__init__(config, [dict(member=m, **row) for m, row in enumerate(rows)])
+    self.data, root = data_of(config), jax.random.key(config.seed)
+    self.token_file = background_file(config)
+    if self.token_file is None:
+      self.eval_background = tk.markov_sequences(jax.random.fold_in(root, 2), self.data.chain,
+                                                 EVAL_BACKGROUND, config.data.seq_len + 1)
+    else:  # windows of the evaluation stream
+      self.eval_background = jnp.asarray(self.token_file.batch(config.seed, 0, EVAL_BACKGROUND,
+                                                               stream=1))
+    self.init_key, self.data_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
+    self.chunks = [population.make_lm_chunk(hp) for hp in self.hps]
+    self.probing = bool(self.hps[0].probe_neurons)
     self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
     # Several devices: each rung's members are split over them (padded to a multiple).
-    self.places = [sharding.member_placement(len(grid)) for grid in su.grids]
-    self.placed = [p.per_member(m) for p, m in zip(self.places, su.members)]
-    self.description = f'{len(su.ladder)} rungs × {len(su.settings) * su.seeds} members'
+    self.places = [sharding.member_placement(len(grid)) for grid in self.grids]
+    self.placed = [p.per_member(m) for p, m in zip(self.places, self.rung_members)]
+    self.description = (f'{len(self.ladder)} rungs × {len(self.settings)} frequencies × '
+                        f'{self.seeds} seed(s)')
     self.banner = []
-    for rung, lr in zip(su.ladder, su.lrs):
+    for rung, lr in zip(self.ladder, self.lrs):
       c = rung.counts(config.model.vocab)
       self.banner.append(
           f'{rung.name}: d_model {rung.d_model}, {rung.num_heads} heads, {rung.depth} layers, '
@@ -250,36 +213,37 @@ class Ladder(population.Population):
           f'embedding parameters; peak lr {lr:.3g}')
 
   def init(self) -> dict:
-    return {r.name: s for r, s in zip(self.su.ladder, self.su.init_states())}
+    return {r.name: population.init_lm(self.init_key, [s for _, _, s in grid], member, hp)
+            for r, grid, member, hp in zip(self.ladder, self.grids, self.rung_members, self.hps)}
 
   def place(self, state: dict) -> dict:
-    return {r.name: p.state(state[r.name]) for r, p in zip(self.su.ladder, self.places)}
+    return {r.name: p.state(state[r.name]) for r, p in zip(self.ladder, self.places)}
 
   def requested(self, state: dict) -> dict:
-    return {r.name: p.requested(state[r.name]) for r, p in zip(self.su.ladder, self.places)}
+    return {r.name: p.requested(state[r.name]) for r, p in zip(self.ladder, self.places)}
 
   def _background(self, step: int):
     """The token file's batches of this chunk (None: the synthetic background)."""
-    su, c = self.su, self.config
-    if su.token_file is None:
+    if self.token_file is None:
       return None
-    return jnp.asarray(np.stack([su.token_file.batch(c.seed, t, c.train.batch_size)
+    c = self.config
+    return jnp.asarray(np.stack([self.token_file.batch(c.seed, t, c.train.batch_size)
                                  for t in range(step, step + self.steps_per_chunk)]))
 
   def chunk(self, state: dict, step: int):
-    su, background, outs = self.su, self._background(step), []
-    for rung, fn, member, place in zip(su.ladder, self.chunks, self.placed, self.places):
+    background, outs = self._background(step), []
+    for rung, fn, member, place in zip(self.ladder, self.chunks, self.placed, self.places):
       state[rung.name], loss, probes, ev = fn(state[rung.name], self.data_key, jnp.int32(step),
-                                              member, su.data, su.eval_background, background)
+                                              member, self.data, self.eval_background,
+                                              background)
       outs.append(place.requested(dict(ev, loss=loss,
                                        **({'probes': probes} if self.probing else {}))))
     return state, _joined(outs)
 
   def evaluate(self, state: dict):
-    su = self.su
     return _joined([place.requested(population.make_lm_evaluate(hp)(
-        state[r.name].params, m, su.data, su.eval_background))
-                    for r, hp, m, place in zip(su.ladder, su.hps, self.placed, self.places)])
+        state[r.name].params, m, self.data, self.eval_background))
+                    for r, hp, m, place in zip(self.ladder, self.hps, self.placed, self.places)])
 
   def diverged(self, state: dict) -> jax.Array:
     # a copy even of one rung's array: the state is donated to the next chunk
@@ -302,6 +266,37 @@ class Ladder(population.Population):
   def summary(self, out, state, history, wall_time_s: float) -> dict:
     final = {k: v for k, v in out.items() if k not in ('loss', 'probes')}
     return summary(self.config, self.members, final, self.diverged(state))
+
+  def results(self, summary: dict) -> list[dict]:
+    """Per member: its row (member, rung, non_embedding, frequency, gap, seed),
+    ``lm.evaluate``'s numbers and learned."""
+    return [dict(row, learned=summary['learned'][m])
+            for m, row in enumerate(super().results(summary))]
+
+  def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
+    """One row per member: rung, size, frequency, seed, then COLUMNS ('*' learned)."""
+    head = ['member', 'rung', 'params', 'freq', 'seed', 'test acc', 'train acc', 'train loss',
+            'test loss', 'bg loss']
+    lines = ['  '.join(f'{h:>10}' for h in head)]
+    for m in members:
+      r = results[m]
+      lines.append('  '.join(f'{c:>10}' for c in (
+          str(m), r['rung'], f"{r['non_embedding']:,}", f"{r['frequency']:g}", str(r['seed']),
+          f"{r['test_accuracy']:.4f}{'*' if r['learned'] else ' '}",
+          *[f'{r[k]:.4f}' for k in COLUMNS[1:]])))
+    return '\n'.join(lines)
+
+  def figures(self, summary: dict, rows: list[dict], folder: str) -> list[str]:
+    paths = [os.path.join(folder, 'heatmap.png'), os.path.join(folder, 'test_accuracy_curves.png')]
+    plots.ladder_heatmap(summary, paths[0])
+    plots.ladder_curves(summary, rows, paths[1])
+    return paths
+
+  def result(self, summary: dict) -> str:
+    lowest = summary['min_learned_frequency_by_rung']
+    return (f'T_{summary["task"].upper()}: lowest frequency learned (test accuracy ≥ '
+            f'{summary["learned_threshold"]:g}): ' + ', '.join(
+                f'{name} {"never" if f is None else f"{f:g}"}' for name, f in lowest.items()))
 
 
 def _joined(outs: list[dict]) -> dict:
@@ -332,18 +327,18 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
   res = loop.run(pop, workdir, overwrite=overwrite, progress=progress, max_chunks=max_chunks)
   if res is None:
     return None
-  su, h = pop.su, res.history
-  grid = lambda a: a.reshape(len(su.ladder), len(su.settings), su.seeds, *a.shape[1:])
+  h = res.history
+  grid = lambda a: a.reshape(len(pop.ladder), len(pop.settings), pop.seeds, *a.shape[1:])
   out = {k: grid(h.array(k, np.asarray(v).dtype)) for k, v in res.final.items()
          if k not in ('loss', 'probes')}
   out.update(steps=h.steps('test_accuracy'), train_loss=grid(h.array('loss', np.float32)),
-             frequencies=np.asarray([f for f, _ in su.settings]),
-             gaps=np.asarray([g for _, g in su.settings]), lrs=np.asarray(su.lrs),
+             frequencies=np.asarray([f for f, _ in pop.settings]),
+             gaps=np.asarray([g for _, g in pop.settings]), lrs=np.asarray(pop.lrs),
              steps_per_s=res.summary['steps_per_s'], wall_time_s=res.summary['wall_time_s'],
              rungs=[dict(name=r.name, d_model=r.d_model, num_heads=r.num_heads, mlp=r.mlp,
-                         depth=r.depth, **r.counts(config.model.vocab)) for r in su.ladder])
+                         depth=r.depth, **r.counts(config.model.vocab)) for r in pop.ladder])
   if pop.probing:
     out['probes'] = grid(np.concatenate(pop.probes, axis=1))
   if keep_params:
-    out['params'] = [jax.device_get(res.state[r.name].params) for r in su.ladder]
+    out['params'] = [jax.device_get(res.state[r.name].params) for r in pop.ladder]
   return out

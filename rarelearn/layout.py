@@ -119,16 +119,14 @@ def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
   groups = buckets(widths, factor)
   order = np.concatenate(groups)
   inverse = np.argsort(order)
-  plans = []
-  for g in groups:
-    hp_g = dataclasses.replace(hp, max_width=int(np.asarray(widths)[g].max()))
-    shapes = jax.eval_shape(lambda hp_g=hp_g: train.init_state(jax.random.key(0), 1, hp_g))
-    plans.append((g, shapes, padded_trainer(hp_g, mixture_axis)))
+  trainer = padded_trainer(hp, mixture_axis)  # the padded width is read from the shapes
+  plans = [(g, jax.eval_shape(lambda w=int(np.asarray(widths)[g].max()): train.init_state(
+      jax.random.key(0), 1, hp, w))) for g in groups]
 
   def run(state, data_key, first, member, spec, mix, num_steps):
     take = lambda tree, g: jax.tree.map(lambda a: a[g], tree)
     states, losses = [], []
-    for g, shapes, trainer in plans:
+    for g, shapes in plans:
       spec_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]) if spec.log_freqs_K.ndim == 2 \
           else spec
       mix_g = take(mix, g) if mixture_axis == 0 else mix
@@ -149,16 +147,8 @@ class Packing:
   widths: tuple[int, ...]
 
   @property
-  def size(self) -> int:
-    return len(self.widths)
-
-  @property
   def offsets(self) -> np.ndarray:  # [M] each member's first packed unit
     return np.concatenate([[0], np.cumsum(self.widths)[:-1]]).astype(int)
-
-  @property
-  def unit_member(self) -> np.ndarray:  # [U] the member that owns each packed unit
-    return np.repeat(np.arange(self.size), self.widths)
 
   def runs(self) -> list[list[int]]:
     """Consecutive members whose hidden units are computed by one matmul: a member of at least
@@ -186,27 +176,24 @@ def _kind(path) -> str | None:
 
 def pack(tree, p: Packing):
   """Padded [M, …] params-shaped leaves → packed: hidden.w [U, D], hidden.b [U], out.w [U, D]
-  (transposed), out.b [M, D]; counters [M] → their maximum (the healthy members' count)."""
+  (transposed), out.b [M, D]; other leaves (optimizer counters [M]) as they are."""
   def one(path, a):
     kind = _kind(path)
     if kind in ('hidden.w', 'hidden.b'):  # static slices: copies, no gather
       return jnp.concatenate([a[m, :w] for m, w in enumerate(p.widths)])
     if kind == 'out.w':
       return jnp.concatenate([a[m, :, :w].T for m, w in enumerate(p.widths)])
-    if kind == 'out.b':
-      return a
-    return jnp.max(a, axis=0)
+    return a
   return jax.tree_util.tree_map_with_path(one, tree)
 
 
-def unpack(tree, like, p: Packing, counter_fix: Callable):
-  """Packed → padded, shaped like ``like`` (zeros beyond each member's width);
-  ``counter_fix(packed_counter, old_counter_M)`` gives the counters back."""
+def unpack(tree, like, p: Packing):
+  """Packed → padded, shaped like ``like`` (zeros beyond each member's width)."""
   def one(path, a, old):
     kind = _kind(path)
     width_axis = {'hidden.w': 0, 'hidden.b': 0, 'out.w': 1}.get(kind)
     if width_axis is None:
-      return a if kind == 'out.b' else counter_fix(a, old)
+      return a
     blocks = []  # static slices padded with zeros: copies, no scatter
     for o, w in zip(p.offsets, p.widths):
       block = a[o:o + w] if kind != 'out.w' else a[o:o + w].T
@@ -217,25 +204,19 @@ def unpack(tree, like, p: Packing, counter_fix: Callable):
   return jax.tree_util.tree_map_with_path(one, tree, like)
 
 
-def _per_leaf(path, values_M, p: Packing):
-  """``values_M`` broadcast against a packed leaf (None for counters)."""
-  kind = _kind(path)
-  if kind is None:
-    return None
-  if kind == 'out.b':
-    return values_M[:, None]
-  per_unit = values_M[p.unit_member]
-  return per_unit[:, None] if kind in ('hidden.w', 'out.w') else per_unit
+def _member(tree, p: Packing, m: int):
+  """Member m's own slice of a packed tree (its units, its output bias, its counters)."""
+  o, w = p.offsets[m], p.widths[m]
+  return jax.tree_util.tree_map_with_path(
+      lambda path, a: a[o:o + w] if _kind(path) in ('hidden.w', 'hidden.b', 'out.w') else a[m],
+      tree)
 
 
-def _finite_M(params, p: Packing) -> jax.Array:
-  """[M] True where every parameter of the member is finite."""
-  bad = jnp.zeros((p.size,), jnp.int32)
-  for path, a in jax.tree_util.tree_flatten_with_path(params)[0]:
-    row_bad = (~jnp.isfinite(a)).reshape(a.shape[0], -1).any(axis=1).astype(jnp.int32)
-    owner = p.unit_member if _kind(path) != 'out.b' else np.arange(p.size)
-    bad = bad + jax.ops.segment_sum(row_bad, owner, p.size)
-  return bad == 0
+def _join(trees, p: Packing):
+  """The members' slices (``_member``) back into one packed tree."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, *a: jnp.concatenate(a) if _kind(path) in ('hidden.w', 'hidden.b', 'out.w')
+      else jnp.stack(a), *trees)
 
 
 def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str = 'float32',
@@ -258,40 +239,26 @@ def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str =
 
 
 def packed_trainer(hp: train.Hyper, widths) -> Callable:
-  """Trains the members side by side; same updates, divergence freezing and counters as
-  ``train.train_step`` applied to each member alone."""
+  """Trains the members side by side: the gradient of Σ_m L_m, then each member's own slice
+  through ``optim.update`` (the update and divergence freezing of ``train.train_step``)."""
   p = Packing(tuple(int(w) for w in widths))
-  opt = optim.direction(hp.opt)
 
   def run(state, data_key, first, member, spec, mix, num_steps):
-    params, opt_state = pack(state.params, p), pack(state.opt_state, p)
-
     def step_fn(carry, step):
       params, opt_state, diverged = carry
       batch = train.batch_at(data_key, step, spec, hp, mix)
       grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch, p, hp.activation,
                                                           hp.compute_dtype, hp.family)
-      direction, new_opt = opt.update(grads, opt_state, params)
-      eta_M = member.lr * optim.lr_multiplier(step, hp.opt)
-      new = jax.tree_util.tree_map_with_path(
-          lambda path, a, u: a - _per_leaf(path, eta_M, p) * u, params, direction)
-      healthy = diverged < 0
-      accept = healthy & jnp.isfinite(loss_M) & _finite_M(new, p)
-      keep = lambda path, n, o: n if _kind(path) is None else jnp.where(
-          _per_leaf(path, accept, p), n, o)
-      params = jax.tree_util.tree_map_with_path(keep, new, params)
-      opt_state = jax.tree_util.tree_map_with_path(keep, new_opt, opt_state)
-      diverged = jnp.where(healthy & ~accept, step, diverged).astype(jnp.int32)
-      return (params, opt_state, diverged), loss_M
+      updated = [optim.update(_member(params, p, m), _member(opt_state, p, m), diverged[m],
+                              _member(grads, p, m), loss_M[m], step, member.lr[m], hp.opt)
+                 for m in range(len(p.widths))]
+      return tuple(_join(part, p) for part in zip(*updated)), loss_M
 
     steps = first + jnp.arange(num_steps, dtype=jnp.int32)
     (params, opt_state, diverged), losses = jax.lax.scan(
-        step_fn, (params, opt_state, state.diverged_at), steps)
-    # A frozen member's counter stopped at its divergence step; the healthy ones advanced.
-    fix = lambda c, old: jnp.where(diverged < 0, c, old + jnp.maximum(diverged - first, 0)
-                                   ).astype(old.dtype)
-    state = train.TrainState(unpack(params, state.params, p, fix),
-                             unpack(opt_state, state.opt_state, p, fix), diverged)
+        step_fn, (pack(state.params, p), pack(state.opt_state, p), state.diverged_at), steps)
+    state = train.TrainState(unpack(params, state.params, p),
+                             unpack(opt_state, state.opt_state, p), diverged)
     return state, jnp.mean(losses, axis=0)
   return run
 

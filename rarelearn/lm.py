@@ -6,10 +6,10 @@ gap). The background batch of a step is shared by all members (a controlled comp
 and frequencies differ, the text does not); each member's task instances overwrite the first
 four tokens of its own carrier sequences.
 
-Optimizer: AdamW (β = 0.9, 0.95; weight decay on weight matrices only), gradient clipping at
-global norm ``clip`` (per member: padded coordinates add 0 to the norm, so clipping is exact
-under masking), linear warmup then cosine decay to ``final_lr_ratio`` of the peak. The
-update is ``optim``'s, as for every family: −η_member · direction, and a member whose loss or
+Optimizer (``configlib.optimizer``): AdamW (β = 0.9, 0.95; weight decay on weight matrices
+only), gradient clipping at global norm ``optimizer.clip`` (per member: padded coordinates add 0
+to the norm, so clipping is exact under masking), linear warmup then cosine decay to 0.1 of the
+peak. The update is ``optim``'s, as for every family: −η_member · direction, and a member whose loss or
 parameters stop being finite is frozen at its last finite state.
 
 Measurements: ``evaluate`` adds the feature scores of ``measure.features`` to the losses and
@@ -42,29 +42,14 @@ class Hyper:
   dims: tf.Dims
   seq_len: int  # S: tokens the model reads per sequence (S + 1 are drawn for the targets)
   batch_size: int
-  num_steps: int
   steps_per_chunk: int
-  warmup_steps: int
-  final_lr_ratio: float = 0.1
-  b1: float = 0.9
-  b2: float = 0.95
-  eps: float = 1e-8
-  weight_decay: float = 0.1
-  clip: float = 1.0
+  opt: optim.Hyper  # the optimizer, its schedule and the run's steps
   mode: str = 'count'  # tokens.MODES
   # gradient probes (measure/decomposition.py) at steps t with t % probe_period in probe_phases,
   # on the top probe_neurons first-layer MLP units (0: no probes)
   probe_neurons: int = 0
   probe_period: int = 1
   probe_phases: tuple[int, ...] = ()
-
-  @property
-  def opt(self) -> optim.Hyper:
-    """AdamW, weight decay on weight matrices only, clipping, warmup then cosine."""
-    return optim.Hyper(name='adamw', b1=self.b1, b2=self.b2, eps=self.eps,
-                       weight_decay=self.weight_decay, decay='matrices', clip=self.clip,
-                       schedule='cosine', warmup_steps=self.warmup_steps,
-                       num_steps=self.num_steps, final_lr_ratio=self.final_lr_ratio)
 
 
 class Member(NamedTuple):

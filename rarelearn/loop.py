@@ -18,7 +18,7 @@ What the loop asks of a population (duck-typed; ``population.Population`` is the
 the summary of a run that had already finished), ``diverged(state)`` [M], ``rows(step, out)``
 (metric rows), ``observe(workdir, step, out)`` (extra files or in-memory records),
 ``drop_after(workdir, step)``, ``postfix(out)``, ``estimated_bytes(state)``,
-``summary(out, state, history, wall_time_s)`` and ``figures(workdir)``.
+``summary(out, state, history, wall_time_s)`` and ``figures(summary, rows, folder)``.
 """
 from __future__ import annotations
 
@@ -142,5 +142,6 @@ def _finish(pop, workdir, rows, state, last, elapsed: float, t0: float, start: i
                  versions=wd.provenance(), devices=[str(d) for d in jax.devices()])
   if workdir is not None:
     wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))
-    pop.figures(workdir)
+    os.makedirs(os.path.join(workdir, 'figures'), exist_ok=True)
+    pop.figures(summary, rows, os.path.join(workdir, 'figures'))
   return Outcome(summary, history, state, last)

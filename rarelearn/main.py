@@ -1,11 +1,9 @@
 """Command-line entry: ``python -m rarelearn.main --config=configs/sweep.py [--workdir=DIR]``.
 
 Parses flags, validates the config (bad input: one line naming the field, exit status 2, nothing
-written) and trains the config's ``family`` through the one host loop (``loop.run``):
-``block_regression`` and ``sparse_parity`` with ``run.train_and_evaluate`` (configs/sweep.py,
-configs/msp.py and their kin), ``token_ladder`` with ``ladder.train`` (configs/olmo_tiny.py,
-configs/olmo_ladder.py) — one workdir format, resume, ``--overwrite``, checkpoints that
-``rarelearn.inspect`` opens.
+written) and trains the config's ``family`` — its population (``families.population``) through
+the one host loop (``loop.run``): one workdir format, resume, ``--overwrite``, checkpoints that
+``rarelearn.inspect`` opens, and the family's one-line result.
 """
 from __future__ import annotations
 
@@ -16,8 +14,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rarelearn import configlib, ladder, run
-from rarelearn import workdir as workdir_lib
+from rarelearn import configlib, families, loop
+from rarelearn.tasks import tokens
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Experiment config, e.g. configs/sweep.py or configs/sweep.py:smoke.',
@@ -96,45 +94,22 @@ def main(argv: list[str]) -> None:
     _exit_with(_explain(sys.argv, e))
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
-  if configlib.is_ladder(config):
-    train_ladder(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value)
-    return
+  train(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value)
+
+
+def train(config, workdir: str, progress: bool = True, overwrite: bool = False) -> dict:
+  """Trains ``config``'s family (``families.population``) in ``workdir`` through the one host
+  loop and prints the one-line result; returns the summary. Bad input: one line, exit 2."""
   try:
-    summary = run.train_and_evaluate(config, workdir, overwrite=_OVERWRITE.value,
-                                     progress=_PROGRESS.value)
-  except configlib.ConfigError as e:
+    configlib.validate(config)
+    configlib.check_devices(config)
+    pop = families.population(config)
+    summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress).summary
+  except (configlib.ConfigError, tokens.TokenFileError) as e:
     _exit_with(str(e))
-  print(f'rarelearn: {len(summary["members"])} members × {len(summary["tasks"])} tasks, '
-        f'{summary["steps"]} steps in {summary["wall_time_s"]:.1f} s; {_result(summary)}; '
-        f'outputs in {workdir}')
-
-
-def _result(summary: dict) -> str:
-  """The block-regression agreement with the utility theory, or the tasks learned per width."""
-  if 'agreement' in summary:
-    return (f'agreement with the utility theory {summary["agreement"]:.3f} (max |ℓ − ℓ*| '
-            f'{summary["max_abs_score_error"]:.4f})')
-  learned = {}
-  for member, row in zip(summary['members'], summary['final']['learned']):
-    learned.setdefault(member['width'], []).append(sum(row))
-  return (f'tasks learned (score ≥ {summary["learned_threshold"]:g}) by width: '
-          + ', '.join(f'{w} {sum(n) / len(n):g}' for w, n in learned.items()))
-
-
-def train_ladder(config, workdir: str, progress: bool = True, overwrite: bool = False) -> None:
-  """A transformer ladder × injection frequencies (``rarelearn.ladder``) in ``workdir``; prints
-  the lowest frequency each rung learned. Bad input: one line, exit status 2."""
-  try:
-    out = ladder.train(config, progress=progress, workdir=workdir, overwrite=overwrite)
-  except ValueError as e:  # ConfigError included
-    _exit_with(str(e))
-  lowest = workdir_lib.read_summary(workdir)['min_learned_frequency_by_rung']
-  learned = ', '.join(f'{name} {"never" if f is None else f"{f:g}"}' for name, f in lowest.items())
-  print(f'rarelearn: T_{config.task.kind.upper()}, {len(out["rungs"])} rungs × '
-        f'{len(out["frequencies"])} frequencies × {config.model.seeds} seed(s), '
-        f'{config.train.num_steps} steps in {out["wall_time_s"]:.1f} s; lowest frequency '
-        f'learned (test accuracy ≥ {config.train.learned_threshold:g}): {learned}; outputs in '
-        f'{workdir}')
+  print(f'rarelearn: {pop.description}, {pop.num_steps} steps in '
+        f'{summary["wall_time_s"]:.1f} s; {pop.result(summary)}; outputs in {workdir}')
+  return summary
 
 
 if __name__ == '__main__':

@@ -1,8 +1,5 @@
-"""Figures from a workdir's result files (never from live training state)."""
+"""Figures from a run's summary and metric rows (never from live training state)."""
 from __future__ import annotations
-
-import json
-import os
 
 import matplotlib
 
@@ -113,29 +110,10 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
   plt.close(fig)
 
 
-def write_figures(workdir: str) -> list[str]:
-  with open(os.path.join(workdir, 'summary.json')) as f:
-    summary = json.load(f)
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  out = os.path.join(workdir, 'figures')
-  os.makedirs(out, exist_ok=True)
-  paths = [os.path.join(out, 'phase_diagram.png'), os.path.join(out, 'task_curves.png')]
-  phase_diagram(summary, paths[0])
-  task_curves(summary, rows, paths[1])
-  return paths
-
-
 def ladder_heatmap(summary: dict, path: str) -> None:
   """A ladder run's rung × frequency heatmap of final test accuracy (mean over seeds)."""
-  members, acc = summary['members'], summary['final']['test_accuracy']
-  rungs = list(dict.fromkeys(m['rung'] for m in members))
-  freqs = sorted({m['frequency'] for m in members})
-  grid = np.full((len(freqs), len(rungs)), np.nan)
-  for i, f in enumerate(freqs):
-    for j, r in enumerate(rungs):
-      grid[i, j] = np.mean([a for m, a in zip(members, acc)
-                            if m['rung'] == r and m['frequency'] == f])
+  by_rung, freqs = summary['test_accuracy_by_rung'], summary['frequencies']
+  rungs, grid = list(by_rung), np.array(list(by_rung.values())).T  # [F, R]
   fig, ax = plt.subplots(figsize=(1.2 * len(rungs) + 2.5, 0.6 * len(freqs) + 2))
   im = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', aspect='auto', origin='lower')
   ax.set_xticks(range(len(rungs)), rungs)

@@ -31,11 +31,7 @@ class Members:
   widths: tuple[int, ...]
   seeds: tuple[int, ...]
   lrs: tuple[float, ...]
-  settings: tuple[dict, ...] = ()
-
-  def __post_init__(self):
-    if not self.settings:
-      object.__setattr__(self, 'settings', ({},) * len(self.widths))
+  settings: tuple[dict, ...]
 
   @property
   def size(self) -> int:
@@ -57,8 +53,10 @@ class Members:
 class Population:
   """A family's members as the host loop (``loop.run``) drives them: the defaults of what the
   loop asks (see ``loop.py``); a family's population overrides ``init``, ``chunk``,
-  ``evaluate``, ``rows`` and ``summary`` and, where it has them, the others."""
+  ``evaluate``, ``rows``, ``summary`` and ``result`` (the one line ``rarelearn.main`` prints of
+  a summary) and, where it has them, the others."""
   evaluates_at_start = False  # the loop evaluates (and writes rows of) step 0 too
+  num_tasks = 1
   placement = None  # sharding.Placement over the mesh; None: one device
   banner = ()  # lines printed once the workdir is ready (with progress output)
 
@@ -92,16 +90,31 @@ class Population:
   def estimated_bytes(self, state) -> int:
     """A generous estimate of what a run writes: the kept checkpoints (plus one being
     written), ``written_bytes`` and the figures."""
-    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state))
-    return int(1.2 * ((self.keep_checkpoints + 1) * state_bytes + self.written_bytes())
+    return int(1.2 * ((self.keep_checkpoints + 1) * tree_bytes(state) + self.written_bytes())
                + 2 * 2**20)
 
   def written_bytes(self) -> int:
     """The metrics rows (about 600 bytes each) and any files beside them."""
     return 600 * (self.num_steps // self.steps_per_chunk + 1) * len(self.members)
 
-  def figures(self, workdir: str) -> None:
-    """Figures made from the workdir's files."""
+  def figures(self, summary: dict, rows: list[dict], folder: str) -> list[str]:
+    """Figures of a summary and the metric rows up to it, written to ``folder`` (the run's
+    ``figures/``, or ``inspect/<step>/``); their paths."""
+    return []
+
+  def results(self, summary: dict) -> list[dict]:
+    """One dict per member: its row and its final numbers (``rarelearn.inspect``)."""
+    return [dict(row, **{k: v[m] for k, v in summary['final'].items()})
+            for m, row in enumerate(summary['members'])]
+
+  def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
+    """The members' results as the text table ``rarelearn.inspect`` prints."""
+    raise NotImplementedError
+
+
+def tree_bytes(tree) -> int:
+  """Bytes of a pytree's arrays (or of their shapes)."""
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
 def make_members(widths, num_seeds: int, lr: float,
@@ -117,7 +130,7 @@ def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainS
   """All members' initial states; a member's init key depends on its seed only, so members of
   one seed are nested (a narrower member's units are the first units of a wider one)."""
   keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(members.seeds))
-  init_fn = jax.vmap(lambda k, w: train.init_state(k, w, hp))
+  init_fn = jax.vmap(lambda k, w: train.init_state(k, w, hp, members.max_width))
   return jax.jit(init_fn)(keys, jnp.asarray(members.widths, jnp.int32))
 
 

@@ -1,24 +1,20 @@
-"""The block-regression sweep (configs/sweep.py and its kin) as a population of ``loop.run``.
+"""The MLP families (block regression, sparse parity) as a population of ``loop.run``.
 
-``train_and_evaluate(config, workdir)`` is the program behind ``rarelearn.main`` for a sweep
-config: ``build`` derives the task spec, members, schedules, keys and evaluation set; ``Sweep``
-is the population the loop drives (one jitted chunk of training, per-task losses and
-measurements over every member); ``build_summary`` compares the learned set with the utility
-theory. The loop (``loop.py``) does the rest: chunks read one chunk late, checkpoints, resume,
-metrics.jsonl, summary.json and figures.
+``Sweep`` derives the task spec, members, schedules, keys and evaluation set of a config and is
+the population the loop drives (one jitted chunk of training, per-task losses and measurements
+over every member); ``build_summary`` compares the learned set with the utility theory;
+``train_and_evaluate(config, workdir)`` runs it. The loop (``loop.py``) does the rest: chunks
+read one chunk late, checkpoints, resume, metrics.jsonl, summary.json and figures.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, layout, loop, plots, population, sharding, theory, train
+from rarelearn import configlib, layout, loop, plots, population, sharding, theory
 from rarelearn import workdir as wd
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import sparse_parity as sp
@@ -76,90 +72,68 @@ def _write_matrices(workdir, step, metrics, every):
       unit_share=metrics['unit_share'][:, -1])
 
 
-@dataclasses.dataclass(frozen=True)
-class Setup:
-  """Everything a run derives from its config before training (and ``inspect`` again after)."""
-  hp: train.Hyper
-  members: population.Members
-  freqs: np.ndarray  # the configured π [K]
-  freqs_MxK: np.ndarray  # each member's own π
-  spectra: list
-  spec: br.BlockRegressionSpec
-  member_spec: br.BlockRegressionSpec  # spec with log_freqs_K [M, K] when members differ in π
-  schedule: Any  # tasks.mixture.Mixture or None
-  mixture_axis: int | None
-  eval_batch: br.Batch
-  keys: dict
-
-
-def build(config) -> Setup:
-  """The task spec, members, schedules, keys and evaluation set of ``config`` (validated)."""
-  freqs, spectra, basis = configlib.task_setup(config)
-  hp, members = configlib.hyper(config), configlib.members(config)
-  parity = hp.family == 'sparse_parity'
-  if parity:
-    spec = sp.make_spec(freqs, configlib.parity_orders(config), config.tasks.num_data_bits,
-                        seed=config.seed)
-  else:
-    spec = br.make_spec(freqs, spectra, basis)
-  root = jax.random.key(config.seed)
-  keys = dict(zip(('init', 'data', 'eval', 'measure'),
-                  (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
-  per_task = config.eval.examples_per_task if hp.activation != 'linear' or parity else 1
-  freqs_MxK, schedule, mixture_axis = configlib.member_schedules(config, members)
-  member_spec = spec if mixture_axis is None else spec.replace(
-      log_freqs_K=jnp.log(jnp.asarray(freqs_MxK, jnp.float32)))
-  return Setup(hp=hp, members=members, freqs=freqs, freqs_MxK=freqs_MxK, spectra=spectra,
-               spec=spec, member_spec=member_spec, schedule=schedule, mixture_axis=mixture_axis,
-               eval_batch=(sp if parity else br).eval_set(keys['eval'], spec, per_task),
-               keys=keys)
-
-
 class Sweep(population.Population):
-  """The block-regression population of a sweep config (configs/sweep.py and its kin) for
-  ``loop.run``: one jitted chunk (train + per-task losses + measurements) over every member."""
+  """The MLP population of a sweep config (configs/sweep.py, configs/msp.py and their kin) for
+  ``loop.run``: one jitted chunk (train + per-task losses + measurements) over every member.
 
-  def __init__(self, config, setup: Setup | None = None):
-    self.setup = su = setup or build(config)
-    super().__init__(config, su.members.rows())
-    hp, members = su.hp, su.members
+  What a run derives from its config (and ``inspect`` again after): ``hp``, ``grid`` (the
+  ``population.Members``), ``freqs`` (the configured π [K]), ``freqs_MxK`` (each member's own
+  π), ``spectra`` (None for sparse parity), ``spec``, ``member_spec`` (log_freqs_K [M, K] when
+  members differ in π), ``schedule`` and ``mixture_axis`` (``configlib.member_schedules``),
+  ``eval_batch`` and the ``keys`` (init, data, eval, measure)."""
+
+  def __init__(self, config):
+    self.freqs, self.spectra, basis = configlib.task_setup(config)
+    self.hp, self.grid = hp, members = configlib.hyper(config), configlib.members(config)
+    super().__init__(config, members.rows())
+    parity = hp.family == 'sparse_parity'
+    if parity:
+      self.spec = sp.make_spec(self.freqs, configlib.parity_orders(config),
+                               config.tasks.num_data_bits, seed=config.seed)
+    else:
+      self.spec = br.make_spec(self.freqs, self.spectra, basis)
+    root = jax.random.key(config.seed)
+    self.keys = dict(zip(('init', 'data', 'eval', 'measure'),
+                         (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
+    per_task = config.eval.examples_per_task if hp.activation != 'linear' or parity else 1
+    self.eval_batch = (sp if parity else br).eval_set(self.keys['eval'], self.spec, per_task)
+    self.freqs_MxK, schedule, self.mixture_axis = configlib.member_schedules(config, members)
     # Several devices: the member axis is split over them (padded to a multiple; sharding.py).
     # Training checks model_shards against the devices first (configlib.check_devices); an
     # inspection on a machine with fewer devices keeps each member whole.
     shards = config.population.model_shards
-    self.placement = sharding.placement(members.size, hp,
-                                        shards if jax.device_count() % shards == 0 else 1)
-    place = self.placement
+    self.placement = place = sharding.placement(
+        members.size, hp, members.max_width, shards if jax.device_count() % shards == 0 else 1)
     self.member_hp = place.per_member(members.hparams())
     self.mh = configlib.measure_hyper(config)
     self.chunk_fn = population.make_chunk(
-        hp, self.mh, su.mixture_axis, place.widths(members.widths), config.population.layout,
+        hp, self.mh, self.mixture_axis, place.widths(members.widths), config.population.layout,
         config.population.bucket_factor, place.shardings)
-    self.member_spec, self.schedule = su.member_spec, su.schedule
+    self.member_spec, self.schedule = self.spec, schedule
+    if self.mixture_axis == 0:  # each member its own π and schedule, split like the members
+      self.member_spec = self.spec.replace(log_freqs_K=place.per_member(
+          jnp.log(jnp.asarray(self.freqs_MxK, jnp.float32))))
+      self.schedule = place.per_member(schedule)
     self.banner = [f'{members.size} members, {describe_layout(config, members, place)}']
-    if su.mixture_axis == 0:  # each member its own π and schedule
-      self.member_spec = su.member_spec.replace(
-          log_freqs_K=place.per_member(su.member_spec.log_freqs_K))
-      self.schedule = place.per_member(su.schedule)
+    self.num_tasks = config.tasks.num_tasks
+    self.description = f'{members.size} members × {self.num_tasks} tasks'
 
   def init(self):
-    return population.init(self.setup.keys['init'], self.setup.members, self.setup.hp)
+    return population.init(self.keys['init'], self.grid, self.hp)
 
   def chunk(self, state, step: int):
-    su = self.setup
     state, loss_M, task_loss_MxK, metrics = self.chunk_fn(
-        state, su.keys['data'], jnp.int32(step), self.member_hp, self.member_spec,
-        su.eval_batch, su.keys['measure'], self.schedule)
+        state, self.keys['data'], jnp.int32(step), self.member_hp, self.member_spec,
+        self.eval_batch, self.keys['measure'], self.schedule)
     return state, self.requested({'loss': loss_M, 'task_loss': task_loss_MxK,
                                   'metrics': metrics})
 
   def evaluate(self, state):
-    su = self.setup
-    return {'task_loss': self.requested(population.make_evaluate(su.hp)(
-        state, self.member_hp, su.spec, su.eval_batch))}
+    return {'task_loss': self.requested(population.make_evaluate(self.hp)(
+        state, self.member_hp, self.spec, self.eval_batch))}
 
   def rows(self, step: int, out) -> list[dict]:
-    return _metric_rows(step, self.setup.members, self.setup.freqs_MxK, out['loss'],
+    return _metric_rows(step, self.grid, self.freqs_MxK, out['loss'],
                         out['task_loss'], out['metrics'], self.mh.every)
 
   def observe(self, workdir, step: int, out) -> None:
@@ -171,18 +145,60 @@ class Sweep(population.Population):
 
   def written_bytes(self) -> int:
     """The metrics rows (chunk ends and measured steps) and the measurement matrices."""
-    every, k, members = self.config.measure.every, self.config.tasks.num_tasks, len(self.members)
+    every, k, members = self.config.measure.every, self.num_tasks, len(self.members)
     measured = self.num_steps // every if every else 0
     rows = (self.num_steps // self.steps_per_chunk + measured) * members
     return rows * (40 * k + 400) + measured * members * 8 * k ** 2
 
   def summary(self, out, state, history, wall_time_s: float) -> dict:
-    su = self.setup
-    return build_summary(self.config, su.members, su.freqs, su.freqs_MxK, su.spectra,
+    return build_summary(self.config, self.grid, self.freqs, self.freqs_MxK, self.spectra,
                          np.asarray(out['task_loss']), np.asarray(state.diverged_at))
 
-  def figures(self, workdir: str) -> None:
-    plots.write_figures(workdir)
+  def figures(self, summary: dict, rows: list[dict], folder: str) -> list[str]:
+    paths = [os.path.join(folder, 'phase_diagram.png'), os.path.join(folder, 'task_curves.png')]
+    plots.phase_diagram(summary, paths[0])
+    plots.task_curves(summary, rows, paths[1])
+    return paths
+
+  def results(self, summary: dict) -> list[dict]:
+    """Per member: its row (index, width, seed, swept settings), task_loss, task_score,
+    learned and, for block regression, the utility theory's predicted_score and
+    predicted_learned (lists over tasks)."""
+    predicted = summary.get('predicted')
+    return [dict(row, **({'predicted_score': predicted['task_score'][m],
+                          'predicted_learned': predicted['learned'][m]} if predicted else {}))
+            for m, row in enumerate(super().results(summary))]
+
+  def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
+    """Members × tasks: ℓ_k ('*' learned) and, under it, the theory's ℓ*_k ('*' predicted)."""
+    settings = [k for k in results[0] if k not in (
+        'index', 'width', 'seed', 'task_loss', 'task_score', 'learned', 'predicted_score',
+        'predicted_learned')]
+    head = ['member', 'width', 'seed', *settings, '']
+    lines = ['  '.join(f'{h:>7}' for h in head) + '  ' + ' '.join(f'{f"t{k}":>6}' for k in tasks)]
+    for m in members:
+      r = results[m]
+      left = [str(m), str(r['width']), str(r['seed']), *[f'{r[k]:g}' for k in settings]]
+      for label, score, learned in (('ℓ', r['task_score'], r['learned']),
+                                    ('ℓ*', r.get('predicted_score'), r.get('predicted_learned'))):
+        if score is None:  # no theory prediction (sparse parity)
+          continue
+        cells = ' '.join(f'{score[k]:5.2f}{"*" if learned[k] else " "}' for k in tasks)
+        lines.append('  '.join(f'{c:>7}' for c in left + [label]) + '  ' + cells)
+        left = [''] * len(left)
+    return '\n'.join(lines)
+
+  def result(self, summary: dict) -> str:
+    """The agreement with the utility theory (block regression) or the tasks learned per
+    width (sparse parity)."""
+    if 'agreement' in summary:
+      return (f'agreement with the utility theory {summary["agreement"]:.3f} (max |ℓ − ℓ*| '
+              f'{summary["max_abs_score_error"]:.4f})')
+    learned = {}
+    for member, row in zip(summary['members'], summary['final']['learned']):
+      learned.setdefault(member['width'], []).append(sum(row))
+    return (f'tasks learned (score ≥ {summary["learned_threshold"]:g}) by width: '
+            + ', '.join(f'{w} {sum(n) / len(n):g}' for w, n in learned.items()))
 
 
 def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,

@@ -127,15 +127,14 @@ def member_placement(num_members: int, devices=None) -> Placement:
   return Placement(num_members, mesh, member_sharding(mesh))
 
 
-def placement(num_members: int, hp: train.Hyper, model_shards: int = 1,
+def placement(num_members: int, hp: train.Hyper, max_width: int, model_shards: int = 1,
               devices=None) -> Placement:
   """The mesh over ``devices`` (default: all) when there is more than one device or
-  ``model_shards`` > 1; else the single default device."""
+  ``model_shards`` > 1; else the single default device. ``max_width``: the padded width."""
   devices = list(devices if devices is not None else jax.devices())
   if len(devices) == 1 and model_shards == 1:
     return Placement(num_members)
   mesh = make_mesh(model_shards, devices)
-  shapes = [jax.eval_shape(lambda w=w: train.init_state(jax.random.key(0), 1,
-                                                        dataclasses.replace(hp, max_width=w)))
-            for w in (hp.max_width, hp.max_width + 1)]
+  shapes = [jax.eval_shape(lambda w=w: train.init_state(jax.random.key(0), 1, hp, w))
+            for w in (max_width, max_width + 1)]
   return Placement(num_members, mesh, state_shardings(mesh, *shapes))

@@ -19,35 +19,20 @@ from rarelearn.tasks import mixture
 from rarelearn.tasks import sparse_parity as sp
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Hyper:
   """Static (Python-valued) settings shared by every member; part of the compiled program."""
   dim: int
-  max_width: int
   depth: int
   activation: str
   init_scale: float
-  optimizer: str
-  b1: float
-  b2: float
-  eps: float
-  weight_decay: float
-  schedule: str
-  warmup_steps: int
-  num_steps: int
   batch_size: int
   steps_per_chunk: int
+  opt: optim.Hyper = optim.Hyper()  # the optimizer, its schedule and steps
   compute_dtype: str = 'float32'  # of the training forward/backward; params stay float32
   family: str = 'block_regression'  # or 'sparse_parity': the task, its loss and evaluation
   out_dim: int = 0  # outputs (0: dim, the regression target)
   init: str = 'normal'  # mlp.INITS
-
-  @property
-  def opt(self) -> optim.Hyper:
-    return optim.Hyper(name=self.optimizer, b1=self.b1, b2=self.b2, eps=self.eps,
-                       weight_decay=self.weight_decay, schedule=self.schedule,
-                       warmup_steps=self.warmup_steps, num_steps=self.num_steps)
 
 
 class MemberHparams(NamedTuple):
@@ -64,8 +49,9 @@ class TrainState(NamedTuple):
   diverged_at: jax.Array  # int32
 
 
-def init_state(key: jax.Array, width: jax.Array, hp: Hyper) -> TrainState:
-  params = mlp.init_params(key, width, hp.max_width, hp.dim, hp.depth, hp.init_scale,
+def init_state(key: jax.Array, width: jax.Array, hp: Hyper, max_width: int) -> TrainState:
+  """A member of true width ``width`` padded to ``max_width`` hidden units (exact zeros)."""
+  params = mlp.init_params(key, width, max_width, hp.dim, hp.depth, hp.init_scale,
                            hp.out_dim or None, hp.init)
   return TrainState(params, optim.init(params, hp.opt), jnp.int32(-1))
 
@@ -110,7 +96,7 @@ def apply_gradients(state: TrainState, grads: mlp.Params, step: jax.Array,
 def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: MemberHparams,
                hp: Hyper) -> tuple[TrainState, jax.Array]:
   """One update (``optim.update``: a member that stops being finite is frozen)."""
-  mask_W = mlp.hidden_mask(member.width, hp.max_width)
+  mask_W = mlp.mask_of(state.params, member.width)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation,
                                             hp.compute_dtype, hp.family)
   return TrainState(*optim.update(state.params, state.opt_state, state.diverged_at, grads, loss,
@@ -156,7 +142,7 @@ def task_losses(params: mlp.Params, member: MemberHparams, spec, eval_batch, hp:
                 ) -> jax.Array:
   """Per-task loss L_k [K]: block regression exact for linear models, Monte Carlo on
   ``eval_batch`` otherwise; sparse parity the cross-entropy in bits on ``eval_batch``."""
-  mask_W = mlp.hidden_mask(member.width, hp.max_width)
+  mask_W = mlp.mask_of(params, member.width)
   if hp.activation == 'linear' and hp.family == 'block_regression':
     w, bias = mlp.affine_map(params, mask_W, hp.dim)
     return br.closed_form_task_losses(w, bias, spec)

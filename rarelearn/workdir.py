@@ -80,7 +80,6 @@ def check(workdir: str, needed_bytes: int) -> None:
         'choose another --workdir')
 
 
-
 def _diff_keys(a, b, prefix=''):
   if not (isinstance(a, dict) and isinstance(b, dict)):
     return [prefix.rstrip('.')] if a != b else []
@@ -119,7 +118,6 @@ def write_atomic(path: str, text: str) -> None:
   os.replace(tmp, path)
 
 
-
 def provenance() -> dict:
   import flax, jaxlib, optax, orbax.checkpoint  # pylint: disable=g-import-not-at-top,multiple-imports
   import rarelearn  # pylint: disable=g-import-not-at-top
@@ -148,8 +146,6 @@ def resume(workdir: str, keep: int, state):
     print(f'rarelearn: resuming {workdir} from step {step}', file=sys.stderr)
     return mngr, int(step), restored, meta
   return mngr, 0, state, {}
-
-
 
 
 def read_summary(workdir: str) -> dict:

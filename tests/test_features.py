@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import lm
+from rarelearn import lm, optim
 from rarelearn.measure import decomposition as dc
 from rarelearn.measure import features as ft
 from rarelearn.models import transformer as tf
@@ -132,8 +132,10 @@ def _setup(seed=0, mlp=40):
   dims = tf.Dims(int(task.tokens_T.max()) + 1, 32, 4, 16, 64, 3)
   shape = tf.shape_of(24, 4, mlp, 2, head_dim=6)
   params = tf.init_params(jax.random.key(seed), shape, dims)
-  hp = lm.Hyper(dims=dims, seq_len=12, batch_size=6, num_steps=3, steps_per_chunk=3,
-                warmup_steps=1)
+  hp = lm.Hyper(dims=dims, seq_len=12, batch_size=6, steps_per_chunk=3,
+                opt=optim.Hyper(name='adamw', b1=0.9, b2=0.95, weight_decay=0.1,
+                                decay='matrices', clip=1.0, schedule='cosine', warmup_steps=1,
+                                num_steps=3, final_lr_ratio=0.1))
   background = jax.random.randint(jax.random.key(seed + 1), (6, 13), 1, dims.vocab)
   tokens, carriers = tk.inject(jax.random.key(seed + 2), jnp.int32(0), background, task,
                                tk.injection(0.5), 'count')

@@ -27,15 +27,17 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
   """One test, so that one process compiles the smoke ladder once (the programs are cached per
   rung): the run of ``rarelearn.main``, an interrupted and resumed run, then inspection."""
   workdir = str(tmp_path / 'run')
-  main.train_ladder(_smoke(), workdir, progress=False)
+  main.train(_smoke(), workdir, progress=False)
   stdout = capsys.readouterr().out
-  assert 'T_CMP, 2 rungs × 2 frequencies × 1 seed(s), 40 steps' in stdout
+  assert '2 rungs × 2 frequencies × 1 seed(s), 40 steps' in stdout and 'T_CMP: lowest' in stdout
   assert 'd8 never, d16 never' in stdout and workdir in stdout
   with open(os.path.join(workdir, workdir_lib.SUMMARY_FILE)) as f:
     summary = json.load(f)
   assert_golden('ladder_smoke', summary['final'])
-  assert sorted(os.listdir(workdir)) == ['checkpoints', 'config.json', 'metrics.jsonl',
-                                        'summary.json']
+  assert sorted(os.listdir(workdir)) == ['checkpoints', 'config.json', 'figures',
+                                        'metrics.jsonl', 'summary.json']
+  assert sorted(os.listdir(os.path.join(workdir, 'figures'))) == ['heatmap.png',
+                                                                  'test_accuracy_curves.png']
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['20', '40']
   rows = run.read_metrics(workdir)
   assert len(rows) == 3 * 4 and {r['step'] for r in rows} == {0, 20, 40}  # 4 members
@@ -63,17 +65,17 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
 
   # inspect: the restored checkpoints re-evaluate to what the run recorded
   ins = inspect.load(workdir)
-  assert ins.is_ladder and ins.step == 40 and ins.steps == [20, 40]
+  assert ins.summary["kind"] == "ladder" and ins.step == 40 and ins.steps == [20, 40]
   for key, values in summary['final'].items():
     np.testing.assert_allclose([r[key] for r in ins.results], values, rtol=1e-6, atol=1e-7)
   early = {r['member']: r for r in rows if r['step'] == 20}
   for m, result in enumerate(inspect.load(workdir, step=20).results):
-    for key in inspect.LADDER_COLUMNS:
+    for key in ladder.COLUMNS:
       assert result[key] == pytest.approx(early[m][key], rel=1e-6, abs=1e-7), key
   capsys.readouterr()
   assert inspect.main([f'--workdir={workdir}', '--member=2', '--plot']) == 0
   text = capsys.readouterr().out
-  assert 'ladder members, T_CMP' in text and 'd16 never' in text
+  assert '2 rungs × 2 frequencies × 1 seed(s); T_CMP: lowest' in text and 'd16 never' in text
   row = next(line.split() for line in text.splitlines() if line.split()[:2] == ['2', 'd16'])
   assert float(row[5].rstrip('*')) == pytest.approx(acc[2], abs=5e-5)
   for name in ('heatmap.png', 'test_accuracy_curves.png'):

@@ -58,7 +58,7 @@ PACKED_CASES = [dict(optimizer='adam'),
 @pytest.mark.parametrize('case', PACKED_CASES, ids=lambda c: '-'.join(map(str, c.values())))
 def test_packed_equals_padded_member_by_member(case):
   with jax.default_matmul_precision('highest'):
-    hp = _hyper(max(WIDTHS), **case)
+    hp = _hyper(**case)
     # two seeds per width and two learning rates
     members = population.make_members(WIDTHS, 2, 0.02, [{'lr': 0.02}, {'lr': 0.05}])
     _assert_same_runs(_run(hp, members, 'padded'), _run(hp, members, 'packed'))
@@ -66,14 +66,14 @@ def test_packed_equals_padded_member_by_member(case):
 
 def test_bucketed_equals_padded_member_by_member():
   with jax.default_matmul_precision('highest'):
-    hp = _hyper(max(WIDTHS), optimizer='adamw', weight_decay=0.1, activation='relu', depth=2)
+    hp = _hyper(optimizer='adamw', weight_decay=0.1, activation='relu', depth=2)
     members = population.make_members(WIDTHS, 2, 0.02)
     _assert_same_runs(_run(hp, members, 'padded'), _run(hp, members, 'bucketed'))
 
 
 def test_bucketed_members_with_their_own_batches():
   with jax.default_matmul_precision('highest'):
-    hp, spec = _hyper(max(WIDTHS)), _spec()
+    hp, spec = _hyper(), _spec()
     freqs = np.exp(np.asarray(spec.log_freqs_K, np.float64))
     members = population.make_members(WIDTHS, 1, 0.02)
     mixes = [mixture.iid(mixture.upweight(freqs, 3, f)) for f in (1.0, 3.0, 5.0, 9.0)]
@@ -85,13 +85,13 @@ def test_bucketed_members_with_their_own_batches():
 
 def test_packed_divergence_freezes_the_same_member_at_the_same_step():
   with jax.default_matmul_precision('highest'):
-    hp = _hyper(max(WIDTHS), optimizer='sgd', schedule='constant', warmup_steps=0)
+    hp = _hyper(optimizer='sgd', schedule='constant', warmup_steps=0)
     members = population.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 40.0}])
     padded, packed = _run(hp, members, 'padded', mh=None), _run(hp, members, 'packed', mh=None)
     diverged = np.asarray(padded[0].diverged_at)
     assert np.all(diverged[1::2] >= 0) and np.all(diverged[::2] == -1), diverged
     _assert_same_runs(padded, packed)
-    hp = _hyper(max(WIDTHS), optimizer='adam', schedule='constant', warmup_steps=0)
+    hp = _hyper(optimizer='adam', schedule='constant', warmup_steps=0)
     members = population.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 1e30}])
     _assert_same_runs(_run(hp, members, 'padded', mh=None), _run(hp, members, 'packed', mh=None))
 
@@ -106,7 +106,6 @@ def test_buckets_and_costs_by_hand():
   assert [g.tolist() for g in layout.buckets(widths, 1.0)] == [[1, 3], [4], [0], [2], [5]]
   p = layout.Packing((2, 2, 3))
   assert p.offsets.tolist() == [0, 2, 4]
-  assert p.unit_member.tolist() == [0, 0, 1, 1, 2, 2, 2]
 
 
 def test_layout_choice():
@@ -120,8 +119,8 @@ def test_layout_choice():
 @pytest.mark.parametrize('chosen', ['padded', 'packed'])
 def test_bfloat16_compute_keeps_float32_state_and_close_losses(chosen):
   members = population.make_members(WIDTHS, 1, 0.02)
-  hp32 = _hyper(max(WIDTHS))
-  hp16 = _hyper(max(WIDTHS), compute_dtype='bfloat16')
+  hp32 = _hyper()
+  hp16 = _hyper(compute_dtype='bfloat16')
   (s32, o32), (s16, o16) = (_run(hp, members, chosen, mh=None) for hp in (hp32, hp16))
   assert all(x.dtype == np.float32 for x in jax.tree.leaves(s16.params))
   for m, width in enumerate(members.widths):  # padding stays exactly zero in bfloat16 too

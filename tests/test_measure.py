@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rarelearn import theory, train
+from test_population import train_hyper
 from rarelearn.measure import allocation, gradients, interference
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
@@ -25,12 +26,9 @@ def _spec():
 
 
 def _hyper(**kw):
-  base = dict(dim=K * DIMS, max_width=MAX_W, depth=1, activation='linear', init_scale=1.0,
-              optimizer='sgd', b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
-              schedule='constant', warmup_steps=0, num_steps=100, batch_size=B,
-              steps_per_chunk=10)
-  base.update(kw)
-  return train.Hyper(**base)
+  base = dict(dim=K * DIMS, depth=1, activation='linear', init_scale=1.0,
+              batch_size=B, steps_per_chunk=10)
+  return train_hyper(base, dict(name='sgd', num_steps=100), kw)
 
 
 def _member(lr=0.05):
@@ -162,15 +160,15 @@ def test_encoder_bound_on_random_linear_models():
 @pytest.mark.parametrize('optimizer', ['sgd', 'adam', 'adamw'])
 def test_update_split_reconstructs_optax_update(optimizer):
   hp, spec = _hyper(optimizer=optimizer, weight_decay=0.1), _spec()
-  state, member = train.init_state(jax.random.key(0), jnp.int32(WIDTH), hp), _member()
+  state, member = train.init_state(jax.random.key(0), jnp.int32(WIDTH), hp, MAX_W), _member()
   for t in range(3):  # non-zero momentum
     state, _ = train.train_step(state, br.sample(jax.random.key(t), spec, B), jnp.int32(t),
                                 member, hp)
   grads = jax.grad(train.loss_fn)(state.params, br.sample(jax.random.key(9), spec, B),
                                   mlp.hidden_mask(member.width, MAX_W), hp.activation)
   new_state, direction = train.apply_gradients(state, grads, jnp.int32(3), member, hp)
-  scale, rest = interference.split_update(optimizer, state.opt_state, new_state.opt_state,
-                                          state.params, hp)
+  scale, rest = interference.split_update(state.opt_state, new_state.opt_state, state.params,
+                                          hp.opt)
   rebuilt = jax.tree.map(lambda s, g, r: s * g + r, scale, grads, rest)
   np.testing.assert_allclose(_flat(rebuilt), _flat(direction), rtol=1e-5, atol=1e-7)
 
@@ -180,7 +178,7 @@ def _measure_setup(optimizer, lr, activation='linear'):
   spec, member = _spec(), _member(lr)
   mh = measure_step.MeasureHyper(every=1, rare_task=K - 1, probe_per_task=8,
                                  reference_examples=512)
-  state = train.init_state(jax.random.key(0), jnp.int32(WIDTH), hp)
+  state = train.init_state(jax.random.key(0), jnp.int32(WIDTH), hp, MAX_W)
   for t in range(5):
     state, _ = train.train_step(state, br.sample(jax.random.key(t), spec, B), jnp.int32(t),
                                 member, hp)

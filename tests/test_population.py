@@ -1,24 +1,34 @@
 """Width masking: every member of a padded population equals its unpadded standalone model."""
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import population, train
+from rarelearn import optim, population, train
 from rarelearn.models import mlp
 from rarelearn.tasks import block_regression as br
 
 WIDTHS = (3, 8, 13)
 
 
-def _hyper(max_width, **kw):
-  base = dict(dim=12, max_width=max_width, depth=1, activation='linear', init_scale=1.0,
-              optimizer='adam', b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0,
-              schedule='cosine', warmup_steps=2, num_steps=30, batch_size=16,
-              steps_per_chunk=10)
-  base.update(kw)
-  return train.Hyper(**base)
+def _hyper(**kw):
+  base = dict(dim=12, depth=1, activation='linear', init_scale=1.0,
+              batch_size=16, steps_per_chunk=10)
+  return train_hyper(base, dict(name='adam', schedule='cosine', warmup_steps=2, num_steps=30),
+                     kw)
+
+
+def train_hyper(base: dict, opt: dict, overrides: dict) -> train.Hyper:
+  """``train.Hyper(**base)`` with ``opt`` as its optimizer; ``overrides`` go to either (the
+  optimizer's name as ``optimizer``)."""
+  fields = {f.name for f in dataclasses.fields(optim.Hyper)}
+  for key, value in overrides.items():
+    key = 'name' if key == 'optimizer' else key
+    (opt if key in fields else base)[key] = value
+  return train.Hyper(**base, opt=optim.Hyper(**opt))
 
 
 def _spec():
@@ -54,15 +64,14 @@ CASES = [dict(optimizer='adam'), dict(optimizer='sgd'), dict(optimizer='lion', w
 @pytest.mark.parametrize('case', CASES, ids=lambda c: '-'.join(map(str, c.values())))
 def test_member_equals_unpadded_standalone_model(case):
   with jax.default_matmul_precision('highest'):
-    hp = _hyper(max(WIDTHS), **case)
+    hp = _hyper(**case)
     members, state, task_loss, spec, ev, _ = _trained_population(hp)
     for m, (width, seed) in enumerate(zip(members.widths, members.seeds)):
-      solo_hp = _hyper(width, **case)  # no padding at all
       solo_member = train.MemberHparams(jnp.int32(width), jnp.float32(members.lrs[m]))
       solo = train.init_state(jax.random.fold_in(jax.random.key(0), seed), jnp.int32(width),
-                              solo_hp)
+                              hp, width)  # no padding at all
       run = jax.jit(lambda s, t: train.train_chunk(s, jax.random.key(9), t, solo_member, spec,
-                                                   solo_hp))
+                                                   hp))
       for c in range(3):
         solo, _ = run(solo, jnp.int32(c * hp.steps_per_chunk))
       padded = population.select(state.params, m)
@@ -71,7 +80,7 @@ def test_member_equals_unpadded_standalone_model(case):
         _assert_rel_close(p_layer['b'][:width], s_layer['b'])
       _assert_rel_close(padded['out']['w'][:, :width], solo.params['out']['w'])
       _assert_rel_close(padded['out']['b'], solo.params['out']['b'])
-      solo_loss = train.task_losses(solo.params, solo_member, spec, ev, solo_hp)
+      solo_loss = train.task_losses(solo.params, solo_member, spec, ev, hp)
       _assert_rel_close(task_loss[m], solo_loss)
 
 
@@ -88,12 +97,12 @@ def _padded_entries(tree, width):
 
 @pytest.mark.parametrize('optimizer', ['adam', 'adamw', 'lion', 'sgd'])
 def test_padded_parameters_gradients_and_moments_stay_exactly_zero(optimizer):
-  hp = _hyper(max(WIDTHS), optimizer=optimizer, activation='relu', depth=2, weight_decay=0.1)
+  hp = _hyper(optimizer=optimizer, activation='relu', depth=2, weight_decay=0.1)
   members, state, _, spec, _, _ = _trained_population(hp)
   batch = br.sample(jax.random.key(11), spec, 32)
   for m, width in enumerate(members.widths):
     params = population.select(state.params, m)
-    grads = jax.grad(train.loss_fn)(params, batch, mlp.hidden_mask(width, hp.max_width),
+    grads = jax.grad(train.loss_fn)(params, batch, mlp.mask_of(params, width),
                                     hp.activation)
     moments = [t for t in jax.tree.leaves(population.select(state.opt_state, m),
                                           is_leaf=lambda x: isinstance(x, dict))
@@ -142,7 +151,7 @@ def test_affine_map_of_linear_model():
 
 
 def test_chunks_compile_once():
-  hp = _hyper(max(WIDTHS))
+  hp = _hyper()
   members = population.make_members(WIDTHS, 1, 0.01)
   state = population.init(jax.random.key(0), members, hp)
   spec = _spec()
@@ -162,7 +171,7 @@ def test_members_with_their_own_schedule_equal_standalone_runs():
   """One member per schedule (two up-weightings and an injection), trained in one program,
   equals each schedule trained alone; an i.i.d. schedule draws exactly the default batches."""
   from rarelearn.tasks import mixture  # pylint: disable=g-import-not-at-top
-  hp, spec = _hyper(8), _spec()
+  hp, spec = _hyper(), _spec()
   freqs = np.exp(np.asarray(spec.log_freqs_K, np.float64))
   mixes = [mixture.iid(mixture.upweight(freqs, 3, 1.0)), mixture.iid(mixture.upweight(freqs, 3, 5.0)),
            mixture.injection(freqs, 3, gap=7, burst_steps=2, batch_size=hp.batch_size, offset=3)]
@@ -174,7 +183,7 @@ def test_members_with_their_own_schedule_equal_standalone_runs():
   state, _, _, _ = population.make_chunk(hp, mixture_axis=0)(
       state, data_key, start, members.hparams(), spec, ev, jax.random.key(5), stacked)
   for m, mix in enumerate(mixes):
-    solo = train.init_state(jax.random.fold_in(jax.random.key(0), m), jnp.int32(8), hp)
+    solo = train.init_state(jax.random.fold_in(jax.random.key(0), m), jnp.int32(8), hp, 8)
     solo_member = train.MemberHparams(jnp.int32(8), jnp.float32(0.02))
     solo, _ = jax.jit(lambda s, mix=mix, member=solo_member: train.train_chunk(
         s, data_key, start, member, spec, hp, mix=mix))(solo)

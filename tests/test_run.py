@@ -348,14 +348,14 @@ def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, cap
   assert len(wild_members) == 6  # 3 widths × 2 seeds
   assert wild['diverged'] == [{'member': m, 'step': 1} for m in wild_members]
   assert tame['diverged'] == []
-  setup = wild_ins.setup
-  init = population.init(setup.keys['init'], setup.members, setup.hp)
+  setup = wild_ins.population
+  init = population.init(setup.keys['init'], setup.grid, setup.hp)
   batch = train.batch_at(setup.keys['data'], jnp.int32(0), setup.spec, setup.hp)
   for m in range(len(wild['members'])):
     got = population.select(wild_ins.state.params, m)
     if m in wild_members:
       one = lambda tree, m=m: jax.tree.map(lambda a: a[m], tree)  # pylint: disable=unnecessary-lambda-assignment
-      after, _ = train.train_step(one(init), batch, jnp.int32(0), one(setup.members.hparams()),
+      after, _ = train.train_step(one(init), batch, jnp.int32(0), one(setup.grid.hparams()),
                                   setup.hp)
       for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(after.params)):
         assert np.all(np.isfinite(a))

@@ -3,7 +3,7 @@
 The sharded runs happen in a subprocess started with
 XLA_FLAGS=--xla_force_host_platform_device_count=4 (the flag must be set before jax starts);
 the one-device references run here. Cases: 6 bucketed members over 4 devices (padded to 8
-slots), 3 padded members (fewer than the devices), and a (2 × 2) mesh whose second axis splits
+slots) and 3 padded members (fewer than the devices) on a (2 × 2) mesh whose second axis splits
 every member's hidden units (FSDP-style); and every other family — the sparse-parity smoke
 population and the smoke ladder — against the one-device golden numbers.
 """
@@ -21,8 +21,9 @@ from conftest import REPO, SWEEP, assert_golden, golden_values
 
 CASES = {
     'bucketed': {'population.layout': 'bucketed', 'population.widths': (2, 3, 8)},  # 6 → 8
-    'three_members': {'population.seeds': 1, 'population.layout': 'padded'},  # 3 on 4 devices
-    'model_axis': {'population.model_shards': 2, 'population.layout': 'padded'},
+    # 3 members (fewer than the devices) in 4 slots over 2 devices, each split over 2 more
+    'model_axis': {'population.model_shards': 2, 'population.layout': 'padded',
+                   'population.seeds': 1},
 }
 
 # Every family over the 4 devices: its smoke config, compared with the one-device golden numbers
@@ -33,7 +34,7 @@ SCRIPT = r'''
 import json, os, sys
 import jax, numpy as np
 sys.path.insert(0, {repo!r})
-from rarelearn import configlib, ladder, run, sharding, workdir
+from rarelearn import configlib, ladder, run, workdir
 from test_sharding import CASES, FAMILIES, config_for
 assert jax.device_count() == 4, jax.devices()
 out = {{}}
@@ -53,11 +54,8 @@ for name, spec in FAMILIES.items():
 for name in CASES:
   config = config_for(name)
   summary = run.train_and_evaluate(config, f'{tmp}/{{name}}', progress=False)
-  setup = run.build(config)
-  place = sharding.placement(setup.members.size, setup.hp, config.population.model_shards)
-  state = place.state(jax.jit(lambda: __import__('rarelearn').population.init(
-      setup.keys['init'], setup.members, setup.hp))())
-  w = state.params['hidden'][0]['w']
+  pop = run.Sweep(config)
+  w = pop.place(pop.init()).params['hidden'][0]['w']
   out[name] = dict(task_loss=summary['final']['task_loss'], layout=summary['layout'],
                    slots=int(w.shape[0]), devices=len(w.sharding.device_set),
                    shard_shape=list(w.addressable_shards[0].data.shape))
@@ -116,6 +114,6 @@ def _check_case(name, got, tmp, workdir):
   np.testing.assert_allclose([r['task_loss'] for r in inspected.results],
                              got['task_loss'], rtol=1e-5, atol=1e-7)
   if name == 'model_axis':  # members over 2 devices, each member's 8 units over 2 more
-    assert got['shard_shape'][:2] == [members // 2, 4], got
+    assert got['shard_shape'][:2] == [got['slots'] // 2, 4], got
   else:
     assert got['shard_shape'][0] == got['slots'] // 4

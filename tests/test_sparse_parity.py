@@ -88,8 +88,7 @@ def test_members_equal_standalone_classifiers(layout):
   or padded) follows, step by step, a standalone classifier of its width written here (init,
   forward, cross-entropy, optax.adam) on the same batches; its per-subtask test loss in bits
   equals a numpy evaluation of that classifier."""
-  pop = run.Sweep(_parity_config(layout))
-  su = pop.setup
+  su = pop = run.Sweep(_parity_config(layout))
   with jax.default_matmul_precision('highest'):
     state, out = pop.chunk(pop.place(pop.init()), 0)
     solo_opt = optax.adam(3e-3)
@@ -104,7 +103,7 @@ def test_members_equal_standalone_classifiers(layout):
       return optax.apply_updates(p, updates), s
 
     ev = su.eval_batch
-    for m, (w, seed) in enumerate(zip(su.members.widths, su.members.seeds)):
+    for m, (w, seed) in enumerate(zip(su.grid.widths, su.grid.seeds)):
       solo = init_member(jax.random.fold_in(su.keys['init'], seed), w, su.spec.input_dim)
       solo_state = solo_opt.init(solo)
       for t in range(40):

@@ -32,12 +32,14 @@ def _adam_state(opt_state: Any) -> optax.ScaleByAdamState:
   return next(s for s in opt_state if isinstance(s, optax.ScaleByAdamState))
 
 
-def split_update(optimizer: str, old_opt_state: Any, new_opt_state: Any, params: mlp.Params,
+def split_update(old_opt_state: Any, new_opt_state: Any, params: mlp.Params,
                  hp) -> tuple[mlp.Params | None, mlp.Params]:
   """(task_scale, rest) with direction = task_scale ⊙ g + rest (the update is −η · direction).
 
-  ``task_scale`` is None for an optimizer with no linear split (lion).
+  ``hp``: the ``optim.Hyper``; ``task_scale`` is None for an optimizer with no linear split
+  (lion).
   """
+  optimizer = hp.name
   if optimizer == 'sgd':
     return jax.tree.map(jnp.ones_like, params), jax.tree.map(jnp.zeros_like, params)
   if optimizer in ('adam', 'adamw'):

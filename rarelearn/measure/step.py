@@ -67,7 +67,7 @@ def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
             hp: train.Hyper, mh: MeasureHyper) -> dict[str, jax.Array]:
   """Metrics of θ_t = ``state`` and of the update that step ``step`` on ``batch`` applies."""
   K, r, params = spec.num_tasks, mh.rare_task, state.params
-  mask_W = mlp.hidden_mask(member.width, hp.max_width)
+  mask_W = mlp.mask_of(params, member.width)
   weights_B = jnp.full(batch.task_id.shape, 1.0 / batch.task_id.shape[0])
   sig = gradients.signals(params, batch.x, batch.y, weights_B, mask_W, hp.activation)
   new_state, direction = train.apply_gradients(state, sig.grads, step, member, hp)
@@ -101,8 +101,8 @@ def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
   m['ref_cos_other'] = _cos(other_dot, all_sq - 2 * jnp.sum(gram[r]) + gram[r, r], ref_sq)
 
   eta = member.lr * optim.lr_multiplier(step, hp.opt)
-  scale, rest = interference.split_update(hp.optimizer, state.opt_state, new_state.opt_state,
-                                          params, hp)
+  scale, rest = interference.split_update(state.opt_state, new_state.opt_state, params,
+                                          hp.opt)
   m['interference_total'] = -eta * interference.tree_dot(g_ref, direction)
   if scale is None:
     m['interference'] = jnp.full((K,), jnp.nan)

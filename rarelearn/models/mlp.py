@@ -33,6 +33,11 @@ def hidden_mask(width: jax.Array, max_width: int) -> jax.Array:
   return (jnp.arange(max_width) < width).astype(jnp.float32)
 
 
+def mask_of(params: Params, width: jax.Array) -> jax.Array:
+  """``hidden_mask`` at the padded width W of ``params`` (read from their shapes)."""
+  return hidden_mask(width, params['hidden'][0]['w'].shape[0])
+
+
 def _rows(key: jax.Array, num_rows: int, row_len: int) -> jax.Array:
   """Row i drawn from fold_in(key, i): independent of how many rows are drawn."""
   return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (row_len,)))(
