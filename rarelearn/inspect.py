@@ -74,10 +74,9 @@ def table(ins: Inspection, members: Sequence[int] | None = None,
 
 def write_plots(ins: Inspection, workdir: str) -> list[str]:
   """The family's figures at this step (metric rows up to it) in ``W/inspect/<step>/``."""
-  out = os.path.join(workdir, 'inspect', str(ins.step))
-  os.makedirs(out, exist_ok=True)
   rows = [r for r in workdir_lib.read_metrics(workdir) if r['step'] <= ins.step]
-  return ins.population.figures(ins.summary, rows, out)
+  return ins.population.figures(ins.summary, rows, os.path.join(workdir, 'inspect',
+                                                                str(ins.step)))
 
 
 # summary keys that are not one number or label of the run (shown per member, or elsewhere)

@@ -17,7 +17,6 @@ Shape letters (rarelearn/__init__.py): R rungs, F frequencies (settings), Z seed
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from typing import Any
 
@@ -171,6 +170,8 @@ class Ladder(population.Population):
   vmapped, jitted chunk of training and evaluation), all advancing one chunk per call; the
   state is {rung name: lm.State}; every step's evaluation becomes one metrics row per member."""
   evaluates_at_start = True
+  figure_files = {'heatmap.png': plots.ladder_heatmap,
+                  'test_accuracy_curves.png': plots.ladder_curves}
 
   def __init__(self, config, settings=None):
     """Rungs, members, data and the held-out background of ``config`` (``settings``: the
@@ -285,12 +286,6 @@ class Ladder(population.Population):
           f"{r['test_accuracy']:.4f}{'*' if r['learned'] else ' '}",
           *[f'{r[k]:.4f}' for k in COLUMNS[1:]])))
     return '\n'.join(lines)
-
-  def figures(self, summary: dict, rows: list[dict], folder: str) -> list[str]:
-    paths = [os.path.join(folder, 'heatmap.png'), os.path.join(folder, 'test_accuracy_curves.png')]
-    plots.ladder_heatmap(summary, paths[0])
-    plots.ladder_curves(summary, rows, paths[1])
-    return paths
 
   def result(self, summary: dict) -> str:
     lowest = summary['min_learned_frequency_by_rung']

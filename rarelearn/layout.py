@@ -88,10 +88,11 @@ def padded_units(widths, layout: str, factor: float) -> int:
 # The trainers: (state_M, data_key, first_step, member_M, spec, mix, num_steps) → (state_M, loss_M)
 
 def member_axes(spec, mixture_axis):
-  spec_axes = None
-  if spec.log_freqs_K.ndim == 2:  # each member's own long-run π
-    spec_axes = jax.tree.map(lambda _: None, spec).replace(log_freqs_K=0)
-  return spec_axes, mixture_axis
+  """vmap axes of (spec, mix): with a schedule per member (``mixture_axis`` 0) the spec's
+  ``log_freqs_K`` is [M, K] too, each member's own long-run π."""
+  if mixture_axis is None:
+    return None, None
+  return jax.tree.map(lambda _: None, spec).replace(log_freqs_K=0), mixture_axis
 
 
 def padded_trainer(hp: train.Hyper, mixture_axis: int | None) -> Callable:
@@ -127,9 +128,9 @@ def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
     take = lambda tree, g: jax.tree.map(lambda a: a[g], tree)
     states, losses = [], []
     for g, shapes in plans:
-      spec_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]) if spec.log_freqs_K.ndim == 2 \
-          else spec
-      mix_g = take(mix, g) if mixture_axis == 0 else mix
+      spec_g, mix_g = spec, mix
+      if mixture_axis == 0:  # each member its own π and schedule
+        spec_g, mix_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]), take(mix, g)
       sub, loss = trainer(_crop(take(state, g), shapes), data_key, first, take(member, g),
                           spec_g, mix_g, num_steps)
       states.append(_uncrop(sub, state))

@@ -142,6 +142,5 @@ def _finish(pop, workdir, rows, state, last, elapsed: float, t0: float, start: i
                  versions=wd.provenance(), devices=[str(d) for d in jax.devices()])
   if workdir is not None:
     wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))
-    os.makedirs(os.path.join(workdir, 'figures'), exist_ok=True)
     pop.figures(summary, rows, os.path.join(workdir, 'figures'))
   return Outcome(summary, history, state, last)

@@ -23,7 +23,6 @@ import optax
 
 OPTIMIZERS = ('adam', 'adamw', 'sgd', 'lion')
 SCHEDULES = ('constant', 'cosine')
-DECAY = ('all', 'matrices')  # which parameters weight decay applies to
 
 
 @dataclasses.dataclass(frozen=True)

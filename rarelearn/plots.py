@@ -64,7 +64,7 @@ def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
   return im
 
 
-def phase_diagram(summary: dict, path: str) -> None:
+def phase_diagram(summary: dict, rows: list[dict], path: str) -> None:  # rows: unused
   """``draw_phase_diagram`` as a figure of its own, saved to ``path``."""
   num_tasks, num_widths = len(summary['tasks']), len({_group(m) for m in summary['members']})
   fig, ax = plt.subplots(figsize=(max(6.0, 0.25 * num_tasks + 2), 0.45 * num_widths + 2))
@@ -110,7 +110,7 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
   plt.close(fig)
 
 
-def ladder_heatmap(summary: dict, path: str) -> None:
+def ladder_heatmap(summary: dict, rows: list[dict], path: str) -> None:  # rows: unused
   """A ladder run's rung × frequency heatmap of final test accuracy (mean over seeds)."""
   by_rung, freqs = summary['test_accuracy_by_rung'], summary['frequencies']
   rungs, grid = list(by_rung), np.array(list(by_rung.values())).T  # [F, R]

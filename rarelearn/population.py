@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from typing import Callable, Sequence
 
 import jax
@@ -97,10 +98,16 @@ class Population:
     """The metrics rows (about 600 bytes each) and any files beside them."""
     return 600 * (self.num_steps // self.steps_per_chunk + 1) * len(self.members)
 
+  figure_files: dict[str, Callable] = {}  # file name → plot(summary, rows, path)
+
   def figures(self, summary: dict, rows: list[dict], folder: str) -> list[str]:
-    """Figures of a summary and the metric rows up to it, written to ``folder`` (the run's
-    ``figures/``, or ``inspect/<step>/``); their paths."""
-    return []
+    """``figure_files`` of a summary and the metric rows up to it, written to ``folder`` (the
+    run's ``figures/``, or ``inspect/<step>/``); their paths."""
+    os.makedirs(folder, exist_ok=True)
+    paths = [os.path.join(folder, name) for name in self.figure_files]
+    for path, plot in zip(paths, self.figure_files.values()):
+      plot(summary, rows, path)
+    return paths
 
   def results(self, summary: dict) -> list[dict]:
     """One dict per member: its row and its final numbers (``rarelearn.inspect``)."""
@@ -143,12 +150,12 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   mix=None) -> (state, train_loss_M, task_loss_MxK, metrics). ``start_step`` is traced: one
   compile per run. ``mix`` is the task schedule (``tasks.mixture.Mixture``; None: i.i.d. from
   the spec's π): shared by all members (``mixture_axis`` None, one batch per step for everyone)
-  or one per member along a leading axis (``mixture_axis`` 0, each member its own batches); a
-  spec whose ``log_freqs_K`` is [M, K] gives each member its own π (the probe gradients of the
-  measurements weight tasks by it; sampling follows ``mix`` when given). ``layout`` (with the
-  members' ``widths``) chooses how the members are trained — ``layout.py``; the state in and
-  out is the padded one whatever the layout; ``state_sharding`` (``sharding.Placement``) keeps
-  the state split over the mesh from call to call. With measurement (``mh.every`` > 0) the chunk runs
+  or one per member along a leading axis (``mixture_axis`` 0, each member its own batches,
+  and the spec's ``log_freqs_K`` [M, K] each member's own π: the probe gradients of the
+  measurements weight tasks by it). ``layout`` (with the members' ``widths``) chooses how the
+  members are trained — ``layout.py``; the state in and out is the padded one whatever the
+  layout; ``state_sharding`` (``sharding.Placement``) keeps the state split over the mesh from
+  call to call. With measurement (``mh.every`` > 0) the chunk runs
   as periods of ``mh.every`` steps, each followed by ``measure_step.measure`` of the state it
   reached; ``metrics`` holds arrays [M, P, ...] for the P = steps_per_chunk / every
   measurements (empty dict without).

@@ -24,14 +24,6 @@ MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] meas
 _MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
 
 
-def _drop_measurements_after(workdir: str, last_step: int) -> None:
-  folder = os.path.join(workdir, MEASURE_DIR)
-  if os.path.isdir(folder):
-    for name in os.listdir(folder):
-      if int(name.split('.')[0]) > last_step:
-        os.remove(os.path.join(folder, name))
-
-
 def _plain(value):
   value = np.asarray(value)
   if value.ndim == 0:
@@ -58,20 +50,6 @@ def _metric_rows(step, members, freqs_MxK, loss_M, task_loss_MxK, metrics, every
   return [rows[key] for key in sorted(rows)]
 
 
-def _write_matrices(workdir, step, metrics, every):
-  """The [K, K] cosines of every measurement and the [W, K] unit shares of the last one."""
-  if not metrics:
-    return
-  num_measured = metrics['grad_cos'].shape[1]
-  folder = os.path.join(workdir, MEASURE_DIR)
-  os.makedirs(folder, exist_ok=True)
-  np.savez_compressed(
-      os.path.join(folder, f'{step}.npz'),
-      steps=step - every * np.arange(num_measured - 1, -1, -1),
-      grad_cos=metrics['grad_cos'], grad_cos_probe=metrics['grad_cos_probe'],
-      unit_share=metrics['unit_share'][:, -1])
-
-
 class Sweep(population.Population):
   """The MLP population of a sweep config (configs/sweep.py, configs/msp.py and their kin) for
   ``loop.run``: one jitted chunk (train + per-task losses + measurements) over every member.
@@ -81,6 +59,7 @@ class Sweep(population.Population):
   π), ``spectra`` (None for sparse parity), ``spec``, ``member_spec`` (log_freqs_K [M, K] when
   members differ in π), ``schedule`` and ``mixture_axis`` (``configlib.member_schedules``),
   ``eval_batch`` and the ``keys`` (init, data, eval, measure)."""
+  figure_files = {'phase_diagram.png': plots.phase_diagram, 'task_curves.png': plots.task_curves}
 
   def __init__(self, config):
     self.freqs, self.spectra, basis = configlib.task_setup(config)
@@ -137,11 +116,23 @@ class Sweep(population.Population):
                         out['task_loss'], out['metrics'], self.mh.every)
 
   def observe(self, workdir, step: int, out) -> None:
-    if workdir is not None:
-      _write_matrices(workdir, step, out['metrics'], self.mh.every)
+    """The [K, K] cosines of every measurement and the [W, K] unit shares of the last one."""
+    metrics = out['metrics']
+    if workdir is None or not metrics:
+      return
+    folder = os.path.join(workdir, MEASURE_DIR)
+    os.makedirs(folder, exist_ok=True)
+    np.savez_compressed(
+        os.path.join(folder, f'{step}.npz'),
+        steps=step - self.mh.every * np.arange(metrics['grad_cos'].shape[1] - 1, -1, -1),
+        grad_cos=metrics['grad_cos'], grad_cos_probe=metrics['grad_cos_probe'],
+        unit_share=metrics['unit_share'][:, -1])
 
   def drop_after(self, workdir: str, step: int) -> None:
-    _drop_measurements_after(workdir, step)
+    folder = os.path.join(workdir, MEASURE_DIR)
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
+      if int(name.split('.')[0]) > step:
+        os.remove(os.path.join(folder, name))
 
   def written_bytes(self) -> int:
     """The metrics rows (chunk ends and measured steps) and the measurement matrices."""
@@ -153,12 +144,6 @@ class Sweep(population.Population):
   def summary(self, out, state, history, wall_time_s: float) -> dict:
     return build_summary(self.config, self.grid, self.freqs, self.freqs_MxK, self.spectra,
                          np.asarray(out['task_loss']), np.asarray(state.diverged_at))
-
-  def figures(self, summary: dict, rows: list[dict], folder: str) -> list[str]:
-    paths = [os.path.join(folder, 'phase_diagram.png'), os.path.join(folder, 'task_curves.png')]
-    plots.phase_diagram(summary, paths[0])
-    plots.task_curves(summary, rows, paths[1])
-    return paths
 
   def results(self, summary: dict) -> list[dict]:
     """Per member: its row (index, width, seed, swept settings), task_loss, task_score,

@@ -180,8 +180,10 @@ def test_members_with_their_own_schedule_equal_standalone_runs():
   data_key, start = jax.random.key(9), jnp.int32(0)
   stacked = jax.tree.map(lambda *a: jnp.stack(a), *mixes)
   state = population.init(jax.random.key(0), members, hp)
+  # with a schedule per member the spec is per member too (here each the same π)
+  per_member = spec.replace(log_freqs_K=jnp.stack([spec.log_freqs_K] * len(mixes)))
   state, _, _, _ = population.make_chunk(hp, mixture_axis=0)(
-      state, data_key, start, members.hparams(), spec, ev, jax.random.key(5), stacked)
+      state, data_key, start, members.hparams(), per_member, ev, jax.random.key(5), stacked)
   for m, mix in enumerate(mixes):
     solo = train.init_state(jax.random.fold_in(jax.random.key(0), m), jnp.int32(8), hp, 8)
     solo_member = train.MemberHparams(jnp.int32(8), jnp.float32(0.02))
