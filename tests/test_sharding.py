@@ -78,7 +78,8 @@ def config_for(name):
 
 
 def _sharded_runs(tmp):
-  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
+  env = dict(os.environ, XLA_FLAGS=os.environ.get('XLA_FLAGS', '')
+             + ' --xla_force_host_platform_device_count=4',
              JAX_PLATFORMS='cpu', PYTHONPATH=os.path.join(REPO, 'tests'))
   proc = subprocess.run([sys.executable, '-c', SCRIPT.format(repo=REPO, tmp=str(tmp))],
                         env=env, capture_output=True, text=True, timeout=600, check=False)
