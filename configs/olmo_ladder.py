@@ -4,7 +4,8 @@ at full scale, for GPUs and TPUs.
 Command:   python experiments/fig5_olmo_heatmap.py --config=configs/olmo_ladder.py
 Variants:  ``:small`` — the 4M and 20M rungs at two frequencies (one GPU);
            ``:smoke`` — the 4M rung, 4 steps of 4 sequences of 32 tokens (2 minutes on a
-           2-core CPU, most of it compiling and evaluating the 50,304-way output).
+           2-core CPU, most of it compiling and evaluating the 50,304-way output:
+           docs/results/config_smokes_2026-12-01.json).
 
 Shapes (d_model, heads, layers; SwiGLU hidden 4·d_model as in OLMo-1B; vocabulary 50,304):
 4M (64, 8, 8), 20M (192, 8, 16), 300M (1024, 16, 16), 1B (2048, 16, 16), 4B (3968, 31, 16:

@@ -9,8 +9,8 @@ four tokens of its own carrier sequences.
 Optimizer (``configlib.optimizer``): AdamW (β = 0.9, 0.95; weight decay on weight matrices
 only), gradient clipping at global norm ``optimizer.clip`` (per member: padded coordinates add 0
 to the norm, so clipping is exact under masking), linear warmup then cosine decay to 0.1 of the
-peak. The update is ``optim``'s, as for every family: −η_member · direction, and a member whose loss or
-parameters stop being finite is frozen at its last finite state.
+peak. The update is ``optim``'s, as for every family: −η_member · direction, and a member
+whose loss or parameters stop being finite is frozen at its last finite state.
 
 Measurements: ``evaluate`` adds the feature scores of ``measure.features`` to the losses and
 accuracies; with ``Hyper.probe_neurons`` > 0 the steps ``probe_phases`` (mod ``probe_period``)
