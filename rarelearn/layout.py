@@ -16,13 +16,18 @@ jitted chunk and converts back, so it never shows in files or metrics.
   so each member's gradient is its standalone gradient, and the optimizers being element-wise,
   its trajectory is a standalone model's — at Σ w_m units of compute. Runs of members narrower
   than ``SOLO_UNITS`` share one hidden matmul; a wider member has its own (``Packing.runs``).
+  With few outputs (M·O ≤ D, the sparse-parity classifiers' O = 2) all members share one hidden
+  matmul and one block-diagonal output matmul (``Packing.block``).
 - ``auto``: packed where it applies, else bucketed.
+
+A chunk's evaluation (``evaluator``) crops each member as its layout trains it: to its own
+width when packed, to its bucket's when bucketed.
 
 Results agree across layouts to float32 rounding (sums run in a different order); the tests
 compare every member's parameters and losses.
 
 Shape letters (rarelearn/__init__.py): M members, W padded width, U packed units, B batch, D
-input/output dimension.
+input/output dimension, O outputs.
 """
 from __future__ import annotations
 
@@ -114,30 +119,57 @@ def _uncrop(tree, full):
                       tree, full)
 
 
+def _plans(widths, factor: float, hp: train.Hyper) -> list:
+  """[(member indices, one member's state shapes at the group's largest width)] per bucket."""
+  return [(g, jax.eval_shape(lambda w=int(np.asarray(widths)[g].max()): train.init_state(
+      jax.random.key(0), 1, hp, w))) for g in buckets(widths, factor)]
+
+
+def _by_groups(fn, plans, mixture_axis, state, member, spec, mix):
+  """fn(state cropped to the group's width, member, spec, mix) for every group of ``plans``,
+  the results joined back in member order."""
+  take = lambda tree, g: jax.tree.map(lambda a: a[g], tree)
+  outs = []
+  for g, shapes in plans:
+    spec_g, mix_g = spec, mix
+    if mixture_axis == 0:  # each member its own π and schedule
+      spec_g, mix_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]), take(mix, g)
+    outs.append(fn(_crop(take(state, g), shapes), take(member, g), spec_g, mix_g))
+  inverse = np.argsort(np.concatenate([g for g, _ in plans]))
+  return jax.tree.map(lambda *a: jnp.concatenate(a)[inverse], *outs)
+
+
 def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
                      factor: float) -> Callable:
   """One padded vmap per width bucket, each at its own largest width, in one program."""
-  groups = buckets(widths, factor)
-  order = np.concatenate(groups)
-  inverse = np.argsort(order)
+  plans = _plans(widths, factor, hp)
   trainer = padded_trainer(hp, mixture_axis)  # the padded width is read from the shapes
-  plans = [(g, jax.eval_shape(lambda w=int(np.asarray(widths)[g].max()): train.init_state(
-      jax.random.key(0), 1, hp, w))) for g in groups]
 
   def run(state, data_key, first, member, spec, mix, num_steps):
-    take = lambda tree, g: jax.tree.map(lambda a: a[g], tree)
-    states, losses = [], []
-    for g, shapes in plans:
-      spec_g, mix_g = spec, mix
-      if mixture_axis == 0:  # each member its own π and schedule
-        spec_g, mix_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]), take(mix, g)
-      sub, loss = trainer(_crop(take(state, g), shapes), data_key, first, take(member, g),
-                          spec_g, mix_g, num_steps)
-      states.append(_uncrop(sub, state))
-      losses.append(loss)
-    joined = jax.tree.map(lambda *a: jnp.concatenate(a)[inverse], *states)
-    return joined, jnp.concatenate(losses)[inverse]
+    def group(sub, member, spec, mix):
+      sub, loss = trainer(sub, data_key, first, member, spec, mix, num_steps)
+      return _uncrop(sub, state), loss
+    return _by_groups(group, plans, mixture_axis, state, member, spec, mix)
   return run
+
+
+def evaluator(layout: str, hp: train.Hyper, mixture_axis: int | None, widths,
+              bucket_factor: float = 2.0, sharded: bool = False) -> Callable:
+  """(state, member, spec, eval_batch) → [M, K] ``train.task_losses`` of every member, each
+  computed at the width its layout trains it at: its own (packed), its bucket's (bucketed) or
+  the largest (padded). Cropping drops exact zeros only."""
+  layout = resolve(layout, hp.depth, mixture_axis is None, sharded)
+
+  def padded(state, member, spec, eval_batch):
+    spec_axes, _ = member_axes(spec, mixture_axis)
+    return jax.vmap(lambda s, m, sp: train.task_losses(s.params, m, sp, eval_batch, hp),
+                    in_axes=(0, 0, spec_axes))(state, member, spec)
+  if layout == 'padded':
+    return padded
+  plans = _plans(widths, 1.0 if layout == 'packed' else bucket_factor, hp)
+  return lambda state, member, spec, eval_batch: _by_groups(
+      lambda s, m, sp, _: padded(s, m, sp, eval_batch), plans, mixture_axis, state, member,
+      spec, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +178,10 @@ def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
 @dataclasses.dataclass(frozen=True)
 class Packing:
   widths: tuple[int, ...]
+  # One block-diagonal output matmul for all members (``_block_losses``) instead of one small
+  # product each: chosen when the block costs at most the hidden layer (M·O ≤ D), as for the
+  # sparse-parity classifiers (O = 2), whose [w, B]·[B, 2] gradient products are slow on CPU.
+  block: bool = False
 
   @property
   def offsets(self) -> np.ndarray:  # [M] each member's first packed unit
@@ -154,7 +190,10 @@ class Packing:
   def runs(self) -> list[list[int]]:
     """Consecutive members whose hidden units are computed by one matmul: a member of at least
     ``SOLO_UNITS`` units alone (its matmul is large enough by itself, and slicing its share out
-    of a shared product would cost a copy of its activations), runs of smaller ones together."""
+    of a shared product would cost a copy of its activations), runs of smaller ones together;
+    all members in one with a block output (nothing is sliced)."""
+    if self.block:
+      return [list(range(len(self.widths)))]
     out = []
     for m, w in enumerate(self.widths):
       if w >= SOLO_UNITS or not out or self.widths[out[-1][-1]] >= SOLO_UNITS:
@@ -220,6 +259,20 @@ def _join(trees, p: Packing):
       else jnp.stack(a), *trees)
 
 
+def _block_losses(h_BxU, out, batch, p: Packing, family: str) -> jax.Array:
+  """[M] every member's loss through one output matmul [U, M·O] in which member m's units feed
+  only its own O columns. A member whose activations are not finite gets a NaN prediction (its
+  own model's would not be finite either) and adds exact zeros to the others'."""
+  onehot_UxM = jnp.asarray(np.repeat(np.eye(len(p.widths)), p.widths, axis=0), h_BxU.dtype)
+  finite_BxU = jnp.isfinite(h_BxU)
+  bad_M = (~finite_BxU).any(axis=0).astype(h_BxU.dtype) @ onehot_UxM > 0
+  block_UxMO = (onehot_UxM[:, :, None] * out['w'][:, None, :]).reshape(h_BxU.shape[1], -1)
+  pred_BxMxO = (jnp.where(finite_BxU, h_BxU, 0) @ block_UxMO).reshape(
+      h_BxU.shape[0], len(p.widths), -1) + out['b']
+  pred_BxMxO = jnp.where(bad_M[:, None], jnp.nan, pred_BxMxO.astype(jnp.float32))
+  return jax.vmap(lambda pred: train.prediction_loss(pred, batch, family), 1)(pred_BxMxO)
+
+
 def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str = 'float32',
                 family: str = 'block_regression'):
   """(Σ_m L_m, L_M): each member's ``train.prediction_loss``, as ``train.loss_fn``."""
@@ -229,20 +282,24 @@ def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str =
   for run in p.runs():  # one hidden matmul per run of members
     start, stop = p.offsets[run[0]], p.offsets[run[-1]] + p.widths[run[-1]]
     h_BxR = act(x_BxD @ hidden['w'][start:stop].T + hidden['b'][start:stop])
+    if p.block:  # one run of all members
+      losses.append(_block_losses(h_BxR, params['out'], batch, p, family))
+      continue
     for m in run:  # each member's own output block
       o, w = p.offsets[m] - start, p.widths[m]
       h = h_BxR if len(run) == 1 else h_BxR[:, o:o + w]
       pred = (h @ params['out']['w'][start + o:start + o + w]
               + params['out']['b'][m]).astype(jnp.float32)  # [B, O]: no [B, M, O] concatenation
-      losses.append(train.prediction_loss(pred, batch, family))
-  loss_M = jnp.stack(losses)
+      losses.append(train.prediction_loss(pred, batch, family)[None])
+  loss_M = jnp.concatenate(losses)
   return jnp.sum(loss_M), loss_M
 
 
 def packed_trainer(hp: train.Hyper, widths) -> Callable:
   """Trains the members side by side: the gradient of Σ_m L_m, then each member's own slice
   through ``optim.update`` (the update and divergence freezing of ``train.train_step``)."""
-  p = Packing(tuple(int(w) for w in widths))
+  p = Packing(tuple(int(w) for w in widths),
+              block=len(widths) * (hp.out_dim or hp.dim) <= hp.dim)
 
   def run(state, data_key, first, member, spec, mix, num_steps):
     def step_fn(carry, step):

@@ -163,6 +163,8 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   every = mh.every if mh is not None else 0
   trainer = layout_lib.trainer(layout, hp, mixture_axis, widths, bucket_factor,
                                state_sharding is not None)
+  evaluate = layout_lib.evaluator(layout, hp, mixture_axis, widths, bucket_factor,
+                                  state_sharding is not None)
 
   def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
     spec_axes, mix_axis = layout_lib.member_axes(spec, mixture_axis)
@@ -184,17 +186,14 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
       metrics = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), metrics)  # [P, M, …] → [M, P, …]
     if state_sharding is not None:
       state = jax.lax.with_sharding_constraint(state, state_sharding)
-    task_loss = jax.vmap(lambda s, m, sp: train.task_losses(s.params, m, sp, eval_batch, hp),
-                         in_axes=(0, 0, spec_axes))(state, member, spec)
+    task_loss = evaluate(state, member, spec, eval_batch)
     return state, loss, task_loss, metrics
   return jax.jit(batched, donate_argnums=(0,))
 
 
 def make_evaluate(hp: train.Hyper) -> Callable:
   """jit(vmap(task_losses)): (state, member_hparams, spec, eval_batch) -> task_loss_MxK."""
-  def evaluate(state, member, spec, eval_batch):
-    return train.task_losses(state.params, member, spec, eval_batch, hp)
-  return jax.jit(jax.vmap(evaluate, in_axes=(0, 0, None, None)))
+  return jax.jit(layout_lib.evaluator('padded', hp, None, None))
 
 
 def select(tree, index: int):

@@ -149,3 +149,46 @@ def test_packed_loss_by_hand_with_shared_and_solo_matmuls():
     want.append(np.mean(np.sum((pred - y) ** 2, axis=-1)))
   np.testing.assert_allclose(loss_M, want, rtol=2e-5)
   assert float(total) == pytest.approx(sum(want), rel=2e-5)
+
+
+@pytest.mark.parametrize('family', ['block_regression', 'sparse_parity'])
+def test_block_output_losses_and_gradients_by_hand(family):
+  """One block-diagonal output matmul for all members: each member's loss is its own model's
+  (numpy by hand) and its gradient the per-member products'; a member with non-finite
+  activations gets a non-finite loss and leaves the others' losses and gradients as they were."""
+  widths, D, O, B = (3, 5, 2), 8, 2, 7
+  block, plain = layout.Packing(widths, block=True), layout.Packing(widths)
+  assert block.runs() == [[0, 1, 2]] and plain.runs() == [[0, 1, 2]]
+  rng = np.random.default_rng(1)
+  U = sum(widths)
+  params = {'hidden': [{'w': rng.standard_normal((U, D)), 'b': rng.standard_normal(U)}],
+            'out': {'w': rng.standard_normal((U, O)), 'b': rng.standard_normal((3, O))}}
+  x = rng.standard_normal((B, D))
+  y = rng.integers(0, O, B) if family == 'sparse_parity' else rng.standard_normal((B, O))
+  f32 = lambda t: jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), t)
+  batch = br.Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y), None)
+  want = []
+  for o, w, m in zip(block.offsets, widths, range(3)):
+    h = np.maximum(x @ params['hidden'][0]['w'][o:o + w].T + params['hidden'][0]['b'][o:o + w], 0)
+    pred = h @ params['out']['w'][o:o + w] + params['out']['b'][m]
+    if family == 'sparse_parity':
+      logp = pred - np.log(np.exp(pred).sum(-1, keepdims=True))
+      want.append(-np.mean(logp[np.arange(B), y]))
+    else:
+      want.append(np.mean(np.sum((pred - y) ** 2, axis=-1)))
+  grad = lambda p, packing: jax.grad(layout.packed_loss, has_aux=True)(
+      p, batch, packing, 'relu', family=family)
+  (g_block, loss_block), (g_plain, _) = grad(f32(params), block), grad(f32(params), plain)
+  np.testing.assert_allclose(loss_block, want, rtol=2e-5)
+  for a, b in zip(jax.tree.leaves(g_block), jax.tree.leaves(g_plain)):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+  params['hidden'][0]['w'][3] = 1e38  # member 1's first unit overflows to inf
+  params['hidden'][0]['b'][3] = 1e38
+  g_bad, loss_bad = grad(f32(params), block)
+  assert not np.isfinite(loss_bad[1])
+  np.testing.assert_allclose(np.asarray(loss_bad)[[0, 2]], np.asarray(want)[[0, 2]], rtol=2e-5)
+  leaves = lambda tree: [np.asarray(a) for a in jax.tree.leaves(tree)]
+  for a, b in zip(leaves(g_bad), leaves(g_plain)):
+    for rows in (slice(0, 3), slice(8, 10)):  # members 0 and 2: units, and output biases
+      got, ref = (a[rows], b[rows]) if a.shape[0] == U else (a[::2], b[::2])
+      np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)

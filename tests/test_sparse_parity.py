@@ -75,7 +75,8 @@ def apply_member(params, x_BxD):
 def _parity_config(layout):
   c = configlib.load_config_file(os.path.join(REPO, 'configs', 'msp.py') + ':smoke')
   c.population.widths, c.population.seeds, c.population.layout = (3, 8, 5), 2, layout
-  c.tasks.num_tasks, c.tasks.orders, c.tasks.num_data_bits = 4, (2, 2, 3, 3), 6
+  # 6 members × 2 outputs ≤ 4 + 8 inputs: packed, they share one block output matmul
+  c.tasks.num_tasks, c.tasks.orders, c.tasks.num_data_bits = 4, (2, 2, 3, 3), 8
   c.tasks.frequencies = (0.25,) * 4
   c.train.batch_size, c.train.num_steps, c.train.steps_per_chunk = 64, 40, 40
   c.optimizer.lr, c.eval.examples_per_task = 3e-3, 50
