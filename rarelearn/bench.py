@@ -2,11 +2,11 @@
 
 Workloads: ``toy`` (configs/sweep.py, the default sweep), ``large`` (configs/bench_large.py,
 widths 256…4096, batch 4,096), ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
-classifiers of widths 8…512, batch 1,024, the same MLP population code as the toy), ``ladder`` (configs/olmo_tiny.py, the CPU
-transformer ladder: 5 rungs × 4 injection frequencies; also ``tokens_per_s``) and, for an
-accelerator only (not in the default list), ``olmo`` (configs/olmo_ladder.py:small: the OLMo 4M
-and 20M rungs × 2 frequencies, sequences of 512, batch 64; population figures only). For each
-(measurement off), in one run on one machine:
+classifiers of widths 8…512, batch 1,024, the same MLP population code as the toy),
+``ladder`` (configs/olmo_tiny.py, the CPU transformer ladder: 5 rungs × 4 injection frequencies;
+also ``tokens_per_s``) and, for an accelerator only (not in the default list), ``olmo``
+(configs/olmo_ladder.py:small: the OLMo 4M and 20M rungs × 2 frequencies, sequences of 512,
+batch 64; population figures only). For each (measurement off), in one run on one machine:
 
 - **population**: all members in one jitted, vmapped program (``population.make_chunk``), as a
   run trains them;
@@ -86,6 +86,8 @@ def _population_seconds(config, steps: int, repeats: int) -> tuple[float, float]
   config's population (``families.population``), one chunk per call, as a run trains it."""
   config = config.copy_and_resolve_references()
   config.train.steps_per_chunk = config.train.num_steps = steps
+  if 'measure' in config:  # measurement off, as for the sequential loop
+    config.measure.every = 0
   pop = families.population(config)
   holder, first_loss = [pop.place(pop.init())], []
 
@@ -93,15 +95,13 @@ def _population_seconds(config, steps: int, repeats: int) -> tuple[float, float]
     holder[0], out = pop.chunk(holder[0], 0)
     first_loss.append(out['loss'])
     return out
-  seconds = median_seconds(call, repeats)
-  return seconds, float(jnp.mean(first_loss[0]))
+  return median_seconds(call, repeats), float(jnp.mean(first_loss[0]))
 
 
 def _sequential_seconds(config, steps: int, repeats: int) -> float:
   setup = run.Sweep(config)
   total, compiled = 0.0, {}
-  members = setup.grid
-  for width, seed, lr in zip(members.widths, members.seeds, members.lrs):
+  for width, seed, lr in zip(setup.grid.widths, setup.grid.seeds, setup.grid.lrs):
     hp = dataclasses.replace(setup.hp, steps_per_chunk=steps)
     if width not in compiled:  # one program per width, as a loop over widths would compile
       def chunk(s, member, hp=hp):  # train, then evaluate every task, as a run's chunk does
@@ -119,22 +119,14 @@ def _sequential_seconds(config, steps: int, repeats: int) -> float:
   return total
 
 
-def _torch_module():
-  """``benchmarks/torch_sweep.py`` (None outside a checkout)."""
+def _torch_seconds(config, steps: int, repeats: int) -> float | None:
+  """``benchmarks/torch_sweep.py`` on this workload (None outside a checkout or without torch)."""
   path = os.path.join(REPO, 'benchmarks', 'torch_sweep.py')
   if not os.path.exists(path):
     return None
   spec = importlib.util.spec_from_file_location('torch_sweep', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module
-
-
-def _torch_seconds(config, steps: int, repeats: int) -> float | None:
-  """``benchmarks/torch_sweep.py`` on this workload (None without torch)."""
-  module = _torch_module()
-  if module is None:
-    return None
   hp = configlib.hyper(config)
   return module.seconds(configlib.members(config).widths, hp.dim, config.train.batch_size,
                         steps, config.optimizer.lr, config.model.activation, repeats,
@@ -193,8 +185,7 @@ def _figures(name: str, config):
           useful_flops_per_step(members.widths, hp.dim, config.train.batch_size, hp.depth,
                                 hp.out_dim or hp.dim),
           population.tree_bytes(state), run.describe_layout(config, members),
-          _population_seconds,
-          _sequential_seconds, _torch_seconds)
+          _population_seconds, _sequential_seconds, _torch_seconds)
 
 
 def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool,
@@ -282,9 +273,7 @@ def main(argv=None) -> list[dict]:
 def _fmt(v, digits=3):
   if v is None:
     return 'n/a'
-  if isinstance(v, float):
-    return f'{v:.{digits}g}'
-  return str(v)
+  return f'{v:.{digits}g}' if isinstance(v, float) else str(v)
 
 
 def _print(results):

@@ -307,10 +307,9 @@ def _validate_sweep(config) -> None:
 def sweep_settings(config) -> list[dict]:
   """The swept scalar combinations: the product of the non-empty ``population.sweep`` axes in
   ``_SWEEP`` order ([{}] when nothing is swept). Each is one member group per width × seed."""
-  axes = [(key, tuple(config.population.sweep[key])) for key in _SWEEP
-          if config.population.sweep[key]]
-  keys = [key for key, _ in axes]
-  return [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in axes])]
+  sweep = config.population.sweep
+  axes = {key: tuple(sweep[key]) for key in _SWEEP if sweep[key]}
+  return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
 def frequencies(config, setting: dict | None = None) -> np.ndarray:
@@ -368,10 +367,9 @@ def hyper(config) -> train.Hyper:
   return train.Hyper(
       dim=t.num_tasks + t.num_data_bits if parity else t.num_tasks * t.dims_per_task,
       family=family(config), out_dim=2 if parity else 0, init=config.model.init,
-      depth=config.model.depth,
-      activation=config.model.activation, init_scale=float(config.model.init_scale),
-      opt=optimizer(config), batch_size=int(config.train.batch_size),
-      steps_per_chunk=int(config.train.steps_per_chunk),
+      depth=config.model.depth, activation=config.model.activation,
+      init_scale=float(config.model.init_scale), opt=optimizer(config),
+      batch_size=int(config.train.batch_size), steps_per_chunk=int(config.train.steps_per_chunk),
       compute_dtype=config.train.compute_dtype)
 
 

@@ -9,12 +9,9 @@ JSON, ``--plot`` writes the phase diagram and learning curves of that step to
 ``W/inspect/<step>/``.
 
 The table, the headline and the figures are the family's (``Population.table``, ``result``,
-``figures``): a transformer-ladder run (``python -m rarelearn.main
---config=configs/olmo_tiny.py``) has one task, T_CMP or T_ADD, and one row per member (rung,
-size, frequency, seed) with the test accuracy over the held-out pairs (``*`` where learned),
-the accuracy and loss on the train pairs, the test loss and the background loss — no prediction
-column, the utility theory being the toy's; ``--plot`` writes the rung × frequency heatmap and
-the test-accuracy curves.
+``figures``): a transformer-ladder run has one row per member (rung, size, frequency, seed)
+with its accuracies and losses (``ladder.COLUMNS``) and no prediction column; ``--plot`` writes
+the rung × frequency heatmap and the test-accuracy curves.
 
 From a notebook: ``rarelearn.inspect.load(workdir, step=None)`` returns an ``Inspection``
 (config, step, all saved steps, the restored population state — for a ladder, one state per
@@ -72,13 +69,6 @@ def table(ins: Inspection, members: Sequence[int] | None = None,
                               list(range(ins.population.num_tasks) if tasks is None else tasks))
 
 
-def write_plots(ins: Inspection, workdir: str) -> list[str]:
-  """The family's figures at this step (metric rows up to it) in ``W/inspect/<step>/``."""
-  rows = [r for r in workdir_lib.read_metrics(workdir) if r['step'] <= ins.step]
-  return ins.population.figures(ins.summary, rows, os.path.join(workdir, 'inspect',
-                                                                str(ins.step)))
-
-
 # summary keys that are not one number or label of the run (shown per member, or elsewhere)
 _NOT_HEADLINE = ('members', 'final', 'predicted', 'tasks', 'learned', 'diverged', 'steps',
                  'versions', 'devices')
@@ -121,8 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(ins, members, tasks))
     print('config:', json.dumps(ins.config.to_dict(), sort_keys=True))
     print('versions:', json.dumps(_versions(args.workdir)))
-  if args.plot:
-    for path in write_plots(ins, args.workdir):
+  if args.plot:  # the family's figures at this step (metric rows up to it)
+    rows = [r for r in workdir_lib.read_metrics(args.workdir) if r['step'] <= ins.step]
+    folder = os.path.join(args.workdir, 'inspect', str(ins.step))
+    for path in ins.population.figures(ins.summary, rows, folder):
       print(f'wrote {path}')
   return 0
 

@@ -1,12 +1,12 @@
 """The transformer track's host program: a model ladder × injection frequencies (× seeds).
 
-``train(config)`` builds the members (configs/olmo_tiny.py, configs/olmo_ladder.py), trains
-them and returns the evaluation history; with a workdir (``python -m rarelearn.main``) it also
-checkpoints, resumes and writes what ``rarelearn.inspect`` opens. Members of one rung share a shape, so each rung is one
-vmapped, jitted program with no padding at all (the rungs are the width buckets of the
+``train(config)`` builds the members (configs/olmo_tiny.py, configs/olmo_ladder.py), trains them and
+returns the evaluation history; with a workdir (``python -m rarelearn.main``) it also checkpoints,
+resumes and writes what ``rarelearn.inspect`` opens. Members of one rung share a shape, so each rung
+is one vmapped, jitted program with no padding at all (the rungs are the width buckets of the
 transformer track); every rung sees the same background batches, and a member's task instances
-depend only on its frequency (and the step), never on its rung — sizes are compared on
-identical data.
+depend only on its frequency (and the step), never on its rung — sizes are compared on identical
+data.
 
 Learning rate per rung: ``optimizer.lr`` · (N / N_0)^(-1/3), N the rung's non-embedding
 parameter count and N_0 the smallest rung's (the N^-1/3 rule of OLMo's ladder).
@@ -311,10 +311,8 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
   ``steps_per_s`` (of the whole ladder) and with ``keep_params`` the final ``params`` of every
   rung (a list of [F·Z]-stacked trees).
 
-  With ``workdir`` (``python -m rarelearn.main`` passes it) the loop's files are written and
-  the run resumes from its newest readable checkpoint (``python -m rarelearn.inspect`` opens
-  it); ``max_chunks`` stops after that many chunks of this call, as an interruption would,
-  and returns None."""
+  With ``workdir`` the loop's files are written and the run resumes (``loop.run``);
+  ``max_chunks`` stops after that many chunks of this call and returns None."""
   pop = Ladder(config, settings)
   if workdir is not None and pop.probing:
     raise ValueError('config.probe.neurons > 0: gradient probes are not checkpointed; run '

@@ -84,20 +84,15 @@ def loss_fn(params, tokens_BxS1, weights_BxS, shape, dims) -> jax.Array:
       jnp.sum(weights_BxS), 1.0)
 
 
-def background_at(data_key: jax.Array, step: jax.Array, data: Data, hp: Hyper) -> jax.Array:
-  """[B, S + 1] background tokens of ``step`` (shared by all members)."""
-  return tk.markov_sequences(jax.random.fold_in(data_key, step), data.chain, hp.batch_size,
-                             hp.seq_len + 1)
-
-
 def batch_at(data_key: jax.Array, step: jax.Array, data: Data, member: Member, hp: Hyper,
              background: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
   """(tokens [B, S + 1], carriers [B]) a member trains on at ``step``; ``background`` (e.g.
-  windows of a token file) replaces the synthetic background."""
+  windows of a token file) replaces the synthetic background (shared by all members)."""
+  key = jax.random.fold_in(data_key, step)
   if background is None:
-    background = background_at(data_key, step, data, hp)
-  key = jax.random.fold_in(jax.random.fold_in(data_key, step), 1)
-  return tk.inject(key, step, background, data.task, member.injection, hp.mode)
+    background = tk.markov_sequences(key, data.chain, hp.batch_size, hp.seq_len + 1)
+  return tk.inject(jax.random.fold_in(key, 1), step, background, data.task, member.injection,
+                   hp.mode)
 
 
 def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,

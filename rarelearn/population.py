@@ -155,10 +155,9 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   measurements weight tasks by it). ``layout`` (with the members' ``widths``) chooses how the
   members are trained — ``layout.py``; the state in and out is the padded one whatever the
   layout; ``state_sharding`` (``sharding.Placement``) keeps the state split over the mesh from
-  call to call. With measurement (``mh.every`` > 0) the chunk runs
-  as periods of ``mh.every`` steps, each followed by ``measure_step.measure`` of the state it
-  reached; ``metrics`` holds arrays [M, P, ...] for the P = steps_per_chunk / every
-  measurements (empty dict without).
+  call to call. With measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every``
+  steps, each followed by ``measure_step.measure`` of the state it reached; ``metrics`` holds
+  arrays [M, P, ...] for the P = steps_per_chunk / every measurements (empty dict without).
   """
   every = mh.every if mh is not None else 0
   trainer = layout_lib.trainer(layout, hp, mixture_axis, widths, bucket_factor,

@@ -66,20 +66,17 @@ class Sweep(population.Population):
     self.hp, self.grid = hp, members = configlib.hyper(config), configlib.members(config)
     super().__init__(config, members.rows())
     parity = hp.family == 'sparse_parity'
-    if parity:
-      self.spec = sp.make_spec(self.freqs, configlib.parity_orders(config),
-                               config.tasks.num_data_bits, seed=config.seed)
-    else:
-      self.spec = br.make_spec(self.freqs, self.spectra, basis)
+    self.spec = (sp.make_spec(self.freqs, configlib.parity_orders(config),
+                              config.tasks.num_data_bits, seed=config.seed)
+                 if parity else br.make_spec(self.freqs, self.spectra, basis))
     root = jax.random.key(config.seed)
     self.keys = dict(zip(('init', 'data', 'eval', 'measure'),
                          (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
     per_task = config.eval.examples_per_task if hp.activation != 'linear' or parity else 1
     self.eval_batch = (sp if parity else br).eval_set(self.keys['eval'], self.spec, per_task)
     self.freqs_MxK, schedule, self.mixture_axis = configlib.member_schedules(config, members)
-    # Several devices: the member axis is split over them (padded to a multiple; sharding.py).
-    # Training checks model_shards against the devices first (configlib.check_devices); an
-    # inspection on a machine with fewer devices keeps each member whole.
+    # Several devices: the member axis is split over them (sharding.py); an inspection on a
+    # machine with fewer devices than model_shards keeps each member whole.
     shards = config.population.model_shards
     self.placement = place = sharding.placement(
         members.size, hp, members.max_width, shards if jax.device_count() % shards == 0 else 1)
@@ -188,13 +185,9 @@ class Sweep(population.Population):
 
 def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
                        max_chunks: int | None = None, progress: bool = True) -> dict | None:
-  """Trains the population described by ``config`` in ``workdir`` (``loop.run``); returns the
-  summary dict.
-
-  ``max_chunks`` stops after that many chunks of this invocation (as an interruption would),
-  returning None; calling again resumes. Raises ConfigError before touching the disk if the
-  config is unusable.
-  """
+  """Trains ``config``'s population in ``workdir`` (``loop.run``); returns the summary, or None
+  when it stopped after ``max_chunks`` chunks of this call (calling again resumes). Raises
+  ConfigError before touching the disk if the config is unusable."""
   configlib.validate(config)
   configlib.check_devices(config)
   out = loop.run(Sweep(config), workdir, overwrite=overwrite, progress=progress,

@@ -37,12 +37,6 @@ def make_mesh(model_shards: int = 1, devices=None) -> Mesh:
   return Mesh(grid, (MEMBERS, MODEL), axis_types=(AxisType.Auto, AxisType.Auto))
 
 
-def padded_count(num_members: int, mesh: Mesh) -> int:
-  """The smallest multiple of the ``members`` axis that holds ``num_members``."""
-  n = mesh.shape[MEMBERS]
-  return math.ceil(num_members / n) * n
-
-
 def pad_members(tree, count: int):
   """Leading member axis extended to ``count`` with copies of the last member."""
   def pad(a):
@@ -50,10 +44,6 @@ def pad_members(tree, count: int):
     extra = count - a.shape[0]
     return a if extra == 0 else jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)])
   return jax.tree.map(pad, tree)
-
-
-def unpad_members(tree, num_members: int):
-  return jax.tree.map(lambda a: a[:num_members], tree)
 
 
 def width_axes(single_shapes, wider_shapes):
@@ -82,10 +72,6 @@ def member_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(MEMBERS))
 
 
-def place(tree, shardings):
-  return jax.device_put(tree, shardings)
-
-
 @dataclasses.dataclass(frozen=True)
 class Placement:
   """Where a run's population lives: ``mesh`` None keeps everything on the default device."""
@@ -95,26 +81,27 @@ class Placement:
 
   @property
   def count(self) -> int:
-    """Members actually trained (the requested ones plus padding copies)."""
-    return padded_count(self.num_members, self.mesh) if self.mesh else self.num_members
+    """Members actually trained: the requested ones padded to a multiple of ``members``."""
+    n = self.mesh.shape[MEMBERS] if self.mesh else 1
+    return math.ceil(self.num_members / n) * n
 
   def widths(self, widths) -> tuple[int, ...]:
     return tuple(widths) + (widths[-1],) * (self.count - self.num_members)
 
   def state(self, state):
     """Requested members → padded and placed on the mesh."""
-    return state if self.mesh is None else place(pad_members(state, self.count),
-                                                 self.shardings)
+    return state if self.mesh is None else jax.device_put(pad_members(state, self.count),
+                                                          self.shardings)
 
   def per_member(self, tree):
     """Per-member inputs (hyperparameters, schedules) → padded and split over ``members``."""
     if self.mesh is None or tree is None:
       return tree
-    return place(pad_members(tree, self.count), member_sharding(self.mesh))
+    return jax.device_put(pad_members(tree, self.count), member_sharding(self.mesh))
 
   def requested(self, tree):
     """Outputs with a leading member axis → the requested members only."""
-    return tree if self.mesh is None else unpad_members(tree, self.num_members)
+    return tree if self.mesh is None else jax.tree.map(lambda a: a[:self.num_members], tree)
 
 
 def member_placement(num_members: int, devices=None) -> Placement:

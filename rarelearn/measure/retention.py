@@ -21,11 +21,6 @@ from typing import Sequence
 import numpy as np
 
 
-def burst_starts(num_steps: int, gap: int, offset: int) -> list[int]:
-  """s_i = offset + i·gap for every burst that starts before ``num_steps``."""
-  return list(range(offset, num_steps, gap))
-
-
 def retention(steps: Sequence[int], score: Sequence[float], gap: int, burst_steps: int,
               offset: int, min_gain: float = 0.05) -> dict:
   """Per-burst gain and retained fraction of ℓ_r, for every burst followed by another.
@@ -35,7 +30,7 @@ def retention(steps: Sequence[int], score: Sequence[float], gap: int, burst_step
   'mean_retained', 'weighted_retained' (NaN if no burst counts)}.
   """
   at = {int(t): float(v) for t, v in zip(steps, score)}
-  starts = [s for s in burst_starts(max(at) + 1, gap, offset) if s + gap in at]
+  starts = [s for s in range(offset, max(at) + 1, gap) if s + gap in at]  # s_i = offset + i·gap
   missing = [t for s in starts for t in (s, s + burst_steps) if t not in at]
   if missing:
     raise ValueError(f'retention: the trajectory lacks steps {missing[:5]}; evaluate at every '

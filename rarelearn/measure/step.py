@@ -115,8 +115,6 @@ def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
 
   m['unit_share'] = allocation.unit_shares(params, sig_p.inputs[-1], probe.task_id, K)
   m['units_dominated'] = allocation.units_dominated(m['unit_share'])
-  if hp.activation == 'linear':
-    m['rowspace_score'] = allocation.rowspace_scores(params, mask_W, spec)
-  else:
-    m['rowspace_score'] = jnp.full((K,), jnp.nan)
+  m['rowspace_score'] = (allocation.rowspace_scores(params, mask_W, spec)
+                         if hp.activation == 'linear' else jnp.full((K,), jnp.nan))
   return m

@@ -55,11 +55,8 @@ def zipf_frequencies(num_tasks: int, zipf: float, offset: float) -> np.ndarray:
 
 def power_spectra(dims: Sequence[int], decay: Sequence[float]) -> list[np.ndarray]:
   """λ_{k,j} ∝ j^-decay_k, normalized so that Σ_j λ_{k,j} = 1 for every task."""
-  out = []
-  for d, a in zip(dims, decay):
-    lam = np.arange(1, d + 1, dtype=np.float64) ** (-float(a))
-    out.append(lam / lam.sum())
-  return out
+  lams = [np.arange(1, d + 1, dtype=np.float64) ** (-float(a)) for d, a in zip(dims, decay)]
+  return [lam / lam.sum() for lam in lams]
 
 
 def random_orthogonal(key: jax.Array, dim: int) -> np.ndarray:
@@ -106,8 +103,7 @@ def batch_of_tasks(key: jax.Array, spec: BlockRegressionSpec, task_B: jax.Array)
 def eval_set(key: jax.Array, spec: BlockRegressionSpec, per_task: int) -> Batch:
   """A fixed, task-balanced evaluation set: ``per_task`` examples of every task, task-major."""
   task_B = jnp.repeat(jnp.arange(spec.num_tasks, dtype=jnp.int32), per_task)
-  x, y = examples_of_tasks(key, spec, task_B)
-  return Batch(x, y, task_B)
+  return batch_of_tasks(key, spec, task_B)
 
 
 def closed_form_task_losses(w_DxD: jax.Array, bias_D: jax.Array,

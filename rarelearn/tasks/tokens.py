@@ -44,7 +44,6 @@ EOD = 0
 NUM_TASK_TOKENS = 100
 KINDS = ('cmp', 'add')
 MODES = ('count', 'bernoulli')
-LABEL_TARGET = 1  # index (in the shifted targets) of the prediction of LABEL
 
 
 class TokenTask(NamedTuple):
