@@ -160,15 +160,15 @@ def evaluator(layout: str, hp: train.Hyper, mixture_axis: int | None, widths,
   the largest (padded). Cropping drops exact zeros only."""
   layout = resolve(layout, hp.depth, mixture_axis is None, sharded)
 
-  def padded(state, member, spec, eval_batch):
+  def vmapped(state, member, spec, eval_batch):
     spec_axes, _ = member_axes(spec, mixture_axis)
     return jax.vmap(lambda s, m, sp: train.task_losses(s.params, m, sp, eval_batch, hp),
                     in_axes=(0, 0, spec_axes))(state, member, spec)
   if layout == 'padded':
-    return padded
+    return vmapped
   plans = _plans(widths, 1.0 if layout == 'packed' else bucket_factor, hp)
   return lambda state, member, spec, eval_batch: _by_groups(
-      lambda s, m, sp, _: padded(s, m, sp, eval_batch), plans, mixture_axis, state, member,
+      lambda s, m, sp, _: vmapped(s, m, sp, eval_batch), plans, mixture_axis, state, member,
       spec, None)
 
 

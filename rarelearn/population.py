@@ -191,7 +191,8 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
 
 
 def make_evaluate(hp: train.Hyper) -> Callable:
-  """jit(vmap(task_losses)): (state, member_hparams, spec, eval_batch) -> task_loss_MxK."""
+  """jit(vmap(task_losses)) at the padded width: (state, member_hparams, spec, eval_batch) ->
+  task_loss_MxK."""
   return jax.jit(layout_lib.evaluator('padded', hp, None, None))
 
 
