@@ -14,6 +14,10 @@ Entries (each runs its config end to end, on the CPU, in a temporary workdir):
 - ``msp_smoke`` — configs/msp.py:smoke: the final per-member, per-subtask test loss (bits) and
   the last chunk's mean training loss per member.
 
+XLA's CPU kernels differ between processors (vector instruction sets), so a check on another CPU
+than the recording one (``cpu`` in the file) allows float32 rounding (``OTHER_CPU_ATOL``) and
+says so; on the recording CPU it is bit for bit, apart from the tolerances an entry names.
+
 The pytest suite compares the smoke entries where it already runs those configs
 (tests/goldens/__init__.py: ``assert_golden``), so the check costs it no extra training; the
 default sweep's entry is checked by this script (2.5 minutes) before a change that touches
@@ -34,6 +38,20 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 GOLDENS = os.path.join(REPO, 'tests', 'goldens', 'goldens.json')
 CONFIGS = os.path.join(REPO, 'configs')
+OTHER_CPU_ATOL = 1e-6  # e.g. the ladder smoke moved by 4.8e-7 from one x86-64 CPU to another
+
+
+def _cpu() -> str:
+  """The processor's model name, and whether it has AVX-512 (XLA's CPU kernels depend on it)."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      info = f.read()
+  except OSError:
+    import platform  # pylint: disable=g-import-not-at-top
+    return platform.processor() or platform.machine()
+  model = next((l.split(':', 1)[1].strip() for l in info.splitlines()
+                if l.startswith('model name')), 'unknown')
+  return f'{model}, {"with" if "avx512f" in info else "without"} AVX-512'
 
 
 def _sweep(spec):
@@ -121,7 +139,7 @@ def main(argv=None) -> int:
     from rarelearn import workdir  # pylint: disable=g-import-not-at-top
     goldens = load() if os.path.exists(GOLDENS) else {'entries': {}}
     goldens.update(commit=_commit(), versions=workdir.provenance(),
-                   devices=[str(d) for d in jax.devices()],
+                   devices=[str(d) for d in jax.devices()], cpu=_cpu(),
                    command='python benchmarks/goldens.py --record')
     for name in names:
       print(f'recording {name} …', file=sys.stderr)
@@ -130,9 +148,13 @@ def main(argv=None) -> int:
     with open(GOLDENS, 'w') as f:
       json.dump(goldens, f, indent=1)
     return 0
-  goldens, failures = load(), []
+  goldens, failures, atol = load(), [], 0.0
+  if goldens.get('cpu') != _cpu():
+    atol = OTHER_CPU_ATOL
+    print(f'recorded on {goldens.get("cpu", "a CPU the file does not name")}, checked on '
+          f'{_cpu()}: differences up to {atol:g} (float32 rounding) are allowed')
   for name in names:
-    bad = compare(name, compute(name), goldens)
+    bad = compare(name, compute(name), goldens, atol)
     print(f'{name}: {"equal" if not bad else "DIFFERS"}')
     failures += bad
   for line in failures:

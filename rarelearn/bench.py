@@ -66,17 +66,14 @@ def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
                           out_dim: int | None = None) -> float:
   """Training FLOPs per step from the true widths: 6·B·(multiply-adds per example), i.e.
   12·B·D·N per member for a one-hidden-layer D → N → D model (D → N → ``out_dim`` if given)."""
-  total = 0.0
-  for n in widths:
-    macs = dim * n + (depth - 1) * n * n + n * (out_dim or dim)  # per example, forward
-    total += 3 * 2 * batch * macs  # forward 2·MACs FLOPs; backward twice the forward
-  return total
+  # per example: the forward pass's multiply-adds, 2 FLOPs each; the backward twice the forward
+  return float(sum(3 * 2 * batch * (dim * n + (depth - 1) * n * n + n * (out_dim or dim))
+                   for n in widths))
 
 
 def dense_matmul_flops(repeats: int, n: int) -> float:
   """FLOP/s of a float32 [n, n] @ [n, n] on the default device."""
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  a, b = (jax.random.normal(jax.random.key(i), (n, n), jnp.float32) for i in (0, 1))
   f = jax.jit(lambda a, b: a @ b)
   return 2 * n ** 3 / median_seconds(lambda: f(a, b), repeats)
 
@@ -156,15 +153,6 @@ def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
   return total, float(jnp.mean(first_loss[0]))
 
 
-def _ladder_sequential_seconds(config, steps: int, repeats: int) -> float:
-  return _ladder_seconds(config, steps, repeats, one_member=True)[0]
-
-
-def _peak_bytes():
-  stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], 'memory_stats') else None
-  return (stats or {}).get('peak_bytes_in_use')
-
-
 def _figures(name: str, config):
   """(widths, flops per step, state bytes, layout text, population-, sequential-, torch-timers)
   of one workload."""
@@ -176,8 +164,9 @@ def _figures(name: str, config):
     flops = sum(6 * (c['non_embedding'] + c['embedding'] // 2) * tokens * per for c in counts)
     state = 3 * 4 * sum(c['total'] * per for c in counts)  # params + Adam moments, float32
     widths = [r.d_model for r in rungs for _ in range(per)]
+    sequential = lambda *a: _ladder_seconds(*a, one_member=True)[0]  # every member alone
     return (widths, flops, state, 'one vmapped program per rung (no padding)', _ladder_seconds,
-            _ladder_sequential_seconds if name == 'ladder' else None, lambda *_: None)
+            sequential if name == 'ladder' else None, lambda *_: None)
   setup = run.Sweep(config)
   members, hp = setup.grid, setup.hp
   state = jax.eval_shape(lambda: population.init(setup.keys['init'], members, hp))
@@ -197,7 +186,8 @@ def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool
   pop, loss32 = pop_fn(config, steps, repeats)
   seq = seq_fn(config, steps, repeats) if seq_fn else None  # olmo: the population only
   tor = torch_fn(config, steps, repeats) if with_torch else None
-  peak = _peak_bytes()
+  stats = jax.devices()[0].memory_stats() if hasattr(jax.devices()[0], 'memory_stats') else None
+  peak = (stats or {}).get('peak_bytes_in_use')
   bf16 = {}
   if bfloat16 and name != 'msp':
     c = config.copy_and_resolve_references()
@@ -271,9 +261,7 @@ def main(argv=None) -> list[dict]:
 
 
 def _fmt(v, digits=3):
-  if v is None:
-    return 'n/a'
-  return f'{v:.{digits}g}' if isinstance(v, float) else str(v)
+  return 'n/a' if v is None else (f'{v:.{digits}g}' if isinstance(v, float) else str(v))
 
 
 def _print(results):

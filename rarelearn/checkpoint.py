@@ -22,8 +22,7 @@ def directory(workdir: str, step: int | None = None) -> str:
 
 def manager(workdir: str, keep: int, create: bool = True) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
-      directory(workdir),
-      options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=create),
+      directory(workdir), options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=create),
       item_names=('state', 'meta'))
 
 

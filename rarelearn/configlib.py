@@ -7,6 +7,7 @@ prints it and exits with status 2.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.util
 import itertools
 import math
@@ -63,10 +64,7 @@ def _fail(field: str, value, accepted: str):
 
 
 def _get(config, field: str):
-  node = config
-  for part in field.split('.'):
-    node = node[part]
-  return node
+  return functools.reduce(lambda node, part: node[part], field.split('.'), config)
 
 
 # Field rules: (test of the value, what is accepted). Each field's rule is declared once in the
@@ -318,8 +316,7 @@ def frequencies(config, setting: dict | None = None) -> np.ndarray:
   the long-run training frequencies (injection keeps π_r), used by the theory."""
   t, setting = config.tasks, setting or {}
   if t.frequencies:
-    freqs = np.asarray(t.frequencies, np.float64)
-    freqs = freqs / freqs.sum()
+    freqs = np.asarray(t.frequencies, np.float64) / np.sum(t.frequencies)
   else:
     freqs = br.zipf_frequencies(t.num_tasks, t.zipf, t.offset)
   rare = config.mixture.rare_task % t.num_tasks
@@ -335,8 +332,7 @@ def frequencies(config, setting: dict | None = None) -> np.ndarray:
 def task_setup(config) -> tuple[np.ndarray, list[np.ndarray] | None, np.ndarray | None]:
   """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity); spectra and
   basis None for sparse parity."""
-  t = config.tasks
-  freqs = frequencies(config)
+  t, freqs = config.tasks, frequencies(config)
   if family(config) == 'sparse_parity':
     return freqs, None, None
   decay = _per_task(config, 'tasks.decay', t.num_tasks, 0.0, strict=False)

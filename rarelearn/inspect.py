@@ -123,8 +123,7 @@ def _versions(workdir: str) -> dict:
   """The run's provenance from summary.json; the current environment's for a running sweep."""
   path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
   if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f).get('versions', {})
+    return workdir_lib.read_summary(workdir).get('versions', {})
   return {'current_environment': workdir_lib.provenance()}
 
 

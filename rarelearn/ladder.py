@@ -184,9 +184,9 @@ class Ladder(population.Population):
     self.hps = [hyper(config, rung) for rung in self.ladder]
     self.grids, self.rung_members = zip(*(members_of(r, lr, self.settings, self.seeds)
                                           for r, lr in zip(self.ladder, self.lrs)))
-    rows = [dict(rung=r.name, non_embedding=r.counts(config.model.vocab)['non_embedding'],
-                 frequency=float(f), gap=int(g), seed=s)
-            for r, grid in zip(self.ladder, self.grids) for f, g, s in grid]
+    counts = [r.counts(config.model.vocab) for r in self.ladder]
+    rows = [dict(rung=r.name, non_embedding=c['non_embedding'], frequency=float(f), gap=int(g),
+                 seed=s) for r, c, grid in zip(self.ladder, counts, self.grids) for f, g, s in grid]
     super().__init__(config, [dict(member=m, **row) for m, row in enumerate(rows)])
     self.data, root = data_of(config), jax.random.key(config.seed)
     self.token_file = background_file(config)
@@ -205,13 +205,11 @@ class Ladder(population.Population):
     self.placed = [p.per_member(m) for p, m in zip(self.places, self.rung_members)]
     self.description = (f'{len(self.ladder)} rungs × {len(self.settings)} frequencies × '
                         f'{self.seeds} seed(s)')
-    self.banner = []
-    for rung, lr in zip(self.ladder, self.lrs):
-      c = rung.counts(config.model.vocab)
-      self.banner.append(
-          f'{rung.name}: d_model {rung.d_model}, {rung.num_heads} heads, {rung.depth} layers, '
-          f'MLP {rung.mlp}; {c["non_embedding"]:,} non-embedding + {c["embedding"]:,} '
-          f'embedding parameters; peak lr {lr:.3g}')
+    self.banner = [
+        f'{rung.name}: d_model {rung.d_model}, {rung.num_heads} heads, {rung.depth} layers, '
+        f'MLP {rung.mlp}; {c["non_embedding"]:,} non-embedding + {c["embedding"]:,} '
+        f'embedding parameters; peak lr {lr:.3g}'
+        for rung, lr, c in zip(self.ladder, self.lrs, counts)]
 
   def init(self) -> dict:
     return {r.name: population.init_lm(self.init_key, [s for _, _, s in grid], member, hp)

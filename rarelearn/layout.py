@@ -13,8 +13,9 @@ jitted chunk and converts back, so it never shows in files or metrics.
 - ``packed`` (one hidden layer, members sharing their batches): the members are laid side by
   side in one hidden layer of U = Σ w_m units; member m owns units [o_m, o_m + w_m) and its own
   output block, and the loss is the sum of the members' losses. No parameter feeds two members,
-  so each member's gradient is its standalone gradient, and the optimizers being element-wise,
-  its trajectory is a standalone model's — at Σ w_m units of compute. Runs of members narrower
+  so each member's gradient is its standalone gradient, and the optimizers being element-wise
+  (one update of the packed tree: ``packed_update``), its trajectory is a standalone model's — at
+  Σ w_m units of compute. Runs of members narrower
   than ``SOLO_UNITS`` share one hidden matmul; a wider member has its own (``Packing.runs``).
   With few outputs (M·O ≤ D, the sparse-parity classifiers' O = 2) all members share one hidden
   matmul and one block-diagonal output matmul (``Packing.block``).
@@ -32,6 +33,7 @@ input/output dimension, O outputs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -244,32 +246,83 @@ def unpack(tree, like, p: Packing):
   return jax.tree_util.tree_map_with_path(one, tree, like)
 
 
-def _member(tree, p: Packing, m: int):
-  """Member m's own slice of a packed tree (its units, its output bias, its counters)."""
-  o, w = p.offsets[m], p.widths[m]
-  return jax.tree_util.tree_map_with_path(
-      lambda path, a: a[o:o + w] if _kind(path) in ('hidden.w', 'hidden.b', 'out.w') else a[m],
-      tree)
+def _rows(path, p: Packing) -> np.ndarray:
+  """The member owning each row of a packed leaf: a unit's for hidden.w, hidden.b and out.w,
+  one row per member for out.b and the optimizer counters."""
+  if _kind(path) in ('hidden.w', 'hidden.b', 'out.w'):
+    return np.repeat(np.arange(len(p.widths)), p.widths)
+  return np.arange(len(p.widths))
 
 
-def _join(trees, p: Packing):
-  """The members' slices (``_member``) back into one packed tree."""
-  return jax.tree_util.tree_map_with_path(
-      lambda path, *a: jnp.concatenate(a) if _kind(path) in ('hidden.w', 'hidden.b', 'out.w')
-      else jnp.stack(a), *trees)
+def packed_update(params, opt_state, diverged_M, grads, loss_M, step, lr_M, oh: optim.Hyper,
+                  p: Packing):
+  """``optim.update`` of every member's slice of a packed tree, as one element-wise update:
+  equal to the member-by-member updates element for element, because the direction is
+  element-wise (no clipping, no decay mask by rank) and healthy members share their step
+  counter (a member's counter stops when it freezes, and a frozen member's update is rejected
+  whatever it computes)."""
+  if oh.clip or oh.decay != 'all':
+    raise ValueError('the packed layout needs an element-wise optimizer (no clipping, decay on '
+                     'all parameters)')
+  by_row = lambda v, path, a: v[_rows(path, p)].reshape((-1,) + (1,) * (a.ndim - 1))
+  healthy_M = diverged_M < 0
+  shared = jax.tree_util.tree_map_with_path(  # the healthy members' counter
+      lambda path, a: a if _kind(path) else jnp.max(jnp.where(healthy_M, a, 0)), opt_state)
+  step_dir, new_opt = optim.direction(oh).update(grads, shared, params)
+  eta_M = lr_M * optim.lr_multiplier(step, oh)
+  new = jax.tree_util.tree_map_with_path(lambda path, a, u: a - by_row(eta_M, path, a) * u,
+                                         params, step_dir)
+  accept_M = healthy_M & jnp.isfinite(loss_M)
+  for path, a in jax.tree_util.tree_flatten_with_path(new)[0]:
+    accept_M &= jax.ops.segment_min(jnp.isfinite(a).reshape(a.shape[0], -1).all(axis=1),
+                                    _rows(path, p), len(p.widths), indices_are_sorted=True)
+  params, opt_state = jax.tree_util.tree_map_with_path(
+      lambda path, n, o: jnp.where(by_row(accept_M, path, o), jnp.broadcast_to(n, o.shape), o),
+      (new, new_opt), (params, opt_state))
+  return params, opt_state, jnp.where(healthy_M & ~accept_M, step, diverged_M).astype(jnp.int32)
+
+
+def _block_product(h_BxU, w_UxO, p: Packing) -> jax.Array:
+  """[B, M, O]: one matmul [B, U]·[U, M·O] whose block-diagonal matrix feeds member m's units
+  into its own O columns only."""
+  onehot_UxM = jnp.asarray(np.repeat(np.eye(len(p.widths)), p.widths, axis=0), w_UxO.dtype)
+  block_UxMO = (onehot_UxM[:, :, None] * w_UxO[:, None, :]).reshape(w_UxO.shape[0], -1)
+  return (h_BxU @ block_UxMO).reshape(h_BxU.shape[0], len(p.widths), -1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _isolated_product(h_BxU, w_UxO, p: Packing) -> jax.Array:
+  """``_block_product``, but a member whose activations are not finite gets a NaN prediction
+  (its own model's would not be finite either) and adds exact zeros to the others' (in the plain
+  product its 0·inf makes every member's NaN). The guard runs only when the product is not
+  finite; the gradient is the plain product's, with none from the NaN predictions."""
+  return _isolated_fwd(h_BxU, w_UxO, p)[0]
+
+
+def _isolated_fwd(h_BxU, w_UxO, p: Packing):
+  def guarded():
+    finite_BxU = jnp.isfinite(h_BxU)
+    bad_M = jnp.asarray([~finite_BxU[:, o:o + w].all() for o, w in zip(p.offsets, p.widths)])
+    out = _block_product(jnp.where(finite_BxU, h_BxU, 0), w_UxO, p)
+    return jnp.where(bad_M[:, None], jnp.nan, out), bad_M
+  out = _block_product(h_BxU, w_UxO, p)
+  out, bad_M = jax.lax.cond(jnp.isfinite(out).all(),
+                            lambda: (out, jnp.zeros(len(p.widths), bool)), guarded)
+  return out, (h_BxU, w_UxO, bad_M)
+
+
+def _isolated_bwd(p: Packing, residuals, g_BxMxO):
+  h_BxU, w_UxO, bad_M = residuals
+  _, vjp = jax.vjp(lambda h, w: _block_product(h, w, p), h_BxU, w_UxO)
+  return vjp(jnp.where(bad_M[:, None], 0, g_BxMxO))
+
+
+_isolated_product.defvjp(_isolated_fwd, _isolated_bwd)
 
 
 def _block_losses(h_BxU, out, batch, p: Packing, family: str) -> jax.Array:
-  """[M] every member's loss through one output matmul [U, M·O] in which member m's units feed
-  only its own O columns. A member whose activations are not finite gets a NaN prediction (its
-  own model's would not be finite either) and adds exact zeros to the others'."""
-  onehot_UxM = jnp.asarray(np.repeat(np.eye(len(p.widths)), p.widths, axis=0), h_BxU.dtype)
-  finite_BxU = jnp.isfinite(h_BxU)
-  bad_M = (~finite_BxU).any(axis=0).astype(h_BxU.dtype) @ onehot_UxM > 0
-  block_UxMO = (onehot_UxM[:, :, None] * out['w'][:, None, :]).reshape(h_BxU.shape[1], -1)
-  pred_BxMxO = (jnp.where(finite_BxU, h_BxU, 0) @ block_UxMO).reshape(
-      h_BxU.shape[0], len(p.widths), -1) + out['b']
-  pred_BxMxO = jnp.where(bad_M[:, None], jnp.nan, pred_BxMxO.astype(jnp.float32))
+  """[M] every member's loss through one output matmul (``_isolated_product``)."""
+  pred_BxMxO = (_isolated_product(h_BxU, out['w'], p) + out['b']).astype(jnp.float32)
   return jax.vmap(lambda pred: train.prediction_loss(pred, batch, family), 1)(pred_BxMxO)
 
 
@@ -296,8 +349,8 @@ def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str =
 
 
 def packed_trainer(hp: train.Hyper, widths) -> Callable:
-  """Trains the members side by side: the gradient of Σ_m L_m, then each member's own slice
-  through ``optim.update`` (the update and divergence freezing of ``train.train_step``)."""
+  """Trains the members side by side: the gradient of Σ_m L_m, then ``packed_update`` (the
+  update and divergence freezing of ``train.train_step``, for every member at once)."""
   p = Packing(tuple(int(w) for w in widths),
               block=len(widths) * (hp.out_dim or hp.dim) <= hp.dim)
 
@@ -307,10 +360,8 @@ def packed_trainer(hp: train.Hyper, widths) -> Callable:
       batch = train.batch_at(data_key, step, spec, hp, mix)
       grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch, p, hp.activation,
                                                           hp.compute_dtype, hp.family)
-      updated = [optim.update(_member(params, p, m), _member(opt_state, p, m), diverged[m],
-                              _member(grads, p, m), loss_M[m], step, member.lr[m], hp.opt)
-                 for m in range(len(p.widths))]
-      return tuple(_join(part, p) for part in zip(*updated)), loss_M
+      return packed_update(params, opt_state, diverged, grads, loss_M, step, member.lr, hp.opt,
+                           p), loss_M
 
     steps = first + jnp.arange(num_steps, dtype=jnp.int32)
     (params, opt_state, diverged), losses = jax.lax.scan(

@@ -58,8 +58,7 @@ def _explain(argv: list[str], error: Exception) -> str:
       match = re.match(r'--config\.([\w.]+)', arg)
       if match and (message := configlib.unknown_key_message(base, match.group(1))):
         return message
-  text = ' '.join(str(error).split())
-  return text.replace('flag --config.', 'config.')
+  return ' '.join(str(error).split()).replace('flag --config.', 'config.')
 
 
 def parse_flags(argv: list[str]) -> list[str]:

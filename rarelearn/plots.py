@@ -27,14 +27,18 @@ def _by_group(members, values_MxK):
                              for d in distinct])
 
 
+def _save(fig, path: str, dpi: int = 120) -> None:
+  fig.tight_layout()
+  fig.savefig(path, dpi=dpi)
+  plt.close(fig)
+
+
 def _staircase(ax, learned_WxK, style: str, label: str) -> None:
   """Draws, per task column, the line above which the task is learned."""
   first = [int(np.argmax(col >= 0.5)) if np.any(col >= 0.5) else len(col)
            for col in learned_WxK.T]
-  xs, ys = [], []
-  for k, row in enumerate(first):
-    xs += [k - 0.5, k + 0.5]
-    ys += [row - 0.5, row - 0.5]
+  xs = [x for k in range(len(first)) for x in (k - 0.5, k + 0.5)]
+  ys = [row - 0.5 for row in first for _ in range(2)]
   ax.plot(xs, ys, style, lw=2, label=label)
 
 
@@ -73,9 +77,7 @@ def phase_diagram(summary: dict, rows: list[dict], path: str) -> None:  # rows: 
                if 'agreement' in summary else '')
   ax.set_title(f'feature presence ℓ_k after {summary["steps"]} steps{agreement}')
   fig.colorbar(im, ax=ax, label='ℓ_k = 1 − L_k')
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def task_curves(summary: dict, rows: list[dict], path: str) -> None:
@@ -96,8 +98,7 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
     score = np.array([r['task_score'] for r in mine])
     for k in range(len(freqs)):
       ax.plot(steps, score[:, k], color=cmap(rank[k] / max(len(freqs) - 1, 1)), lw=1)
-    ax.set_title(f'width {_label(group)}')
-    ax.set_ylim(-0.05, 1.05)
+    ax.set(title=f'width {_label(group)}', ylim=(-0.05, 1.05))
   for ax in axes.flat[len(groups):]:
     ax.axis('off')
   for ax in axes[-1]:
@@ -105,9 +106,7 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
   for ax in axes[:, 0]:
     ax.set_ylabel('ℓ_k')
   fig.suptitle('per-task feature presence (yellow = rarest task)')
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path, dpi=110)
 
 
 def ladder_heatmap(summary: dict, rows: list[dict], path: str) -> None:  # rows: unused
@@ -118,16 +117,13 @@ def ladder_heatmap(summary: dict, rows: list[dict], path: str) -> None:  # rows:
   im = ax.imshow(grid, vmin=0, vmax=1, cmap='viridis', aspect='auto', origin='lower')
   ax.set_xticks(range(len(rungs)), rungs)
   ax.set_yticks(range(len(freqs)), [f'{f:g}' for f in freqs])
-  ax.set_xlabel('rung')
-  ax.set_ylabel('instances per sequence')
+  ax.set(xlabel='rung', ylabel='instances per sequence')
   for (i, j), v in np.ndenumerate(grid):
     ax.text(j, i, f'{v:.2f}', ha='center', va='center', fontsize=8, color='w' if v < 0.5 else 'k')
   ax.set_title(f'T_{summary["task"].upper()} test accuracy at step {summary["steps"]} '
                f'(learned ≥ {summary["learned_threshold"]:g})')
   fig.colorbar(im, ax=ax)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def ladder_curves(summary: dict, rows: list[dict], path: str) -> None:
@@ -141,10 +137,7 @@ def ladder_curves(summary: dict, rows: list[dict], path: str) -> None:
       pts = sorted((r['step'], r['test_accuracy']) for r in rows if r['member'] == m['member'])
       ax.plot(*zip(*pts), label=f'f={m["frequency"]:g} s{m["seed"]}')
     ax.axhline(summary['learned_threshold'], color='k', lw=0.5, ls='--')
-    ax.set_title(rung)
-    ax.set_xlabel('step')
+    ax.set(title=rung, xlabel='step')
   axes[0, 0].set_ylabel('test accuracy')
   axes[0, -1].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+  _save(fig, path)

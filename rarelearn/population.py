@@ -160,10 +160,8 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   arrays [M, P, ...] for the P = steps_per_chunk / every measurements (empty dict without).
   """
   every = mh.every if mh is not None else 0
-  trainer = layout_lib.trainer(layout, hp, mixture_axis, widths, bucket_factor,
-                               state_sharding is not None)
-  evaluate = layout_lib.evaluator(layout, hp, mixture_axis, widths, bucket_factor,
-                                  state_sharding is not None)
+  args = (layout, hp, mixture_axis, widths, bucket_factor, state_sharding is not None)
+  trainer, evaluate = layout_lib.trainer(*args), layout_lib.evaluator(*args)
 
   def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
     spec_axes, mix_axis = layout_lib.member_axes(spec, mixture_axis)

@@ -238,8 +238,7 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
                               for f, w in zip(freqs_MxK, members.widths)])
   predicted_learned = theory.is_learned(predicted, threshold)
   crit = theory.critical_widths(freqs, spectra, threshold)
-  for task in out['tasks']:
-    k = task['index']
+  for k, task in enumerate(out['tasks']):
     task.update(spectrum=[float(v) for v in spectra[k]], predicted_critical_width=crit[k])
   out.update(predicted={'task_score': np.round(predicted, 7).tolist(),
                         'learned': predicted_learned.tolist(),

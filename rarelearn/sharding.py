@@ -29,8 +29,8 @@ from rarelearn import train
 MEMBERS, MODEL = 'members', 'model'
 
 
-def make_mesh(model_shards: int = 1, devices=None) -> Mesh:
-  devices = list(devices if devices is not None else jax.devices())
+def make_mesh(model_shards: int = 1) -> Mesh:
+  devices = jax.devices()
   if model_shards < 1 or len(devices) % model_shards:
     raise ValueError(f'model_shards={model_shards} must divide the {len(devices)} devices')
   grid = np.asarray(devices).reshape(len(devices) // model_shards, model_shards)
@@ -104,24 +104,22 @@ class Placement:
     return tree if self.mesh is None else jax.tree.map(lambda a: a[:self.num_members], tree)
 
 
-def member_placement(num_members: int, devices=None) -> Placement:
+def member_placement(num_members: int) -> Placement:
   """Members over every device (the ``members`` axis only; any state whose leaves all lead
   with the member axis, e.g. a ladder rung's); the default device alone when there is one."""
-  devices = list(devices if devices is not None else jax.devices())
-  if len(devices) == 1:
+  if jax.device_count() == 1:
     return Placement(num_members)
-  mesh = make_mesh(1, devices)
+  mesh = make_mesh()
   return Placement(num_members, mesh, member_sharding(mesh))
 
 
-def placement(num_members: int, hp: train.Hyper, max_width: int, model_shards: int = 1,
-              devices=None) -> Placement:
-  """The mesh over ``devices`` (default: all) when there is more than one device or
-  ``model_shards`` > 1; else the single default device. ``max_width``: the padded width."""
-  devices = list(devices if devices is not None else jax.devices())
-  if len(devices) == 1 and model_shards == 1:
+def placement(num_members: int, hp: train.Hyper, max_width: int, model_shards: int = 1
+              ) -> Placement:
+  """The mesh over all devices when there is more than one or ``model_shards`` > 1; else the
+  single default device. ``max_width``: the padded width."""
+  if jax.device_count() == 1 and model_shards == 1:
     return Placement(num_members)
-  mesh = make_mesh(model_shards, devices)
+  mesh = make_mesh(model_shards)
   shapes = [jax.eval_shape(lambda w=w: train.init_state(jax.random.key(0), 1, hp, w))
             for w in (max_width, max_width + 1)]
   return Placement(num_members, mesh, state_shardings(mesh, *shapes))

@@ -40,8 +40,7 @@ def predicted_scores(freqs, spectra, widths: Sequence[int]) -> np.ndarray:
   _, task, _ = utilities(freqs, spectra)
   out = np.zeros((len(widths), len(spectra)))
   for row, width in enumerate(widths):
-    kept = order[:width]
-    np.add.at(out[row], task[kept], lam[kept])
+    np.add.at(out[row], task[order[:width]], lam[order[:width]])
   return out
 
 
@@ -100,11 +99,9 @@ def encoder_grad_bound(u_WxD, v_DxW, freqs, spectra, basis_DxD, in_set) -> float
   reads. ``in_set`` is a boolean per task.
   """
   u, v = np.asarray(u_WxD, np.float64), np.asarray(v_DxW, np.float64)
-  lam = np.concatenate([np.asarray(s, np.float64) for s in spectra])
-  task = np.concatenate([np.full(len(s), k) for k, s in enumerate(spectra)])
-  utility_D = np.asarray(freqs, np.float64)[task] * lam
+  utility_D, task, _ = utilities(np.asarray(freqs, np.float64), spectra)
   chosen_D = np.asarray(in_set, bool)[task]
-  resid_DxD = (v @ u - np.eye(len(lam))) @ np.asarray(basis_DxD, np.float64)
+  resid_DxD = (v @ u - np.eye(len(utility_D))) @ np.asarray(basis_DxD, np.float64)
   unexplained = np.sum(utility_D[chosen_D] * np.sum(resid_DxD[:, chosen_D] ** 2, axis=0))
   return float(2.0 * np.linalg.norm(v, 2) * np.sqrt(unexplained)
                * np.sqrt(np.max(utility_D[chosen_D], initial=0.0)))

@@ -28,7 +28,7 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
 # arithmetic is IEEE either way (XLA's CPU backend does not enable fast-math), but the kernels
 # differ, so results move by float32 rounding (at most 3e-7 against the golden smoke runs) and
 # the golden comparisons here allow GOLDEN_ATOL; ``python benchmarks/goldens.py --check``
-# compares at the default flags, bit for bit. Comparisons within a test (resume, layouts,
+# compares at the default flags, bit for bit on the recording CPU. Comparisons within a test (resume, layouts,
 # devices) run at the same flags on both sides: subprocesses inherit them. An optimization
 # level already in XLA_FLAGS is kept.
 if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import layout, population
+from rarelearn import layout, optim, population
 from rarelearn.measure import step as measure_step
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
@@ -192,3 +192,39 @@ def test_block_output_losses_and_gradients_by_hand(family):
     for rows in (slice(0, 3), slice(8, 10)):  # members 0 and 2: units, and output biases
       got, ref = (a[rows], b[rows]) if a.shape[0] == U else (a[::2], b[::2])
       np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
+
+
+def test_packed_update_equals_each_members_own_update():
+  """One element-wise update of the packed tree gives every member exactly what
+  ``optim.update`` gives it alone (parameters, moments, counter, divergence step): a healthy
+  member, one frozen earlier (an older counter), one whose loss is not finite, one whose new
+  parameters are not (learning rate inf)."""
+  widths, D, W, step = (3, 5, 2, 4), 7, 5, 5
+  oh, rng = optim.Hyper(name='adam'), np.random.default_rng(4)
+  f32 = lambda *shape: jnp.asarray(rng.standard_normal(shape), jnp.float32)
+  tree = lambda w: {'hidden': [{'w': f32(w, D), 'b': f32(w)}], 'out': {'w': f32(D, w), 'b': f32(D)}}
+  params, grads = [tree(w) for w in widths], [tree(w) for w in widths]
+  opts = [optim.init(p, oh) for p in params]
+  for m in range(4):  # two earlier steps (one for member 1, frozen since step 1)
+    for t in range(1 if m == 1 else 2):
+      params[m], opts[m], _ = optim.update(params[m], opts[m], jnp.int32(-1), tree(widths[m]),
+                                           jnp.float32(1), jnp.int32(t), 0.01, oh)
+  diverged, loss = jnp.asarray([-1, 1, -1, -1]), jnp.asarray([1.0, 1.0, np.nan, 1.0])
+  lr = jnp.asarray([0.01, 0.01, 0.01, np.inf])
+  want = [optim.update(params[m], opts[m], diverged[m], grads[m], loss[m], jnp.int32(step), lr[m],
+                       oh) for m in range(4)]
+  pad = lambda a, w: jnp.pad(a, [(0, W - n if n == w else 0) for n in a.shape]) if a.ndim else a
+  stack = lambda trees: jax.tree.map(lambda *a: jnp.stack([pad(x, w) for x, w in zip(a, widths)]),
+                                     *trees)
+  p = layout.Packing(widths)
+  got = layout.packed_update(layout.pack(stack(params), p), layout.pack(stack(opts), p), diverged,
+                             layout.pack(stack(grads), p), loss, jnp.int32(step), lr, oh, p)
+  got_params, got_opt = (layout.unpack(t, stack(like), p) for t, like in zip(got, (params, opts)))
+  np.testing.assert_array_equal(got[2], [-1, 1, step, step])
+  for m in range(4):
+    crop = lambda a, ref: np.asarray(a[m][tuple(slice(0, n) for n in ref.shape)])
+    for tree_got, tree_want in ((got_params, want[m][0]), (got_opt, want[m][1])):
+      for a, b in zip(jax.tree.leaves(tree_got), jax.tree.leaves(tree_want)):
+        np.testing.assert_array_equal(crop(a, b), b)
+    assert (m == 0) != all(np.array_equal(a, b) for a, b in
+                           zip(jax.tree.leaves(want[m][0]), jax.tree.leaves(params[m])))

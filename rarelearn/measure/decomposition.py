@@ -39,8 +39,7 @@ def split_gradient(params: tf.Params, tokens_BxS1: jax.Array, task_weights_BxS: 
   """(loss, g_t, g_nt) of the mean next-token loss, in one backward pass."""
   per_target, pullback = jax.vjp(
       lambda p: tf.next_token_losses(p, tokens_BxS1, shape, dims), params)
-  n = per_target.size
-  cotangents = jnp.stack([task_weights_BxS, 1.0 - task_weights_BxS]) / n
+  cotangents = jnp.stack([task_weights_BxS, 1.0 - task_weights_BxS]) / per_target.size
   (grads,) = jax.vmap(pullback)(cotangents)
   g_t, g_nt = (jax.tree.map(lambda g: g[i], grads) for i in range(2))
   return jnp.mean(per_target), g_t, g_nt

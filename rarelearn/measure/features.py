@@ -58,8 +58,7 @@ def order_score(x_TxD: jax.Array, rank_T: jax.Array, num_pcs: int = ORDER_PCS) -
   u, s, vt = jnp.linalg.svd(x, full_matrices=False)
   keep = (jnp.arange(s.shape[0]) < num_pcs) & (s > _RANK_TOL * s[0])
   coef = jnp.where(keep, u.T @ y, 0.0)  # y on the orthonormal component scores
-  fitted = u @ coef
-  r2 = jnp.sum(fitted ** 2) / jnp.sum(y ** 2)
+  r2 = jnp.sum((u @ coef) ** 2) / jnp.sum(y ** 2)  # the fitted values u @ coef
   p = jnp.sum(keep)
   adjusted = 1.0 - (1.0 - r2) * (n - 1) / jnp.maximum(n - p - 1, 1)
   w = x.T @ y

@@ -129,13 +129,9 @@ def residual_bound(params: mlp.Params, sig: Signals, weights_B: jax.Array, task_
   A task the model fits (R_k → 0) can push the parameters only weakly, whatever its frequency.
   Requires w_b ≥ 0. The population form for the encoder alone is ``theory.encoder_grad_bound``.
   """
-  layers = _layers(params)
-  slope = _MAX_SLOPE[activation]
-  coeffs, c = [], 1.0
-  for l in range(len(layers) - 1, -1, -1):
-    coeffs.insert(0, c)
-    if l > 0:
-      c = c * slope * spectral_norm_bound(layers[l]['w'])
+  coeffs = [1.0]  # c_l, from the output layer back
+  for layer in reversed(_layers(params)[1:]):
+    coeffs.insert(0, coeffs[0] * _MAX_SLOPE[activation] * spectral_norm_bound(layer['w']))
   resid_K = jax.ops.segment_sum(weights_B * jnp.sum(sig.residual_BxD ** 2, axis=-1), task_B,
                                 num_segments=num_tasks)
   inputs_K = sum(c ** 2 * jax.ops.segment_sum(weights_B * (jnp.sum(a ** 2, axis=-1) + 1.0),

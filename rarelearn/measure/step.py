@@ -101,8 +101,7 @@ def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
   m['ref_cos_other'] = _cos(other_dot, all_sq - 2 * jnp.sum(gram[r]) + gram[r, r], ref_sq)
 
   eta = member.lr * optim.lr_multiplier(step, hp.opt)
-  scale, rest = interference.split_update(state.opt_state, new_state.opt_state, params,
-                                          hp.opt)
+  scale, rest = interference.split_update(state.opt_state, new_state.opt_state, params, hp.opt)
   m['interference_total'] = -eta * interference.tree_dot(g_ref, direction)
   if scale is None:
     m['interference'] = jnp.full((K,), jnp.nan)

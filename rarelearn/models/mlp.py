@@ -22,10 +22,7 @@ import jax.numpy as jnp
 Params = dict[str, Any]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    'linear': lambda h: h,
-    'relu': jax.nn.relu,
-    'gelu': jax.nn.gelu,
-}
+    'linear': lambda h: h, 'relu': jax.nn.relu, 'gelu': jax.nn.gelu}
 
 
 def hidden_mask(width: jax.Array, max_width: int) -> jax.Array:
@@ -97,8 +94,7 @@ def init_params(key: jax.Array, width: jax.Array, max_width: int, dim: int, dept
 
 
 def apply(params: Params, x_BxD: jax.Array, mask_W: jax.Array, activation: str) -> jax.Array:
-  act = ACTIVATIONS[activation]
-  h = x_BxD
+  act, h = ACTIVATIONS[activation], x_BxD
   for layer in params['hidden']:
     h = act(h @ layer['w'].T + layer['b']) * mask_W
   return h @ params['out']['w'].T + params['out']['b']

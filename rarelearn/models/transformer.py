@@ -80,13 +80,12 @@ def masks(shape: Shape, dims: Dims) -> dict[str, jax.Array]:
 def init_params(key: jax.Array, shape: Shape, dims: Dims) -> Params:
   """Normal(0, init_std) weights on the true coordinates, 0 on padding; norm scales 1 (0 on
   padding and in layers beyond the member's depth)."""
-  m = masks(shape, dims)
   D, H, A, I, L, V = (dims.d_model, dims.num_heads, dims.head_dim, dims.mlp, dims.depth,
                       dims.vocab)
   names = ('embed', 'wq', 'wk', 'wv', 'wo', 'w_gate', 'w_up', 'w_down', 'unembed')
   k = dict(zip(names, jax.random.split(key, len(names))))
   normal = lambda name, s: dims.init_std * jax.random.normal(k[name], s)
-  mD, mHA, mI, mL = m['D'], m['HA'], m['I'], m['L']
+  mD, mHA, mI, mL = map(masks(shape, dims).get, ('D', 'HA', 'I', 'L'))
   layer_D = mL[:, None] * mD[None, :]  # [L, D]
   qkv_mask = layer_D[:, :, None, None] * mHA[None, None]  # [L, D, H, A]
   mlp_mask = layer_D[:, :, None] * mI[None, None, :]  # [L, D, I]
@@ -177,8 +176,7 @@ def parameter_counts(d_model: int, num_heads: int, head_dim: int, mlp: int, dept
                      vocab: int) -> dict[str, int]:
   """Exact counts of a standalone model: non-embedding (attention, MLP, norms) and embedding
   (input embedding + untied output projection)."""
-  attn = 4 * d_model * num_heads * head_dim
-  per_layer = attn + 3 * d_model * mlp + 2 * d_model
+  per_layer = 4 * d_model * num_heads * head_dim + 3 * d_model * mlp + 2 * d_model
   non_embedding = depth * per_layer + d_model
   embedding = 2 * vocab * d_model
   return {'non_embedding': non_embedding, 'embedding': embedding,

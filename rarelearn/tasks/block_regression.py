@@ -70,12 +70,11 @@ def make_spec(frequencies: Sequence[float], spectra: Sequence[np.ndarray],
               basis: np.ndarray | None = None) -> BlockRegressionSpec:
   """Builds a spec from per-task frequencies and spectra; ``basis`` defaults to the identity."""
   dims = [len(s) for s in spectra]
-  dim = int(sum(dims))
   return BlockRegressionSpec(
       log_freqs_K=jnp.log(jnp.asarray(frequencies, jnp.float32)),
       dim_task_D=jnp.asarray(np.repeat(np.arange(len(dims)), dims), jnp.int32),
       sqrt_lambda_D=jnp.asarray(np.sqrt(np.concatenate(spectra)), jnp.float32),
-      basis_DxD=jnp.asarray(np.eye(dim) if basis is None else basis, jnp.float32),
+      basis_DxD=jnp.asarray(np.eye(sum(dims)) if basis is None else basis, jnp.float32),
       rotated=basis is not None,
   )
 

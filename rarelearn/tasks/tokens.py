@@ -156,9 +156,8 @@ def make_markov(key: jax.Array, vocab: int, min_successors: int = 4, max_success
     succ = jax.random.categorical(k_succ, log_pop, shape=(max_successors, vocab)).T  # [V, K]
   else:
     succ = jax.random.choice(k_succ, vocab, (vocab, max_successors), p=jnp.asarray(popularity))
-  weights = jax.random.exponential(k_w, (vocab, max_successors))
   used = jnp.arange(max_successors)[None, :] < num[:, None]
-  weights = jnp.where(used, weights, 0.0)
+  weights = jnp.where(used, jax.random.exponential(k_w, (vocab, max_successors)), 0.0)
   log_probs = jnp.log(weights / weights.sum(axis=1, keepdims=True))
   return Markov(succ.astype(jnp.int32), log_probs.astype(jnp.float32), log_pop)
 
@@ -178,12 +177,10 @@ def markov_sequences(key: jax.Array, chain: Markov, batch: int, length: int) -> 
 
 def markov_entropy(chain: Markov) -> float:
   """Entropy rate in nats/token under the chain's stationary distribution (power iteration)."""
-  succ, lp = np.asarray(chain.successors_VxK), np.asarray(chain.log_probs_VxK, np.float64)
-  vocab = succ.shape[0]
-  p = np.exp(lp)
+  succ, p = np.asarray(chain.successors_VxK), np.exp(np.asarray(chain.log_probs_VxK, np.float64))
   dist = np.exp(np.asarray(chain.start_log_probs_V, np.float64))
   for _ in range(500):
-    nxt = np.zeros(vocab)
+    nxt = np.zeros(succ.shape[0])
     np.add.at(nxt, succ, dist[:, None] * p)
     dist = nxt
   h_v = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=1)
@@ -209,8 +206,7 @@ class TokenFile:
       raise TokenFileError(f'token file dtype {dtype!r}: expected uint16 or uint32')
     if not os.path.isfile(path):
       raise TokenFileError(f'token file {path}: no such file')
-    size = os.path.getsize(path)
-    itemsize = np.dtype(dtype).itemsize
+    size, itemsize = os.path.getsize(path), np.dtype(dtype).itemsize
     if size % itemsize:
       raise TokenFileError(f'token file {path}: {size} bytes is not a whole number of {dtype} '
                            'ids (wrong dtype?)')
