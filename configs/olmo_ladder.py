@@ -72,6 +72,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.learned_threshold = 0.9  # test accuracy at which a task counts as learned
   c.train.checkpoint_every_chunks = 1  # with a workdir (python -m rarelearn.main)
   c.train.keep_checkpoints = 2
+  # memory (rarelearn/models/transformer.py): bfloat16 compute, per-layer rematerialization
+  # (none | full | dots), cross-entropy over this many tokens at a time (0: all), sequences per
+  # forward/backward pass with the gradients summed (0: the whole batch)
+  c.train.compute_dtype = 'float32'
+  c.train.remat = 'none'
+  c.train.loss_chunk = 0
+  c.train.microbatch = 0
   if arg == 'small':
     c.task.frequencies = (0.05, 0.01)
   elif arg == 'smoke':  # the 4M rung at the full vocabulary, a few steps of short sequences

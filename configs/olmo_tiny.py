@@ -66,6 +66,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.learned_threshold = 0.8
   c.train.checkpoint_every_chunks = 1  # with a workdir (python -m rarelearn.main)
   c.train.keep_checkpoints = 2
+  # memory (rarelearn/models/transformer.py): bfloat16 compute, per-layer rematerialization
+  # (none | full | dots), cross-entropy over this many tokens at a time (0: all), sequences per
+  # forward/backward pass with the gradients summed (0: the whole batch)
+  c.train.compute_dtype = 'float32'
+  c.train.remat = 'none'
+  c.train.loss_chunk = 0
+  c.train.microbatch = 0
   # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
   # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
   # experiments/fig9_gradient_decomposition.py)

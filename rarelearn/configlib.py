@@ -20,6 +20,7 @@ import numpy as np
 from rarelearn import layout, optim, population, train, workdir
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
+from rarelearn.models import transformer
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens
@@ -122,7 +123,10 @@ _LADDER = {
     'task.kind': one_of(tokens.KINDS), 'task.mode': one_of(tokens.MODES),
     'task.frequencies': tuple_of(number(gt=0, le=1), 'a non-empty tuple of instances per '
                                  'sequence in (0, 1]'),
-    'task.gap': integer(), 'optimizer.clip': number(gt=0)}
+    'task.gap': integer(), 'optimizer.clip': number(gt=0),
+    'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
+    'train.remat': one_of(tuple(transformer.REMAT)), 'train.loss_chunk': integer(0),
+    'train.microbatch': integer(0, note='sequences per pass, dividing train.batch_size; 0: all')}
 _MLP = {  # block regression and sparse parity
     'population.widths': tuple_of(integer(), 'a non-empty tuple of positive integers, e.g. '
                                   '(8,32,128)'),
@@ -221,6 +225,9 @@ def _validate_ladder(config) -> None:
   """The ladder's fields; its token file is checked where it is opened (``ladder.Ladder``,
   before a workdir is touched)."""
   _check(config, _LADDER)
+  if config.train.microbatch and config.train.batch_size % config.train.microbatch:
+    _fail('train.microbatch', config.train.microbatch,
+          f'0 or a divisor of train.batch_size={config.train.batch_size}')
   m = config.model
   lengths = [len(m[k]) for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')]
   if len(set(lengths)) != 1:

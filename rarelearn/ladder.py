@@ -81,7 +81,9 @@ def hyper(config, rung: Rung) -> lm.Hyper:
                   steps_per_chunk=config.train.steps_per_chunk, opt=configlib.optimizer(config),
                   mode=config.task.mode, probe_neurons=neurons,
                   probe_period=int(probe.get('period', 1)),
-                  probe_phases=tuple(int(p) for p in probe.get('phases', ())))
+                  probe_phases=tuple(int(p) for p in probe.get('phases', ())),
+                  compute_dtype=config.train.compute_dtype, remat=config.train.remat,
+                  loss_chunk=config.train.loss_chunk, microbatch=config.train.microbatch)
 
 
 def data_of(config) -> lm.Data:

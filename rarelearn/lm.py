@@ -50,6 +50,12 @@ class Hyper:
   probe_neurons: int = 0
   probe_period: int = 1
   probe_phases: tuple[int, ...] = ()
+  # memory (models/transformer.py, next_token_losses): the same numbers to float32 rounding,
+  # except compute_dtype bfloat16
+  compute_dtype: str = 'float32'
+  remat: str = 'none'  # per layer: none | full | dots (transformer.REMAT)
+  loss_chunk: int = 0  # tokens per cross-entropy block (0: all B·S at once)
+  microbatch: int = 0  # sequences per forward/backward pass, gradients summed (0: the batch)
 
 
 class Member(NamedTuple):
@@ -78,10 +84,14 @@ def init_state(key: jax.Array, member: Member, hp: Hyper) -> State:
 token_losses = tf.next_token_losses  # [B, S] next-token cross-entropies (nats)
 
 
-def loss_fn(params, tokens_BxS1, weights_BxS, shape, dims) -> jax.Array:
-  """Weighted mean next-token loss (weights 1 everywhere: the plain LM loss)."""
-  return jnp.sum(token_losses(params, tokens_BxS1, shape, dims) * weights_BxS) / jnp.maximum(
-      jnp.sum(weights_BxS), 1.0)
+def loss_fn(params, tokens_BxS1, weights_BxS, shape, dims, hp: Hyper | None = None
+            ) -> jax.Array:
+  """Weighted mean next-token loss (weights 1 everywhere: the plain LM loss), computed with
+  ``hp``'s memory settings (none without ``hp``)."""
+  memory = {} if hp is None else dict(compute_dtype=hp.compute_dtype, remat=hp.remat,
+                                      loss_chunk=hp.loss_chunk)
+  return jnp.sum(token_losses(params, tokens_BxS1, shape, dims, **memory) * weights_BxS
+                 ) / jnp.maximum(jnp.sum(weights_BxS), 1.0)
 
 
 def batch_at(data_key: jax.Array, step: jax.Array, data: Data, member: Member, hp: Hyper,
@@ -99,10 +109,18 @@ def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,
               task: tk.TokenTask | None):
   """(loss, gradient, probe values [len(PROBES)]) — at a probe step the gradient is g_t + g_nt
   of ``decomposition.probe`` (one backward pass), elsewhere the plain one and NaNs."""
-  def plain(_):
-    weights = jnp.ones(tokens_BxS1[:, 1:].shape, jnp.float32)
-    loss, grads = jax.value_and_grad(loss_fn)(params, tokens_BxS1, weights, member.shape,
-                                              hp.dims)
+  def plain(_):  # the mean over k equal micro-batches of their mean losses and gradients
+    value_and_grad = jax.value_and_grad(lambda p, t: loss_fn(
+        p, t, jnp.ones(t[:, 1:].shape, jnp.float32), member.shape, hp.dims, hp))
+    k = hp.batch_size // (hp.microbatch or hp.batch_size)
+    if k == 1:
+      loss, grads = value_and_grad(params, tokens_BxS1)
+    else:
+      total = (jnp.float32(0), jax.tree.map(jnp.zeros_like, params))
+      (loss, grads), _ = jax.lax.scan(
+          lambda total, t: (jax.tree.map(jnp.add, total, value_and_grad(params, t)), None),
+          total, tokens_BxS1.reshape(k, -1, tokens_BxS1.shape[-1]))
+      loss, grads = jax.tree.map(lambda a: a / k, (loss, grads))
     return loss, grads, jnp.full((len(PROBES),), jnp.nan, jnp.float32)
 
   if not hp.probe_neurons:
@@ -148,7 +166,7 @@ def evaluate(params, member: Member, data: Data, eval_background: jax.Array, hp:
   position over every train pair and every test pair; the feature scores of
   ``measure.features`` (``order_score``, ``fourier_count``)."""
   out = {'background_loss': jnp.mean(token_losses(params, eval_background, member.shape,
-                                                  hp.dims))}
+                                                  hp.dims, loss_chunk=hp.loss_chunk))}
   out.update(features.feature_scores(params, data.task, member.shape, hp.dims))
   for split in ('train', 'test'):
     logits, label = decomposition.label_logits(params, data.task,

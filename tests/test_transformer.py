@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rarelearn import lm, optim
 from rarelearn.models import transformer as tf
 
 from test_population import _assert_rel_close
@@ -98,3 +99,59 @@ def test_parameter_counts_by_hand():
   shape = tf.shape_of(d_model=8, num_heads=2, mlp=12, depth=3)
   solo = tf.init_params(jax.random.key(0), shape, tf.dims_of(shape, 10))
   assert sum(x.size for x in jax.tree.leaves(solo)) == c['total']
+
+
+def _memory_case(batch=3):
+  shape = tf.shape_of(**SHAPES[1])
+  params = tf.init_params(jax.random.key(5), shape, PADDED)
+  tokens = jax.random.randint(jax.random.key(6), (batch, SEQ + 1), 0, VOCAB)
+  return shape, params, tokens
+
+
+def test_chunked_cross_entropy_and_remat_equal_the_plain_loss():
+  """The [B, S] losses and their gradient computed block by block (a block size that divides
+  B·S and one that does not) and with each layer rematerialized equal the plain path's
+  (``tf.apply`` on each sequence, then optax's cross-entropy: the test's own ``_loss``)."""
+  shape, params, tokens = _memory_case()
+  want_loss, want_grads = jax.value_and_grad(_loss)(params, tokens, shape, PADDED)
+  for memory in (dict(loss_chunk=12), dict(loss_chunk=5), dict(remat='full'),
+                 dict(remat='dots', loss_chunk=7)):
+    loss, grads = jax.jit(jax.value_and_grad(
+        lambda p: jnp.mean(tf.next_token_losses(p, tokens, shape, PADDED, **memory))))(params)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())  # rounding
+      assert np.count_nonzero(a) == np.count_nonzero(b)  # padding stays exactly 0
+
+
+def _gradient(params, tokens, shape, **memory):
+  hp = lm.Hyper(dims=PADDED, seq_len=SEQ, batch_size=tokens.shape[0], steps_per_chunk=1,
+                opt=optim.Hyper(), **memory)
+  member = lm.Member(shape, jnp.float32(1e-3), None)
+  loss, grads, _ = jax.jit(lambda p: lm._gradient(p, tokens, None, jnp.int32(0), member, hp,
+                                                  None))(params)
+  return loss, grads
+
+
+def test_microbatches_equal_one_batch():
+  """k micro-batches with their gradients averaged give the loss and gradient of the whole
+  batch (to float32 rounding)."""
+  shape, params, tokens = _memory_case(batch=4)
+  want_loss, want_grads = jax.value_and_grad(_loss)(params, tokens, shape, PADDED)
+  for k in (2, 4):
+    loss, grads = _gradient(params, tokens, shape, microbatch=4 // k)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_bfloat16_compute_keeps_float32_gradients_close_to_float32():
+  shape, params, tokens = _memory_case()
+  loss32, grads32 = _gradient(params, tokens, shape)
+  loss16, grads16 = _gradient(params, tokens, shape, compute_dtype='bfloat16')
+  assert abs(float(loss16) - float(loss32)) < 1e-2 * float(loss32)
+  flat = lambda tree: np.concatenate([np.ravel(a) for a in jax.tree.leaves(tree)])
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves(grads16))
+  g16, g32 = flat(grads16), flat(grads32)
+  assert g16 @ g32 / np.linalg.norm(g16) / np.linalg.norm(g32) > 0.99
+  assert np.count_nonzero(g16) <= np.count_nonzero(g32)  # nothing leaks into the padding

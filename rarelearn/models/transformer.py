@@ -19,6 +19,14 @@ heads H, head_dim A, MLP hidden I, layers L) and carries its true shape as trace
   their output is multiplied by 0);
 so a member equals a standalone transformer of its true shape, trained on the same batches.
 
+Memory (``next_token_losses``, the training loss): ``compute_dtype`` bfloat16 runs the forward
+and backward passes in bfloat16 (parameters cast on the way in, gradients back in float32;
+RMSNorm statistics, attention softmax and cross-entropy in float32); ``remat`` recomputes each
+layer in the backward pass ('full': keeps only the layer inputs; 'dots': keeps the matmul
+outputs too); ``loss_chunk`` computes the [tokens, V] logits and their gradient that many tokens
+at a time (recomputed in the backward pass) instead of all B·S at once. Remat and chunking
+change the memory, not the numbers (to float32 rounding).
+
 Shape letters (the package legend, rarelearn/__init__.py): S sequence, V vocabulary, D d_model,
 H heads, A head_dim, I MLP hidden, L layers.
 """
@@ -33,6 +41,8 @@ import optax
 
 Params = dict[str, Any]
 NORM_EPS = 1e-5
+REMAT = {'none': None, 'full': jax.checkpoint_policies.nothing_saveable,
+         'dots': jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +114,11 @@ def init_params(key: jax.Array, shape: Shape, dims: Dims) -> Params:
 
 
 def rms_norm(x_SxD: jax.Array, scale_D: jax.Array, shape: Shape, mask_D: jax.Array):
-  """x / sqrt(mean over the true d_model of x² + eps) · scale (0 on padding)."""
-  ms = jnp.sum(jnp.square(x_SxD) * mask_D, axis=-1, keepdims=True) / shape.d_model
-  return x_SxD * jax.lax.rsqrt(ms + NORM_EPS) * scale_D
+  """x / sqrt(mean over the true d_model of x² + eps) · scale (0 on padding); the statistics in
+  float32 whatever x's dtype."""
+  x = x_SxD.astype(jnp.float32)
+  ms = jnp.sum(jnp.square(x) * mask_D, axis=-1, keepdims=True) / shape.d_model
+  return (x * jax.lax.rsqrt(ms + NORM_EPS)).astype(x_SxD.dtype) * scale_D
 
 
 def rope(x_SxHxA: jax.Array, head_dim: jax.Array, base: float) -> jax.Array:
@@ -115,7 +127,7 @@ def rope(x_SxHxA: jax.Array, head_dim: jax.Array, base: float) -> jax.Array:
   i = jnp.arange(A // 2, dtype=jnp.float32)
   inv_freq = base ** (-2.0 * i / head_dim.astype(jnp.float32))
   angle = jnp.arange(S, dtype=jnp.float32)[:, None] * inv_freq[None, :]  # [S, A/2]
-  cos, sin = jnp.cos(angle)[:, None, :], jnp.sin(angle)[:, None, :]
+  cos, sin = (f(angle)[:, None, :].astype(x_SxHxA.dtype) for f in (jnp.cos, jnp.sin))
   x0, x1 = x_SxHxA[..., 0::2], x_SxHxA[..., 1::2]
   out = jnp.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], axis=-1)
   return out.reshape(x_SxHxA.shape)
@@ -128,7 +140,7 @@ def _layer(x_SxD, layer, active, shape: Shape, dims: Dims, m):
   q, k = rope(q, shape.head_dim, dims.rope_base), rope(k, shape.head_dim, dims.rope_base)
   scores = jnp.einsum('she,the->hst', q, k) / jnp.sqrt(shape.head_dim.astype(jnp.float32))
   causal = jnp.tril(jnp.ones((S, S), bool))
-  probs = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1)
+  probs = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1).astype(v.dtype)
   attn = jnp.einsum('hst,the->she', probs, v) * m['HA']
   x_SxD = x_SxD + active * jnp.einsum('she,hed->sd', attn, layer['wo'])
   h = rms_norm(x_SxD, layer['mlp_norm'], shape, m['D'])
@@ -143,33 +155,53 @@ def apply(params: Params, tokens_S: jax.Array, shape: Shape, dims: Dims) -> jax.
 
 def apply_embedded(params: Params, x: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
   """Logits [S, V] from the input embeddings x [S, D]."""
-  x = _residuals(params, x, shape, dims)[-1]
-  return rms_norm(x, params['final_norm'], shape, masks(shape, dims)['D']) @ params['unembed']
+  return _final(params, _layers(params, x, shape, dims), shape, dims) @ params['unembed']
 
 
-def _residuals(params: Params, x_SxD: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
-  """[L + 1, S, D]: the residual stream entering the first layer and leaving each layer."""
-  m = masks(shape, dims)
+def _final(params: Params, x_SxD: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
+  return rms_norm(x_SxD, params['final_norm'], shape, masks(shape, dims)['D'].astype(x_SxD.dtype))
+
+
+def _layers(params: Params, x_SxD: jax.Array, shape: Shape, dims: Dims, remat: str = 'none',
+            every_layer: bool = False) -> jax.Array:
+  """The residual stream leaving the last layer [S, D] (``every_layer``: [L + 1, S, D], the
+  stream entering the first layer and leaving each layer)."""
+  m = {k: v.astype(x_SxD.dtype) for k, v in masks(shape, dims).items()}
+  layer = _layer if remat == 'none' else jax.checkpoint(_layer, policy=REMAT[remat],
+                                                        static_argnums=(4,))
 
   def body(x, layer_and_active):
-    layer, active = layer_and_active
-    x = _layer(x, layer, active, shape, dims, m)
-    return x, x
-  _, xs = jax.lax.scan(body, x_SxD, (params['layers'], m['L']))
-  return jnp.concatenate([x_SxD[None], xs])
+    x = layer(x, *layer_and_active, shape, dims, m)
+    return x, x if every_layer else None
+  x, xs = jax.lax.scan(body, x_SxD, (params['layers'], m['L']))
+  return jnp.concatenate([x_SxD[None], xs]) if every_layer else x
 
 
 def residual_streams(params: Params, tokens_S: jax.Array, shape: Shape, dims: Dims) -> jax.Array:
   """[L + 1, S, D]: the token embeddings (index 0) and the residual stream after each layer
   (index l); entries beyond the member's depth repeat its last layer's output."""
-  return _residuals(params, params['embed'][tokens_S], shape, dims)
+  return _layers(params, params['embed'][tokens_S], shape, dims, every_layer=True)
 
 
-def next_token_losses(params: Params, tokens_BxS1: jax.Array, shape: Shape,
-                      dims: Dims) -> jax.Array:
-  """[B, S] next-token cross-entropies (nats) of sequences of S + 1 tokens."""
-  logits = jax.vmap(lambda t: apply(params, t, shape, dims))(tokens_BxS1[:, :-1])
-  return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxS1[:, 1:])
+def next_token_losses(params: Params, tokens_BxS1: jax.Array, shape: Shape, dims: Dims,
+                      compute_dtype: str = 'float32', remat: str = 'none',
+                      loss_chunk: int = 0) -> jax.Array:
+  """[B, S] next-token cross-entropies (nats, float32) of sequences of S + 1 tokens, with the
+  memory options of the module docstring."""
+  params = jax.tree.map(lambda p: p.astype(compute_dtype), params)
+  h_BxSxD = jax.vmap(lambda t: _final(params, _layers(params, params['embed'][t], shape, dims,
+                                                      remat), shape, dims))(tokens_BxS1[:, :-1])
+  cross_entropy = lambda h, t: optax.softmax_cross_entropy_with_integer_labels(
+      (h @ params['unembed']).astype(jnp.float32), t)
+  if not loss_chunk:
+    return cross_entropy(h_BxSxD, tokens_BxS1[:, 1:])
+  B, S, D = h_BxSxD.shape
+  n = -(-B * S // loss_chunk)  # blocks; the last one padded (its extra losses dropped)
+  pad = n * loss_chunk - B * S
+  blocks = (jnp.pad(h_BxSxD.reshape(B * S, D), ((0, pad), (0, 0))).reshape(n, loss_chunk, D),
+            jnp.pad(tokens_BxS1[:, 1:].reshape(B * S), (0, pad)).reshape(n, loss_chunk))
+  losses = jax.lax.map(jax.checkpoint(lambda block: cross_entropy(*block)), blocks)
+  return losses.reshape(-1)[:B * S].reshape(B, S)
 
 
 def parameter_counts(d_model: int, num_heads: int, head_dim: int, mlp: int, depth: int,
