@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import os
+import runpy
 import statistics
 import sys
 import time
@@ -66,7 +66,6 @@ def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
                           out_dim: int | None = None) -> float:
   """Training FLOPs per step from the true widths: 6·B·(multiply-adds per example), i.e.
   12·B·D·N per member for a one-hidden-layer D → N → D model (D → N → ``out_dim`` if given)."""
-  # per example: the forward pass's multiply-adds, 2 FLOPs each; the backward twice the forward
   return float(sum(3 * 2 * batch * (dim * n + (depth - 1) * n * n + n * (out_dim or dim))
                    for n in widths))
 
@@ -121,13 +120,11 @@ def _torch_seconds(config, steps: int, repeats: int) -> float | None:
   path = os.path.join(REPO, 'benchmarks', 'torch_sweep.py')
   if not os.path.exists(path):
     return None
-  spec = importlib.util.spec_from_file_location('torch_sweep', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
   hp = configlib.hyper(config)
-  return module.seconds(configlib.members(config).widths, hp.dim, config.train.batch_size,
-                        steps, config.optimizer.lr, config.model.activation, repeats,
-                        **({'classes': hp.out_dim} if hp.out_dim else {}))
+  return runpy.run_path(path)['seconds'](
+      configlib.members(config).widths, hp.dim, config.train.batch_size, steps,
+      config.optimizer.lr, config.model.activation, repeats,
+      **({'classes': hp.out_dim} if hp.out_dim else {}))
 
 
 def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
@@ -169,11 +166,10 @@ def _figures(name: str, config):
             sequential if name == 'ladder' else None, lambda *_: None)
   setup = run.Sweep(config)
   members, hp = setup.grid, setup.hp
-  state = jax.eval_shape(lambda: population.init(setup.keys['init'], members, hp))
   return (members.widths,
           useful_flops_per_step(members.widths, hp.dim, config.train.batch_size, hp.depth,
                                 hp.out_dim or hp.dim),
-          population.tree_bytes(state), run.describe_layout(config, members),
+          population.tree_bytes(jax.eval_shape(setup.init)), run.describe_layout(config, members),
           _population_seconds, _sequential_seconds, _torch_seconds)
 
 
@@ -273,9 +269,8 @@ def _print(results):
   print('|' + ' --- |' * len(cols))
   for r in results:
     print('| ' + ' | '.join(_fmt(r[c]) for c in cols) + ' |')
-  first = results[0]
   for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization'):
-    print(f'{key}: {_fmt(first[key], 4)}')
+    print(f'{key}: {_fmt(results[0][key], 4)}')
   for r in results:
     print(f'{r["workload"]}.layout: {r["layout"]}')
     for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization',

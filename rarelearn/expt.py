@@ -24,7 +24,8 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
   """``--workdir`` (default /tmp/rarelearn/experiments/<name>) and ``--smoke``; with ``config``
   (a default ``path.py``) also ``--config``, which ``--smoke`` sets to ``path.py:smoke``;
   ``extra(parser)`` adds a script's own."""
-  parser = argparse.ArgumentParser(prog=f'experiments/{name}.py', description=(doc or '').split('\n')[0])
+  parser = argparse.ArgumentParser(prog=f'experiments/{name}.py',
+                                   description=(doc or '').split('\n')[0])
   parser.add_argument('--workdir', default=os.path.join('/tmp/rarelearn/experiments', name),
                       help='where <name>.json and <name>.png are written')
   parser.add_argument('--smoke', action='store_true',
@@ -49,7 +50,7 @@ def periodic_flags(parser: argparse.ArgumentParser) -> None:
                       help='instances per sequence in the long run')
 
 
-def fail(name: str, error: Exception) -> None:
+def fail(name: str, error: Exception | str) -> None:
   """A bad input (config value, token file): one line on stderr, exit status 2."""
   print(f'{name}: error: {error}', file=sys.stderr)
   sys.exit(2)

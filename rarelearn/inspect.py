@@ -121,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _versions(workdir: str) -> dict:
   """The run's provenance from summary.json; the current environment's for a running sweep."""
-  path = os.path.join(workdir, workdir_lib.SUMMARY_FILE)
-  if os.path.exists(path):
+  if os.path.exists(os.path.join(workdir, workdir_lib.SUMMARY_FILE)):
     return workdir_lib.read_summary(workdir).get('versions', {})
   return {'current_environment': workdir_lib.provenance()}
 

@@ -82,24 +82,19 @@ class _Host:
     return out
 
 
-def _restore(pop, workdir, state, overwrite):
-  """(manager, start step, state, elapsed seconds) of a workdir, or of a fresh run."""
-  if workdir is None:
-    return None, 0, state, 0.0
-  wd.check(workdir, pop.estimated_bytes(state))
-  wd.prepare(pop.config, workdir, overwrite)
-  mngr, start, state, meta = wd.resume(workdir, pop.keep_checkpoints, state)
-  pop.drop_after(workdir, start)
-  return mngr, start, state, float(meta.get('elapsed_s', 0.0))
-
-
 def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: bool = True,
         max_chunks: int | None = None) -> Outcome | None:
   """Trains ``pop`` to ``pop.num_steps``; returns its ``Outcome``, or None when ``max_chunks``
   (chunks of this call) stopped it first, as an interruption would: calling again resumes.
   A workdir holding another config is refused (``workdir.ConfigError``) unless ``overwrite``."""
   t0 = time.time()
-  mngr, start, state, elapsed = _restore(pop, workdir, pop.init(), overwrite)
+  mngr, start, state, elapsed = None, 0, pop.init(), 0.0
+  if workdir is not None:  # resume from the workdir's newest readable checkpoint, if any
+    wd.check(workdir, pop.estimated_bytes(state))
+    wd.prepare(pop.config, workdir, overwrite)
+    mngr, start, state, meta = wd.resume(workdir, pop.keep_checkpoints, state)
+    pop.drop_after(workdir, start)
+    elapsed = float(meta.get('elapsed_s', 0.0))
   state = pop.place(state)
   for line in pop.banner if progress else ():
     print(f'rarelearn: {line}', file=sys.stderr)
@@ -130,17 +125,13 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
     return None
   if chunks_run == 0:  # the workdir already held the finished run
     last = jax.device_get(pop.evaluate(state))
-  return _finish(pop, workdir, host.rows, pop.requested(state), last, elapsed, t0, start)
-
-
-def _finish(pop, workdir, rows, state, last, elapsed: float, t0: float, start: int) -> Outcome:
-  """The summary (written to ``summary.json``, with the figures, where there is a workdir)."""
-  history = results.History(rows, pop.members)
+  # the summary (written to summary.json, with the figures, where there is a workdir)
+  state, history = pop.requested(state), results.History(host.rows, pop.members)
   wall = elapsed + time.time() - t0
   summary = dict(pop.summary(last, state, history, wall), wall_time_s=round(wall, 2),
                  steps_per_s=round((pop.num_steps - start) / max(time.time() - t0, 1e-9), 3),
                  versions=wd.provenance(), devices=[str(d) for d in jax.devices()])
   if workdir is not None:
     wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))
-    pop.figures(summary, rows, os.path.join(workdir, 'figures'))
+    pop.figures(summary, host.rows, os.path.join(workdir, 'figures'))
   return Outcome(summary, history, state, last)

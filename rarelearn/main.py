@@ -14,7 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rarelearn import configlib, families, loop
+from rarelearn import configlib, expt, families, loop
 from rarelearn.tasks import tokens
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -28,11 +28,6 @@ _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Multi-host (TPU pod, several GPU hosts): call '
     'jax.distributed.initialize() first, so the member axis spans every host\'s devices.')
-
-
-def _exit_with(message: str) -> None:
-  print(f'rarelearn: error: {message}', file=sys.stderr)
-  sys.exit(2)
 
 
 def _config_arg(argv: list[str]) -> str | None:
@@ -65,7 +60,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
-    _exit_with(_explain(argv, e))
+    expt.fail('rarelearn', _explain(argv, e))
 
 
 def default_workdir(config_spec: str) -> str:
@@ -76,9 +71,9 @@ def default_workdir(config_spec: str) -> str:
 
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
-    _exit_with(f'unexpected arguments: {" ".join(argv[1:])}')
+    expt.fail('rarelearn', f'unexpected arguments: {" ".join(argv[1:])}')
   if _CONFIG.value is None:
-    _exit_with('--config is required, e.g. --config=configs/sweep.py')
+    expt.fail('rarelearn', '--config is required, e.g. --config=configs/sweep.py')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   if _DISTRIBUTED.value:
@@ -88,9 +83,9 @@ def main(argv: list[str]) -> None:
   try:
     configlib.validate(config)
   except configlib.ConfigError as e:
-    _exit_with(str(e))
+    expt.fail('rarelearn', str(e))
   except OSError as e:  # config_flags loads the file lazily: a missing file surfaces here
-    _exit_with(_explain(sys.argv, e))
+    expt.fail('rarelearn', _explain(sys.argv, e))
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
   train(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value)
@@ -105,7 +100,7 @@ def train(config, workdir: str, progress: bool = True, overwrite: bool = False) 
     pop = families.population(config)
     summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress).summary
   except (configlib.ConfigError, tokens.TokenFileError) as e:
-    _exit_with(str(e))
+    expt.fail('rarelearn', str(e))
   print(f'rarelearn: {pop.description}, {pop.num_steps} steps in '
         f'{summary["wall_time_s"]:.1f} s; {pop.result(summary)}; outputs in {workdir}')
   return summary

@@ -33,15 +33,6 @@ def _save(fig, path: str, dpi: int = 120) -> None:
   plt.close(fig)
 
 
-def _staircase(ax, learned_WxK, style: str, label: str) -> None:
-  """Draws, per task column, the line above which the task is learned."""
-  first = [int(np.argmax(col >= 0.5)) if np.any(col >= 0.5) else len(col)
-           for col in learned_WxK.T]
-  xs = [x for k in range(len(first)) for x in (k - 0.5, k + 0.5)]
-  ys = [row - 0.5 for row in first for _ in range(2)]
-  ax.plot(xs, ys, style, lw=2, label=label)
-
-
 def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
   """Width × task heatmap of ℓ_k (tasks by decreasing frequency) with the predicted boundary.
 
@@ -57,8 +48,13 @@ def draw_phase_diagram(ax, summary: dict, extra_boundaries: dict | None = None):
   boundaries = {'predicted boundary (utility theory)': ('w--', summary['predicted']['learned'])
                 } if 'predicted' in summary else {}
   boundaries.update(extra_boundaries or {})
-  for label, (style, learned) in boundaries.items():
-    _staircase(ax, _by_group(members, np.asarray(learned, float)[:, order])[1], style, label)
+  for label, (style, learned) in boundaries.items():  # per task, the line above which it is learned
+    learned_WxK = _by_group(members, np.asarray(learned, float)[:, order])[1]
+    first = [int(np.argmax(col >= 0.5)) if np.any(col >= 0.5) else len(col)
+             for col in learned_WxK.T]
+    xs = [x for k in range(len(first)) for x in (k - 0.5, k + 0.5)]
+    ys = [row - 0.5 for row in first for _ in range(2)]
+    ax.plot(xs, ys, style, lw=2, label=label)
   ax.set_yticks(range(len(distinct)), [_label(g) for g in distinct])
   ax.set_xticks(range(len(order)), [str(k) for k in order], fontsize=7)
   ax.set_xlabel('task (most frequent left; label = task index)')

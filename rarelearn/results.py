@@ -1,13 +1,10 @@
 """A run's results, the same for every family: the history of its evaluations and the analyses
-the experiments, ``inspect`` and the bench read off it.
+the experiments, ``inspect`` and the bench read off it (``frontier``, ``is_monotone``,
+``steps_to_reach``).
 
-- ``History``: the metric rows of a run (``loop.run`` returns it; ``History.load(workdir)``
-  reads any workdir's ``metrics.jsonl``) as arrays ``[M, P, …]`` over the P evaluated steps
-  of a key, plus the member table.
-- ``frontier``: on a grid of sizes × frequencies, the lowest frequency each size learns and
-  the smallest size that learns each frequency; ``is_monotone``: whether the learned set is
-  closed upwards in both.
-- ``steps_to_reach``: the first evaluated step from which a condition holds to the end.
+``History``: the metric rows of a run (``loop.run`` returns it; ``History.load(workdir)`` reads
+any workdir's ``metrics.jsonl``) as arrays ``[M, P, …]`` over the P evaluated steps of a key,
+plus the member table.
 
 Shape letters (the package legend, rarelearn/__init__.py): M members, P evaluations, N sizes,
 F frequencies.

@@ -3,8 +3,7 @@
 ``Sweep`` derives the task spec, members, schedules, keys and evaluation set of a config and is
 the population the loop drives (one jitted chunk of training, per-task losses and measurements
 over every member); ``build_summary`` compares the learned set with the utility theory;
-``train_and_evaluate(config, workdir)`` runs it. The loop (``loop.py``) does the rest: chunks
-read one chunk late, checkpoints, resume, metrics.jsonl, summary.json and figures.
+``train_and_evaluate(config, workdir)`` runs it; the loop (``loop.py``) does the rest.
 """
 from __future__ import annotations
 
@@ -31,28 +30,8 @@ def _plain(value):
   return [round(float(v), 7) if value.dtype.kind == 'f' else int(v) for v in value]
 
 
-def _metric_rows(step, members, freqs_MxK, loss_M, task_loss_MxK, metrics, every):
-  """Rows of one chunk: the measurement rows (one per measured step × member) and the
-  chunk-end rows (loss and per-task scores), merged where they share a step."""
-  rows = {}
-  num_measured = next(iter(metrics.values())).shape[1] if metrics else 0
-  for m, member in enumerate(members.rows()):
-    base = {'member': m, **{k: v for k, v in member.items() if k != 'index'}}
-    for p in range(num_measured):
-      t = step - (num_measured - 1 - p) * every
-      rows[t, m] = dict(step=t, **base, **{k: _plain(v[m, p]) for k, v in metrics.items()
-                                            if k not in _MATRIX_KEYS})
-    tl = task_loss_MxK[m]
-    rows.setdefault((step, m), dict(step=step, **base)).update(
-        loss=float(loss_M[m]), eval_loss=float(np.dot(freqs_MxK[m], tl)),
-        task_loss=[round(float(v), 7) for v in tl],
-        task_score=[round(float(1.0 - v), 7) for v in tl])
-  return [rows[key] for key in sorted(rows)]
-
-
 class Sweep(population.Population):
-  """The MLP population of a sweep config (configs/sweep.py, configs/msp.py and their kin) for
-  ``loop.run``: one jitted chunk (train + per-task losses + measurements) over every member.
+  """The MLP population of a sweep config (configs/sweep.py, configs/msp.py and their kin).
 
   What a run derives from its config (and ``inspect`` again after): ``hp``, ``grid`` (the
   ``population.Members``), ``freqs`` (the configured π [K]), ``freqs_MxK`` (each member's own
@@ -109,8 +88,22 @@ class Sweep(population.Population):
         state, self.member_hp, self.spec, self.eval_batch))}
 
   def rows(self, step: int, out) -> list[dict]:
-    return _metric_rows(step, self.grid, self.freqs_MxK, out['loss'],
-                        out['task_loss'], out['metrics'], self.mh.every)
+    """Rows of one chunk: the measurement rows (one per measured step × member) and the
+    chunk-end rows (loss and per-task scores), merged where they share a step."""
+    rows, metrics = {}, out['metrics']
+    num_measured = next(iter(metrics.values())).shape[1] if metrics else 0
+    for m, member in enumerate(self.grid.rows()):
+      base = {'member': m, **{k: v for k, v in member.items() if k != 'index'}}
+      for p in range(num_measured):
+        t = step - (num_measured - 1 - p) * self.mh.every
+        rows[t, m] = dict(step=t, **base, **{k: _plain(v[m, p]) for k, v in metrics.items()
+                                              if k not in _MATRIX_KEYS})
+      tl = out['task_loss'][m]
+      rows.setdefault((step, m), dict(step=step, **base)).update(
+          loss=float(out['loss'][m]), eval_loss=float(np.dot(self.freqs_MxK[m], tl)),
+          task_loss=[round(float(v), 7) for v in tl],
+          task_score=[round(float(1.0 - v), 7) for v in tl])
+    return [rows[key] for key in sorted(rows)]
 
   def observe(self, workdir, step: int, out) -> None:
     """The [K, K] cosines of every measurement and the [W, K] unit shares of the last one."""
@@ -200,8 +193,8 @@ def describe_layout(config, members, place=None) -> str:
   sharded = place is not None and place.mesh is not None
   chosen = layout.resolve(config.population.layout, config.model.depth,
                           configlib.shared_data(config), sharded)
-  units = layout.padded_units(members.widths, chosen, config.population.bucket_factor)
-  padded = layout.padded_units(members.widths, 'padded', config.population.bucket_factor)
+  units, padded = (layout.padded_units(members.widths, c, config.population.bucket_factor)
+                   for c in (chosen, 'padded'))
   text = f'layout {chosen}: {units} hidden units per step (padded: {padded})'
   if sharded:
     text += (f'; {place.count} member slots over a {dict(place.mesh.shape)} mesh of '

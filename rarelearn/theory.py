@@ -51,8 +51,7 @@ def frequency_only_scores(freqs, spectra, widths: Sequence[int]) -> np.ndarray:
   it ranks tasks by π_k only, ignoring how each task's signal is spread over its directions.
   Requires tasks of equal dimension.
   """
-  dims = {len(s) for s in spectra}
-  if len(dims) != 1:
+  if len({len(s) for s in spectra}) != 1:
     raise ValueError('frequency_only_scores needs tasks of equal dimension')
   mean = np.mean([np.asarray(s, np.float64) for s in spectra], axis=0)
   return predicted_scores(freqs, [mean] * len(spectra), widths)
@@ -155,11 +154,9 @@ class PaperScaling(_TwoCurves):
   alpha: float = 0.46
 
   def loss_compute_optimal(self, n):
-    """L_C(N) = a_C N^-γ."""
     return self.a_c * np.asarray(n, float) ** -self.gamma
 
   def loss_infinite_data(self, n):
-    """L_∞(N) = a_∞ N^-α."""
     return self.a_inf * np.asarray(n, float) ** -self.alpha
 
   def n_at_infinite_data_loss(self, loss):
@@ -187,21 +184,17 @@ class ParametricScaling(_TwoCurves):
   beta: float = 0.28
 
   def loss(self, n, d):
-    """L(N, D) = E + A N^-α + B D^-β."""
     n, d = np.asarray(n, float), np.asarray(d, float)
     return self.E + self.A * n ** -self.alpha + self.B * d ** -self.beta
 
   def d_opt(self, n):
-    """D_opt(N) = (βB/(αA))^(1/β) N^(α/β), the loss-minimizing data at compute 6 N D."""
     coef = (self.beta * self.B / (self.alpha * self.A)) ** (1.0 / self.beta)
     return coef * np.asarray(n, float) ** (self.alpha / self.beta)
 
   def loss_compute_optimal(self, n):
-    """L_C(N) = E + A (1 + α/β) N^-α."""
     return self.E + self.A * (1.0 + self.alpha / self.beta) * np.asarray(n, float) ** -self.alpha
 
   def loss_infinite_data(self, n):
-    """L_∞(N) = E + A N^-α."""
     return self.E + self.A * np.asarray(n, float) ** -self.alpha
 
   def n_at_infinite_data_loss(self, loss):

@@ -104,8 +104,7 @@ def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: Memb
 
 
 def _task(spec):
-  """The task module of a spec (block regression or sparse parity): ``sample`` and
-  ``examples_of_tasks``, both pure."""
+  """The task module of a spec: ``sparse_parity`` or ``block_regression``."""
   return sp if isinstance(spec, sp.ParitySpec) else br
 
 

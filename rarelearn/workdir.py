@@ -31,10 +31,8 @@ class ConfigError(ValueError):
 
 
 def prepare(config, workdir: str, overwrite: bool) -> None:
-  """Creates the workdir, or checks that an existing one holds the same config.
-
-  A different config is refused (ConfigError) unless ``overwrite``, which empties the workdir.
-  """
+  """Creates the workdir, or checks that an existing one holds the same config: a different
+  one is refused (ConfigError) unless ``overwrite``, which empties the workdir."""
   wanted = json.loads(config.to_json_best_effort(sort_keys=True))
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path):
@@ -119,8 +117,9 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def provenance() -> dict:
-  import flax, jaxlib, optax, orbax.checkpoint  # pylint: disable=g-import-not-at-top,multiple-imports
-  import rarelearn  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top,multiple-imports
+  import flax, jaxlib, optax, orbax.checkpoint
+  import rarelearn
   return {'rarelearn': rarelearn.__version__, 'jax': jax.__version__,
           'jaxlib': jaxlib.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
           'orbax-checkpoint': orbax.checkpoint.__version__, 'numpy': np.__version__,

@@ -82,11 +82,10 @@ def task_neurons(g_r: tf.Params, shape: tf.Shape, dims: tf.Dims, k: int) -> jax.
 
 def neuron_cosine(a: tf.Params, b: tf.Params, selected_I: jax.Array) -> jax.Array:
   """cos(a, b) over the parameters of the selected first-layer MLP units."""
-  dot = sum(jnp.sum(selected_I[:, None] * x * y) for x, y in zip(_neuron_parts(a),
-                                                                _neuron_parts(b)))
-  na = sum(jnp.sum(selected_I[:, None] * x ** 2) for x in _neuron_parts(a))
-  nb = sum(jnp.sum(selected_I[:, None] * y ** 2) for y in _neuron_parts(b))
-  return dot / jnp.sqrt(na * nb)
+  def dot(p, q):
+    return sum(jnp.sum(selected_I[:, None] * x * y)
+               for x, y in zip(_neuron_parts(p), _neuron_parts(q)))
+  return dot(a, b) / jnp.sqrt(dot(a, a) * dot(b, b))
 
 
 def probe(params: tf.Params, tokens_BxS1: jax.Array, carriers_B: jax.Array,

@@ -71,8 +71,7 @@ def order_score(x_TxD: jax.Array, rank_T: jax.Array, num_pcs: int = ORDER_PCS) -
 
 def fourier_power(x_TxD: jax.Array, value_T: jax.Array) -> jax.Array:
   """[T/2] power at frequencies k = 1…T/2 of the rows ordered by value."""
-  ordered = x_TxD[jnp.argsort(value_T)]
-  spectrum = jnp.fft.rfft(ordered, axis=0)  # [T/2 + 1, D]
+  spectrum = jnp.fft.rfft(x_TxD[jnp.argsort(value_T)], axis=0)  # [T/2 + 1, D]
   return jnp.sum(jnp.abs(spectrum[1:]) ** 2, axis=1)
 
 

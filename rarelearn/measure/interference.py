@@ -34,22 +34,18 @@ def _adam_state(opt_state: Any) -> optax.ScaleByAdamState:
 
 def split_update(old_opt_state: Any, new_opt_state: Any, params: mlp.Params,
                  hp) -> tuple[mlp.Params | None, mlp.Params]:
-  """(task_scale, rest) with direction = task_scale ⊙ g + rest (the update is −η · direction).
-
-  ``hp``: the ``optim.Hyper``; ``task_scale`` is None for an optimizer with no linear split
-  (lion).
-  """
-  optimizer = hp.name
-  if optimizer == 'sgd':
+  """(task_scale, rest) with direction = task_scale ⊙ g + rest, the update being −η · direction
+  (``hp``: the ``optim.Hyper``); ``task_scale`` is None without a linear split (lion)."""
+  if hp.name == 'sgd':
     return jax.tree.map(jnp.ones_like, params), jax.tree.map(jnp.zeros_like, params)
-  if optimizer in ('adam', 'adamw'):
+  if hp.name in ('adam', 'adamw'):
     old, new = _adam_state(old_opt_state), _adam_state(new_opt_state)
     t = new.count.astype(jnp.float32)
     c1, c2 = 1.0 - hp.b1 ** t, 1.0 - hp.b2 ** t
     precond = jax.tree.map(lambda v: 1.0 / (c1 * (jnp.sqrt(v / c2) + hp.eps)), new.nu)
     scale = jax.tree.map(lambda p: (1.0 - hp.b1) * p, precond)
     rest = jax.tree.map(lambda p, m: hp.b1 * p * m, precond, old.mu)
-    if optimizer == 'adamw':
+    if hp.name == 'adamw':
       rest = jax.tree.map(lambda r, w: r + hp.weight_decay * w, rest, params)
     return scale, rest
   return None, jax.tree.map(jnp.zeros_like, params)

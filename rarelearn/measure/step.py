@@ -91,7 +91,8 @@ def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
   if hp.activation != 'linear':
     ref_x, _ = br.examples_of_tasks(jax.random.fold_in(key, 1), spec,
                                     jnp.full((mh.reference_examples,), r, jnp.int32))
-  loss_r = lambda p: rare_loss(p, mask_W, spec, ref_x, r, hp.activation)  # pylint: disable=unnecessary-lambda-assignment
+  def loss_r(p):
+    return rare_loss(p, mask_W, spec, ref_x, r, hp.activation)
   m['rare_loss'], g_ref = jax.value_and_grad(loss_r)(params)
   dots = gradients.task_dots(sig, batch.task_id, K, g_ref)
   ref_sq = interference.tree_dot(g_ref, g_ref)

@@ -35,10 +35,12 @@ def mask_of(params: Params, width: jax.Array) -> jax.Array:
   return hidden_mask(width, params['hidden'][0]['w'].shape[0])
 
 
-def _rows(key: jax.Array, num_rows: int, row_len: int) -> jax.Array:
-  """Row i drawn from fold_in(key, i): independent of how many rows are drawn."""
-  return jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(key, i), (row_len,)))(
-      jnp.arange(num_rows))
+def _rows(key: jax.Array, num_rows: int, row_len: int, bound=None) -> jax.Array:
+  """Row i drawn from fold_in(key, i), N(0, 1) or (``bound``) U(−bound, bound): independent of
+  how many rows are drawn."""
+  draw = jax.random.normal if bound is None else (
+      lambda k, shape: jax.random.uniform(k, shape, minval=-bound, maxval=bound))
+  return jax.vmap(lambda i: draw(jax.random.fold_in(key, i), (row_len,)))(jnp.arange(num_rows))
 
 
 def _entries(key: jax.Array, num_rows: int, num_cols: int) -> jax.Array:
@@ -53,34 +55,23 @@ def _entries(key: jax.Array, num_rows: int, num_cols: int) -> jax.Array:
 INITS = ('normal', 'uniform')
 
 
-def _uniform_rows(key: jax.Array, num_rows: int, row_len: int, bound) -> jax.Array:
-  """Row i drawn from fold_in(key, i), U(−bound, bound)."""
-  return jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(key, i), (row_len,),
-                                               minval=-bound, maxval=bound))(jnp.arange(num_rows))
-
-
-def _uniform_params(key, width, max_width, dim, out_dim, mask_W) -> Params:
-  """PyTorch's ``nn.Linear`` default, U(±1/sqrt(true fan-in)) for weights and biases, one
-  hidden layer: unit i's draws come from keys folded with i (as for ``normal``)."""
-  ks = [jax.random.fold_in(key, i) for i in range(4)]
-  hb, ob = 1.0 / math.sqrt(dim), 1.0 / jnp.sqrt(jnp.asarray(width, jnp.float32))
-  hidden = {'w': _uniform_rows(ks[0], max_width, dim, hb) * mask_W[:, None],
-            'b': _uniform_rows(ks[1], max_width, 1, hb)[:, 0] * mask_W}
-  out_w = _uniform_rows(ks[2], max_width, out_dim, ob).T * mask_W[None, :]
-  out_b = jax.random.uniform(ks[3], (out_dim,), minval=-ob, maxval=ob)
-  return {'hidden': [hidden], 'out': {'w': out_w, 'b': out_b}}
-
-
 def init_params(key: jax.Array, width: jax.Array, max_width: int, dim: int, depth: int,
                 init_scale: float, out_dim: int | None = None, init: str = 'normal') -> Params:
   """Parameters of one member, padded to ``max_width``, with ``out_dim`` outputs (default
   ``dim``). ``normal``: weights of std init_scale / sqrt(true fan-in), zero biases;
-  ``uniform`` (one hidden layer): PyTorch's default (``_uniform_params``)."""
+  ``uniform`` (one hidden layer): PyTorch's ``nn.Linear`` default, U(±1/sqrt(true fan-in)) for
+  weights and biases. Either way unit i's draws come from keys folded with i."""
   out_dim = out_dim or dim
   mask_W = hidden_mask(width, max_width)
-  if init == 'uniform':
-    return _uniform_params(key, width, max_width, dim, out_dim, mask_W)
   fan_w = jnp.asarray(width, jnp.float32)
+  if init == 'uniform':
+    ks = [jax.random.fold_in(key, i) for i in range(4)]
+    hb, ob = 1.0 / math.sqrt(dim), 1.0 / jnp.sqrt(fan_w)
+    hidden = {'w': _rows(ks[0], max_width, dim, hb) * mask_W[:, None],
+              'b': _rows(ks[1], max_width, 1, hb)[:, 0] * mask_W}
+    out_w = _rows(ks[2], max_width, out_dim, ob).T * mask_W[None, :]
+    out_b = jax.random.uniform(ks[3], (out_dim,), minval=-ob, maxval=ob)
+    return {'hidden': [hidden], 'out': {'w': out_w, 'b': out_b}}
   keys = jax.random.split(key, depth + 1)
   hidden = [{'w': _rows(keys[0], max_width, dim) * (init_scale / jnp.sqrt(dim))
                   * mask_W[:, None],

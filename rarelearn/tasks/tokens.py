@@ -108,7 +108,6 @@ def carriers(key: jax.Array, step: jax.Array, inj: Injection, batch: int, mode: 
     on = (phase >= 0) & (phase % inj.gap == 0)
     prob = jnp.minimum(inj.frequency * inj.gap.astype(jnp.float32), 1.0)
     return on & jax.random.bernoulli(key, prob, (batch,))
-  # round(G·B·f) instances every G-th step, over as few batches as hold them
   total = jnp.round(inj.frequency * inj.gap.astype(jnp.float32) * batch).astype(jnp.int32)
   here = mixture.burst_count(phase, inj.gap, jnp.maximum(1, -(-total // batch)), total)
   return jnp.arange(batch) < here
