@@ -40,6 +40,7 @@ def ladder(names) -> ml_collections.ConfigDict:
   rungs.num_heads = tuple(RUNGS[n][1] for n in names)
   rungs.depth = tuple(RUNGS[n][2] for n in names)
   rungs.mlp = tuple(MLP_RATIO * RUNGS[n][0] for n in names)
+  rungs.model_shards = 1  # devices each member is split over (FSDP), or one per rung
   return rungs
 
 

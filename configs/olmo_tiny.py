@@ -73,6 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.remat = 'none'
   c.train.loss_chunk = 0
   c.train.microbatch = 0
+  c.model.model_shards = 1  # devices each member is split over (FSDP), or one per rung
   # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
   # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
   # experiments/fig9_gradient_decomposition.py)

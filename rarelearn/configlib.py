@@ -126,7 +126,10 @@ _LADDER = {
     'task.gap': integer(), 'optimizer.clip': number(gt=0),
     'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
     'train.remat': one_of(tuple(transformer.REMAT)), 'train.loss_chunk': integer(0),
-    'train.microbatch': integer(0, note='sequences per pass, dividing train.batch_size; 0: all')}
+    'train.microbatch': integer(0, note='sequences per pass, dividing train.batch_size; 0: all'),
+    'model.model_shards': (lambda v: integer()[0](v) or _RUNGS[0](v),
+                           'a positive integer, or one per rung: devices each member is split '
+                           'over (FSDP)')}
 _MLP = {  # block regression and sparse parity
     'population.widths': tuple_of(integer(), 'a non-empty tuple of positive integers, e.g. '
                                   '(8,32,128)'),
@@ -229,7 +232,8 @@ def _validate_ladder(config) -> None:
     _fail('train.microbatch', config.train.microbatch,
           f'0 or a divisor of train.batch_size={config.train.batch_size}')
   m = config.model
-  lengths = [len(m[k]) for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')]
+  lengths = [len(m[k]) for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')
+             + (('model_shards',) if isinstance(m.model_shards, (tuple, list)) else ())]
   if len(set(lengths)) != 1:
     _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp and depth '
           f'(lengths {lengths})')

@@ -199,11 +199,21 @@ class Ladder(population.Population):
       self.eval_background = jnp.asarray(self.token_file.batch(config.seed, 0, EVAL_BACKGROUND,
                                                                stream=1))
     self.init_key, self.data_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
-    self.chunks = [population.make_lm_chunk(hp) for hp in self.hps]
+
     self.probing = bool(self.hps[0].probe_neurons)
     self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
-    # Several devices: each rung's members are split over them (padded to a multiple).
-    self.places = [sharding.member_placement(len(grid)) for grid in self.grids]
+    # Several devices: each rung's members are split over them (padded to a multiple), a rung
+    # with model shards > 1 FSDP-style over a second mesh axis too.
+    shards = config.model.model_shards
+    shards = shards if isinstance(shards, (tuple, list)) else [shards] * len(self.ladder)
+    self.places = [sharding.member_placement(len(grid), int(k), jax.eval_shape(
+        lambda hp=hp, m=members: lm.init_state(jax.random.key(0), jax.tree.map(lambda a: a[0], m),
+                                              hp)))
+                   for grid, k, hp, members in zip(self.grids, shards, self.hps,
+                                                   self.rung_members)]
+    self.hps = [dataclasses.replace(hp, batch_sharding=p.batch_sharding)
+                for hp, p in zip(self.hps, self.places)]
+    self.chunks = [population.make_lm_chunk(hp) for hp in self.hps]
     self.placed = [p.per_member(m) for p, m in zip(self.places, self.rung_members)]
     self.description = (f'{len(self.ladder)} rungs × {len(self.settings)} frequencies × '
                         f'{self.seeds} seed(s)')

@@ -56,6 +56,8 @@ class Hyper:
   remat: str = 'none'  # per layer: none | full | dots (transformer.REMAT)
   loss_chunk: int = 0  # tokens per cross-entropy block (0: all B·S at once)
   microbatch: int = 0  # sequences per forward/backward pass, gradients summed (0: the batch)
+  # sharded runs (sharding.member_placement): a member's batch split over the mesh's model axis
+  batch_sharding: Any = None
 
 
 class Member(NamedTuple):
@@ -101,8 +103,16 @@ def batch_at(data_key: jax.Array, step: jax.Array, data: Data, member: Member, h
   key = jax.random.fold_in(data_key, step)
   if background is None:
     background = tk.markov_sequences(key, data.chain, hp.batch_size, hp.seq_len + 1)
-  return tk.inject(jax.random.fold_in(key, 1), step, background, data.task, member.injection,
-                   hp.mode)
+  tokens, carriers = tk.inject(jax.random.fold_in(key, 1), step, background, data.task,
+                               member.injection, hp.mode)
+  return _split(tokens, hp), carriers
+
+
+def _split(tokens, hp: Hyper):
+  """``tokens`` split over the devices of ``hp.batch_sharding`` (unchanged without one)."""
+  if hp.batch_sharding is None:
+    return tokens
+  return jax.lax.with_sharding_constraint(tokens, hp.batch_sharding)
 
 
 def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,
@@ -117,9 +127,10 @@ def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,
       loss, grads = value_and_grad(params, tokens_BxS1)
     else:
       total = (jnp.float32(0), jax.tree.map(jnp.zeros_like, params))
-      (loss, grads), _ = jax.lax.scan(
-          lambda total, t: (jax.tree.map(jnp.add, total, value_and_grad(params, t)), None),
-          total, tokens_BxS1.reshape(k, -1, tokens_BxS1.shape[-1]))
+      # micro-batch j: sequences j, j + k, … (split over the devices as the batch is)
+      micro = jnp.swapaxes(tokens_BxS1.reshape(-1, k, tokens_BxS1.shape[-1]), 0, 1)
+      (loss, grads), _ = jax.lax.scan(lambda total, t: (jax.tree.map(
+          jnp.add, total, value_and_grad(params, _split(t, hp))), None), total, micro)
       loss, grads = jax.tree.map(lambda a: a / k, (loss, grads))
     return loss, grads, jnp.full((len(PROBES),), jnp.nan, jnp.float32)
 

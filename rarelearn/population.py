@@ -20,6 +20,7 @@ import numpy as np
 
 from rarelearn import layout as layout_lib
 from rarelearn import lm
+from rarelearn import sharding
 from rarelearn import train
 from rarelearn.measure import step as measure_step
 
@@ -236,6 +237,7 @@ def make_lm_chunk(hp: lm.Hyper) -> Callable:
     return state, loss, probes, lm.evaluate(state.params, member, data, eval_background, hp)
 
   def batched(state, data_key, start, member, data, eval_background, background=None):
-    return jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None))(
-        state, data_key, start, member, data, eval_background, background)
+    return jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None),
+                    spmd_axis_name=sharding.MEMBERS if hp.batch_sharding else None)(
+                        state, data_key, start, member, data, eval_background, background)
   return jax.jit(batched, donate_argnums=(0,))

@@ -99,18 +99,35 @@ class Placement:
       return tree
     return jax.device_put(pad_members(tree, self.count), member_sharding(self.mesh))
 
+  @property
+  def batch_sharding(self) -> NamedSharding | None:
+    """A member's batch split over ``model`` (None without a model axis)."""
+    return NamedSharding(self.mesh, P(MODEL)) if self.mesh and self.mesh.shape[MODEL] > 1 else None
+
   def requested(self, tree):
     """Outputs with a leading member axis → the requested members only."""
     return tree if self.mesh is None else jax.tree.map(lambda a: a[:self.num_members], tree)
 
 
-def member_placement(num_members: int) -> Placement:
-  """Members over every device (the ``members`` axis only; any state whose leaves all lead
-  with the member axis, e.g. a ladder rung's); the default device alone when there is one."""
-  if jax.device_count() == 1:
+def member_placement(num_members: int, model_shards: int = 1, single_shapes=None) -> Placement:
+  """Members over every device (any state whose leaves all lead with the member axis, e.g. a
+  ladder rung's); with ``model_shards`` > 1 each member's leaves (``single_shapes``: one
+  member's, no member axis) also split over ``model`` along their largest axis it divides
+  (FSDP), and ``batch_sharding`` splits a member's batch over it. The default device alone when
+  there is one device and no model axis."""
+  if jax.device_count() == 1 and model_shards == 1:
     return Placement(num_members)
-  mesh = make_mesh()
-  return Placement(num_members, mesh, member_sharding(mesh))
+  mesh = make_mesh(model_shards)
+  if model_shards == 1:
+    return Placement(num_members, mesh, member_sharding(mesh))
+
+  def spec(leaf):
+    parts = [None] * len(leaf.shape)
+    divisible = [i for i, n in enumerate(leaf.shape) if n % model_shards == 0]
+    if divisible:
+      parts[max(divisible, key=lambda i: leaf.shape[i])] = MODEL
+    return NamedSharding(mesh, P(MEMBERS, *parts))
+  return Placement(num_members, mesh, jax.tree.map(spec, single_shapes))
 
 
 def placement(num_members: int, hp: train.Hyper, max_width: int, model_shards: int = 1

@@ -6,7 +6,8 @@ they are compared with the one-device golden numbers (tests/goldens/goldens.json
 sweep smoke's 6 members bucketed over 4 devices (padded to 8 slots) and its 3 seed-0 members
 (fewer than the devices) padded on a (2 × 2) mesh whose second axis splits every member's
 hidden units (FSDP-style); and every other family — the sparse-parity smoke population and the
-smoke ladder.
+smoke ladder, the ladder also with each member's parameters, optimizer state and batch split
+over a second mesh axis (``model.model_shards``) and trained in micro-batches.
 """
 import json
 import os
@@ -49,6 +50,13 @@ for name, spec in FAMILIES.items():
       config.model[key] = config.model[key][:1]
     ladder.train(config, progress=False, workdir=wd)
     out[name] = workdir.read_summary(wd)['final']
+    # the same rung FSDP-style: each member's leaves and batch over 2 devices, in micro-batches
+    config.model.model_shards, config.train.microbatch = 2, 4
+    ladder.train(config, progress=False, workdir=wd + '_fsdp')
+    w = ladder.Ladder(config).place(ladder.Ladder(config).init())['d8'].params['layers']
+    out['ladder_fsdp'] = dict(workdir.read_summary(wd + '_fsdp')['final'],
+                              full=list(w['w_gate'].shape),
+                              shard=list(w['w_gate'].addressable_shards[0].data.shape))
   else:
     summary = run.train_and_evaluate(config, wd, progress=False)
     last = [r['loss'] for r in workdir.read_metrics(wd) if r['step'] == config.train.num_steps]
@@ -100,7 +108,11 @@ def test_sharded_runs_equal_one_device(tmp_path):
   rung = {k: np.asarray(v)[:2] for k, v in golden_values('ladder_smoke').items()}
   assert results['ladder_smoke'].keys() == rung.keys()
   for key, want in rung.items():
-    np.testing.assert_allclose(results['ladder_smoke'][key], want, rtol=0, atol=1e-6)
+    for name in ('ladder_smoke', 'ladder_fsdp'):
+      np.testing.assert_allclose(results[name][key], want, rtol=0, atol=1e-6)
+  # FSDP: the rung's 2 members over 2 devices, each member's MLP [L, d, 4d] over 2 more
+  fsdp = results['ladder_fsdp']
+  assert fsdp['full'] == [2, 1, 8, 32] and fsdp['shard'] == [1, 1, 8, 16]
 
 
 def _check_case(name, got, tmp):
