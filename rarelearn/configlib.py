@@ -25,10 +25,7 @@ from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens
 
-MIXTURE_SCHEDULES = ('iid', 'upweight', 'injection')
-# config.family: the block-regression toy and the sparse-parity peer (MLP populations,
-# rarelearn/run.py) and the token-task transformer ladder (rarelearn/ladder.py)
-FAMILIES = ('block_regression', 'sparse_parity', 'token_ladder')
+FAMILIES = ('block_regression', 'sparse_parity', 'token_ladder')  # see rarelearn/families.py
 
 
 ConfigError = workdir.ConfigError  # str(e) is the one line shown to the user
@@ -99,10 +96,8 @@ def one_of(choices):
   return (lambda v: v in choices, f'one of {", ".join(map(str, choices))}')
 
 
-def tuple_of(rule, what: str, empty: bool = False):
-  test, _ = rule
-  return (lambda v: isinstance(v, (tuple, list)) and (empty or bool(v)) and all(map(test, v)),
-          what)
+def tuple_of(rule, what: str):
+  return (lambda v: isinstance(v, (tuple, list)) and bool(v) and all(map(rule[0], v)), what)
 
 
 FLAG = (lambda v: isinstance(v, bool), 'True or False')
@@ -135,14 +130,14 @@ _MLP = {  # block regression and sparse parity
                                   '(8,32,128)'),
     'population.seeds': integer(), 'tasks.num_tasks': integer(), 'tasks.zipf': number(ge=0),
     'tasks.offset': number(ge=0), 'model.activation': one_of(tuple(mlp.ACTIVATIONS)),
-    'model.init': one_of(mlp.INITS), 'model.depth': integer(),
-    'model.init_scale': number(gt=0), 'optimizer.name': one_of(optim.OPTIMIZERS),
-    'optimizer.schedule': one_of(optim.SCHEDULES), 'optimizer.b1': number(ge=0, lt=1),
-    'optimizer.b2': number(ge=0, lt=1), 'optimizer.eps': number(gt=0),
-    'train.compute_dtype': one_of(train.COMPUTE_DTYPES), 'eval.examples_per_task': integer(),
-    'measure.every': integer(0, note='0 = no measurement'), 'measure.probe_per_task': integer(),
-    'measure.reference_examples': integer(), 'mixture.schedule': one_of(MIXTURE_SCHEDULES),
-    'mixture.factor': number(gt=0), 'mixture.gap': integer(), 'mixture.offset': integer(0),
+    'model.init': one_of(mlp.INITS), 'model.depth': integer(), 'model.init_scale': number(gt=0),
+    'optimizer.name': one_of(optim.OPTIMIZERS), 'optimizer.schedule': one_of(optim.SCHEDULES),
+    'optimizer.b1': number(ge=0, lt=1), 'optimizer.b2': number(ge=0, lt=1),
+    'optimizer.eps': number(gt=0), 'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
+    'eval.examples_per_task': integer(), 'measure.every': integer(0, note='0 = no measurement'),
+    'measure.probe_per_task': integer(), 'measure.reference_examples': integer(),
+    'mixture.schedule': one_of(('iid', 'upweight', 'injection')), 'mixture.factor': number(gt=0),
+    'mixture.gap': integer(), 'mixture.offset': integer(0),
     'population.layout': one_of(layout.LAYOUTS), 'population.bucket_factor': number(ge=1),
     'population.model_shards': integer(), 'seed': (_is_int, 'an integer')}
 _BLOCK_REGRESSION = {'tasks.dims_per_task': integer(), 'tasks.rotate': FLAG}

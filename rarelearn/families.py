@@ -15,6 +15,4 @@ from rarelearn import configlib, ladder, run
 
 def population(config):
   """The population of a (validated) config."""
-  if configlib.family(config) == 'token_ladder':
-    return ladder.Ladder(config)
-  return run.Sweep(config)
+  return (ladder.Ladder if configlib.family(config) == 'token_ladder' else run.Sweep)(config)

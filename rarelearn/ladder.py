@@ -53,19 +53,11 @@ class Rung:
     # OLMo names its weight-tied models by non-embedding + one V × d embedding
     return dict(c, ladder_size=c['non_embedding'] + vocab * self.d_model)
 
-  def dims(self, vocab: int) -> tf.Dims:
-    return tf.Dims(vocab, self.d_model, self.num_heads, self.head_dim, self.mlp, self.depth)
-
 
 def rungs(config) -> list[Rung]:
   """The rungs of a (validated: ``configlib.validate``) ladder config."""
   m = config.model
   return [Rung(*row) for row in zip(m.names, m.d_model, m.num_heads, m.mlp, m.depth)]
-
-
-def peak_lrs(config, ladder: list[Rung]) -> list[float]:
-  n = np.array([r.counts(config.model.vocab)['non_embedding'] for r in ladder], np.float64)
-  return list(config.optimizer.lr * (n / n.min()) ** (-1.0 / 3.0))
 
 
 def hyper(config, rung: Rung) -> lm.Hyper:
@@ -76,8 +68,9 @@ def hyper(config, rung: Rung) -> lm.Hyper:
   if neurons and not 0 < neurons <= rung.mlp:
     raise configlib.ConfigError(f'config.probe.neurons={neurons} must be in 1…{rung.mlp}, the '
                                 f'MLP width of rung {rung.name}')
-  return lm.Hyper(dims=rung.dims(config.model.vocab), seq_len=config.data.seq_len,
-                  batch_size=config.train.batch_size,
+  dims = tf.Dims(config.model.vocab, rung.d_model, rung.num_heads, rung.head_dim, rung.mlp,
+                 rung.depth)
+  return lm.Hyper(dims=dims, seq_len=config.data.seq_len, batch_size=config.train.batch_size,
                   steps_per_chunk=config.train.steps_per_chunk, opt=configlib.optimizer(config),
                   mode=config.task.mode, probe_neurons=neurons,
                   probe_period=int(probe.get('period', 1)),
@@ -182,11 +175,12 @@ class Ladder(population.Population):
     configlib.validate(config)
     self.ladder, self.seeds = rungs(config), config.model.seeds
     self.settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
-    self.lrs = peak_lrs(config, self.ladder)
+    counts = [r.counts(config.model.vocab) for r in self.ladder]
+    n = np.array([c['non_embedding'] for c in counts], np.float64)
+    self.lrs = list(config.optimizer.lr * (n / n.min()) ** (-1.0 / 3.0))  # the N^-1/3 rule
     self.hps = [hyper(config, rung) for rung in self.ladder]
     self.grids, self.rung_members = zip(*(members_of(r, lr, self.settings, self.seeds)
                                           for r, lr in zip(self.ladder, self.lrs)))
-    counts = [r.counts(config.model.vocab) for r in self.ladder]
     rows = [dict(rung=r.name, non_embedding=c['non_embedding'], frequency=float(f), gap=int(g),
                  seed=s) for r, c, grid in zip(self.ladder, counts, self.grids) for f, g, s in grid]
     super().__init__(config, [dict(member=m, **row) for m, row in enumerate(rows)])
@@ -233,16 +227,12 @@ class Ladder(population.Population):
   def requested(self, state: dict) -> dict:
     return {r.name: p.requested(state[r.name]) for r, p in zip(self.ladder, self.places)}
 
-  def _background(self, step: int):
-    """The token file's batches of this chunk (None: the synthetic background)."""
-    if self.token_file is None:
-      return None
-    c = self.config
-    return jnp.asarray(np.stack([self.token_file.batch(c.seed, t, c.train.batch_size)
-                                 for t in range(step, step + self.steps_per_chunk)]))
-
   def chunk(self, state: dict, step: int):
-    background, outs = self._background(step), []
+    background, outs = None, []  # None: the synthetic background
+    if self.token_file is not None:  # the token file's batches of this chunk
+      c = self.config
+      background = jnp.asarray(np.stack([self.token_file.batch(c.seed, t, c.train.batch_size)
+                                         for t in range(step, step + self.steps_per_chunk)]))
     for rung, fn, member, place in zip(self.ladder, self.chunks, self.placed, self.places):
       state[rung.name], loss, probes, ev = fn(state[rung.name], self.data_key, jnp.int32(step),
                                               member, self.data, self.eval_background,
@@ -338,8 +328,8 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
              frequencies=np.asarray([f for f, _ in pop.settings]),
              gaps=np.asarray([g for _, g in pop.settings]), lrs=np.asarray(pop.lrs),
              steps_per_s=res.summary['steps_per_s'], wall_time_s=res.summary['wall_time_s'],
-             rungs=[dict(name=r.name, d_model=r.d_model, num_heads=r.num_heads, mlp=r.mlp,
-                         depth=r.depth, **r.counts(config.model.vocab)) for r in pop.ladder])
+             rungs=[dict(dataclasses.asdict(r), **r.counts(config.model.vocab))
+                    for r in pop.ladder])
   if pop.probing:
     out['probes'] = grid(np.concatenate(pop.probes, axis=1))
   if keep_params:

@@ -246,14 +246,6 @@ def unpack(tree, like, p: Packing):
   return jax.tree_util.tree_map_with_path(one, tree, like)
 
 
-def _rows(path, p: Packing) -> np.ndarray:
-  """The member owning each row of a packed leaf: a unit's for hidden.w, hidden.b and out.w,
-  one row per member for out.b and the optimizer counters."""
-  if _kind(path) in ('hidden.w', 'hidden.b', 'out.w'):
-    return np.repeat(np.arange(len(p.widths)), p.widths)
-  return np.arange(len(p.widths))
-
-
 def packed_update(params, opt_state, diverged_M, grads, loss_M, step, lr_M, oh: optim.Hyper,
                   p: Packing):
   """``optim.update`` of every member's slice of a packed tree, as one element-wise update:
@@ -264,7 +256,11 @@ def packed_update(params, opt_state, diverged_M, grads, loss_M, step, lr_M, oh: 
   if oh.clip or oh.decay != 'all':
     raise ValueError('the packed layout needs an element-wise optimizer (no clipping, decay on '
                      'all parameters)')
-  by_row = lambda v, path, a: v[_rows(path, p)].reshape((-1,) + (1,) * (a.ndim - 1))
+  # the member owning each row of a packed leaf: a unit's (hidden.w, hidden.b, out.w) or itself
+  members = np.arange(len(p.widths))
+  units = np.repeat(members, p.widths)
+  rows = lambda path: units if _kind(path) in ('hidden.w', 'hidden.b', 'out.w') else members
+  by_row = lambda v, path, a: v[rows(path)].reshape((-1,) + (1,) * (a.ndim - 1))
   healthy_M = diverged_M < 0
   shared = jax.tree_util.tree_map_with_path(  # the healthy members' counter
       lambda path, a: a if _kind(path) else jnp.max(jnp.where(healthy_M, a, 0)), opt_state)
@@ -275,7 +271,7 @@ def packed_update(params, opt_state, diverged_M, grads, loss_M, step, lr_M, oh: 
   accept_M = healthy_M & jnp.isfinite(loss_M)
   for path, a in jax.tree_util.tree_flatten_with_path(new)[0]:
     accept_M &= jax.ops.segment_min(jnp.isfinite(a).reshape(a.shape[0], -1).all(axis=1),
-                                    _rows(path, p), len(p.widths), indices_are_sorted=True)
+                                    rows(path), len(p.widths), indices_are_sorted=True)
   params, opt_state = jax.tree_util.tree_map_with_path(
       lambda path, n, o: jnp.where(by_row(accept_M, path, o), jnp.broadcast_to(n, o.shape), o),
       (new, new_opt), (params, opt_state))

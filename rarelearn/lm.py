@@ -50,13 +50,12 @@ class Hyper:
   probe_neurons: int = 0
   probe_period: int = 1
   probe_phases: tuple[int, ...] = ()
-  # memory (models/transformer.py, next_token_losses): the same numbers to float32 rounding,
-  # except compute_dtype bfloat16
+  # memory (transformer.next_token_losses); micro-batches: sequences per pass (0: the batch)
   compute_dtype: str = 'float32'
-  remat: str = 'none'  # per layer: none | full | dots (transformer.REMAT)
-  loss_chunk: int = 0  # tokens per cross-entropy block (0: all B·S at once)
-  microbatch: int = 0  # sequences per forward/backward pass, gradients summed (0: the batch)
-  # sharded runs (sharding.member_placement): a member's batch split over the mesh's model axis
+  remat: str = 'none'  # none | full | dots
+  loss_chunk: int = 0  # tokens per cross-entropy block (0: all at once)
+  microbatch: int = 0
+  # a member's batch split over the mesh's model axis (sharding.member_placement)
   batch_sharding: Any = None
 
 
@@ -110,9 +109,8 @@ def batch_at(data_key: jax.Array, step: jax.Array, data: Data, member: Member, h
 
 def _split(tokens, hp: Hyper):
   """``tokens`` split over the devices of ``hp.batch_sharding`` (unchanged without one)."""
-  if hp.batch_sharding is None:
-    return tokens
-  return jax.lax.with_sharding_constraint(tokens, hp.batch_sharding)
+  return tokens if hp.batch_sharding is None else jax.lax.with_sharding_constraint(
+      tokens, hp.batch_sharding)
 
 
 def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,

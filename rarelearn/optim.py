@@ -72,17 +72,11 @@ def lr_multiplier(step: jax.Array, oh: Hyper) -> jax.Array:
     return warm
   frac = jnp.clip((t - oh.warmup_steps) / max(oh.num_steps - oh.warmup_steps, 1), 0.0, 1.0)
   cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
-  if oh.final_lr_ratio:
-    cosine = oh.final_lr_ratio + (1 - oh.final_lr_ratio) * cosine
-  return warm * cosine
+  return warm * (oh.final_lr_ratio + (1 - oh.final_lr_ratio) * cosine)
 
 
 def init(params, oh: Hyper) -> Any:
   return direction(oh).init(params)
-
-
-def all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
 
 
 def apply(params, opt_state, grads, step: jax.Array, lr: jax.Array, oh: Hyper
@@ -100,7 +94,8 @@ def update(params, opt_state, diverged_at: jax.Array, grads, loss: jax.Array, st
   not finite."""
   new, new_opt, _ = apply(params, opt_state, grads, step, lr, oh)
   healthy = diverged_at < 0
-  accept = healthy & jnp.isfinite(loss) & all_finite(new)
+  finite = jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new)])
+  accept = healthy & jnp.isfinite(loss) & jnp.all(finite)
   params, opt_state = jax.tree.map(lambda n, o: jnp.where(accept, n, o), (new, new_opt),
                                    (params, opt_state))
   return params, opt_state, jnp.where(healthy & ~accept, step, diverged_at).astype(jnp.int32)

@@ -232,12 +232,10 @@ def make_lm_chunk(hp: lm.Hyper) -> Callable:
   background batch depends on the step only (or is given: ``background`` [steps, B, S + 1]),
   so it is drawn once for all members.
   """
-  def chunk(state, data_key, start, member, data, eval_background, background):
-    state, loss, probes = lm.train_chunk(state, data_key, start, member, data, hp, background)
-    return state, loss, probes, lm.evaluate(state.params, member, data, eval_background, hp)
-
   def batched(state, data_key, start, member, data, eval_background, background=None):
-    return jax.vmap(chunk, in_axes=(0, None, None, 0, None, None, None),
-                    spmd_axis_name=sharding.MEMBERS if hp.batch_sharding else None)(
-                        state, data_key, start, member, data, eval_background, background)
+    def chunk(state, member):  # one member; the other arguments are shared
+      state, loss, probes = lm.train_chunk(state, data_key, start, member, data, hp, background)
+      return state, loss, probes, lm.evaluate(state.params, member, data, eval_background, hp)
+    spmd = sharding.MEMBERS if hp.batch_sharding else None
+    return jax.vmap(chunk, spmd_axis_name=spmd)(state, member)
   return jax.jit(batched, donate_argnums=(0,))

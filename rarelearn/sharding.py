@@ -110,11 +110,9 @@ class Placement:
 
 
 def member_placement(num_members: int, model_shards: int = 1, single_shapes=None) -> Placement:
-  """Members over every device (any state whose leaves all lead with the member axis, e.g. a
-  ladder rung's); with ``model_shards`` > 1 each member's leaves (``single_shapes``: one
-  member's, no member axis) also split over ``model`` along their largest axis it divides
-  (FSDP), and ``batch_sharding`` splits a member's batch over it. The default device alone when
-  there is one device and no model axis."""
+  """Members over every device (a state whose leaves all lead with the member axis, e.g. a
+  ladder rung's); ``model_shards`` > 1 also splits each leaf of a member (``single_shapes``)
+  over ``model`` along its largest axis that divides (FSDP), and its batch (``batch_sharding``)."""
   if jax.device_count() == 1 and model_shards == 1:
     return Placement(num_members)
   mesh = make_mesh(model_shards)

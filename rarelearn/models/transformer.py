@@ -19,13 +19,10 @@ heads H, head_dim A, MLP hidden I, layers L) and carries its true shape as trace
   their output is multiplied by 0);
 so a member equals a standalone transformer of its true shape, trained on the same batches.
 
-Memory (``next_token_losses``, the training loss): ``compute_dtype`` bfloat16 runs the forward
-and backward passes in bfloat16 (parameters cast on the way in, gradients back in float32;
-RMSNorm statistics, attention softmax and cross-entropy in float32); ``remat`` recomputes each
-layer in the backward pass ('full': keeps only the layer inputs; 'dots': keeps the matmul
-outputs too); ``loss_chunk`` computes the [tokens, V] logits and their gradient that many tokens
-at a time (recomputed in the backward pass) instead of all B·S at once. Remat and chunking
-change the memory, not the numbers (to float32 rounding).
+Memory (``next_token_losses``): ``compute_dtype`` bfloat16 (float32 parameters and gradients;
+norm statistics, softmax and cross-entropy in float32); ``remat`` per layer ('full': keeps the
+layer inputs, 'dots': the matmul outputs too); ``loss_chunk`` tokens of [tokens, V] logits at a
+time, recomputed in the backward pass. Remat and chunking change memory, not the numbers.
 
 Shape letters (the package legend, rarelearn/__init__.py): S sequence, V vocabulary, D d_model,
 H heads, A head_dim, I MLP hidden, L layers.
