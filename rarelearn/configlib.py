@@ -284,12 +284,11 @@ def check_devices(config) -> None:
   """The settings that depend on this machine (run time, not part of ``validate``: a finished
   run can be inspected elsewhere)."""
   import jax  # pylint: disable=g-import-not-at-top
-  if is_ladder(config):  # a ladder's members are whole on each device
-    return
-  shards = config.population.model_shards
-  if jax.device_count() % shards:
-    _fail('population.model_shards', shards, f'a divisor of the {jax.device_count()} devices '
-          'of this machine')
+  field = 'model.model_shards' if is_ladder(config) else 'population.model_shards'
+  shards = _get(config, field)
+  if any(jax.device_count() % k for k in (shards if isinstance(shards, (tuple, list))
+                                          else [shards])):
+    _fail(field, shards, f'a divisor of the {jax.device_count()} devices of this machine')
 
 
 def _validate_sweep(config) -> None:

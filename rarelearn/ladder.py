@@ -1,12 +1,12 @@
 """The transformer track's host program: a model ladder × injection frequencies (× seeds).
 
-``train(config)`` builds the members (configs/olmo_tiny.py, configs/olmo_ladder.py), trains them and
-returns the evaluation history; with a workdir (``python -m rarelearn.main``) it also checkpoints,
-resumes and writes what ``rarelearn.inspect`` opens. Members of one rung share a shape, so each rung
-is one vmapped, jitted program with no padding at all (the rungs are the width buckets of the
-transformer track); every rung sees the same background batches, and a member's task instances
-depend only on its frequency (and the step), never on its rung — sizes are compared on identical
-data.
+``train(config)`` builds the members (configs/olmo_tiny.py, configs/olmo_ladder.py), trains
+them and returns the evaluation history; with a workdir (``python -m rarelearn.main``) it also
+checkpoints, resumes and writes what ``rarelearn.inspect`` opens. Members of one rung share a
+shape, so each rung is one vmapped, jitted program with no padding at all (the rungs are the
+width buckets of the transformer track); every rung sees the same background batches, and a
+member's task instances depend only on its frequency (and the step), never on its rung — sizes
+are compared on identical data.
 
 Learning rate per rung: ``optimizer.lr`` · (N / N_0)^(-1/3), N the rung's non-embedding
 parameter count and N_0 the smallest rung's (the N^-1/3 rule of OLMo's ladder).
@@ -193,18 +193,19 @@ class Ladder(population.Population):
       self.eval_background = jnp.asarray(self.token_file.batch(config.seed, 0, EVAL_BACKGROUND,
                                                                stream=1))
     self.init_key, self.data_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
-
     self.probing = bool(self.hps[0].probe_neurons)
     self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
     # Several devices: each rung's members are split over them (padded to a multiple), a rung
-    # with model shards > 1 FSDP-style over a second mesh axis too.
+    # with model shards > 1 FSDP-style over a second mesh axis too; an inspection on a machine
+    # whose device count they do not divide keeps each member whole.
     shards = config.model.model_shards
     shards = shards if isinstance(shards, (tuple, list)) else [shards] * len(self.ladder)
-    self.places = [sharding.member_placement(len(grid), int(k), jax.eval_shape(
-        lambda hp=hp, m=members: lm.init_state(jax.random.key(0), jax.tree.map(lambda a: a[0], m),
-                                              hp)))
-                   for grid, k, hp, members in zip(self.grids, shards, self.hps,
-                                                   self.rung_members)]
+    self.places = []
+    for k, hp, grid, members in zip(shards, self.hps, self.grids, self.rung_members):
+      k = int(k) if jax.device_count() % int(k) == 0 else 1
+      one = jax.eval_shape(lambda hp=hp, m=members: lm.init_state(
+          jax.random.key(0), jax.tree.map(lambda a: a[0], m), hp)) if k > 1 else None
+      self.places.append(sharding.member_placement(len(grid), k, one))
     self.hps = [dataclasses.replace(hp, batch_sharding=p.batch_sharding)
                 for hp, p in zip(self.hps, self.places)]
     self.chunks = [population.make_lm_chunk(hp) for hp in self.hps]

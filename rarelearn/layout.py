@@ -15,8 +15,8 @@ jitted chunk and converts back, so it never shows in files or metrics.
   output block, and the loss is the sum of the members' losses. No parameter feeds two members,
   so each member's gradient is its standalone gradient, and the optimizers being element-wise
   (one update of the packed tree: ``packed_update``), its trajectory is a standalone model's — at
-  Σ w_m units of compute. Runs of members narrower
-  than ``SOLO_UNITS`` share one hidden matmul; a wider member has its own (``Packing.runs``).
+  Σ w_m units of compute. Runs of members narrower than ``SOLO_UNITS`` share one hidden matmul;
+  a wider member has its own (``Packing.runs``).
   With few outputs (M·O ≤ D, the sparse-parity classifiers' O = 2) all members share one hidden
   matmul and one block-diagonal output matmul (``Packing.block``).
 - ``auto``: packed where it applies, else bucketed.

@@ -53,18 +53,22 @@ def width_axes(single_shapes, wider_shapes):
                                          if x != y), single_shapes, wider_shapes)
 
 
+def _split_leaf(mesh: Mesh, shape, axes) -> NamedSharding:
+  """A state leaf [M, …]: members over ``members``; the first of ``axes`` (of one member's
+  shape) that the ``model`` axis divides over ``model``, when that axis has more than one
+  device."""
+  k, parts = mesh.shape[MODEL], [None] * len(shape.shape)
+  usable = [i for i in axes if k > 1 and shape.shape[i] % k == 0]
+  if usable:
+    parts[usable[0]] = MODEL
+  return NamedSharding(mesh, P(MEMBERS, *parts))
+
+
 def state_shardings(mesh: Mesh, single_shapes, wider_shapes):
   """NamedSharding per state leaf [M, …]: members over ``members``; the first width axis over
   ``model`` when that axis has more than one device and divides it."""
-  k = mesh.shape[MODEL]
-
-  def spec(shape, axes):
-    parts = [None] * len(shape.shape)
-    usable = [i for i in axes if k > 1 and shape.shape[i] % k == 0]
-    if usable:
-      parts[usable[0]] = MODEL
-    return NamedSharding(mesh, P(MEMBERS, *parts))
-  return jax.tree.map(spec, single_shapes, width_axes(single_shapes, wider_shapes))
+  return jax.tree.map(lambda shape, axes: _split_leaf(mesh, shape, axes), single_shapes,
+                      width_axes(single_shapes, wider_shapes))
 
 
 def member_sharding(mesh: Mesh) -> NamedSharding:
@@ -118,14 +122,9 @@ def member_placement(num_members: int, model_shards: int = 1, single_shapes=None
   mesh = make_mesh(model_shards)
   if model_shards == 1:
     return Placement(num_members, mesh, member_sharding(mesh))
-
-  def spec(leaf):
-    parts = [None] * len(leaf.shape)
-    divisible = [i for i, n in enumerate(leaf.shape) if n % model_shards == 0]
-    if divisible:
-      parts[max(divisible, key=lambda i: leaf.shape[i])] = MODEL
-    return NamedSharding(mesh, P(MEMBERS, *parts))
-  return Placement(num_members, mesh, jax.tree.map(spec, single_shapes))
+  largest_first = lambda leaf: sorted(range(len(leaf.shape)), key=lambda i: -leaf.shape[i])
+  return Placement(num_members, mesh, jax.tree.map(
+      lambda leaf: _split_leaf(mesh, leaf, largest_first(leaf)), single_shapes))
 
 
 def placement(num_members: int, hp: train.Hyper, max_width: int, model_shards: int = 1

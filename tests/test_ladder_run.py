@@ -89,6 +89,7 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
     ('--config.train.steps_per_chunk=30', 'train.num_steps'),
     ('--config.train.microbatch=3', 'train.microbatch'),  # does not divide the batch of 8
     ('--config.train.remat=some', 'train.remat'),
+    ('--config.model.model_shards=2', 'model.model_shards'),  # one device here
     ('--config.data.background=file --config.data.token_dtype=uint32', 'token_file'),
 ])
 def test_bad_ladder_config_exits_2_with_one_line(tmp_path, override, field):
