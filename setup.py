@@ -21,7 +21,9 @@ setup(
     ],
     extras_require={
         'test': ['pytest>=8', 'pytest-xdist==3.8.0', 'nbformat==5.11.1', 'nbclient==0.11.0',
-                 'ipykernel==7.4.0'],
+                 'ipykernel==7.4.0', 'tokenizers==0.23.3'],
+        # python -m rarelearn.textdata: text files -> a token file (Hugging Face tokenizers).
+        'text': ['tokenizers==0.23.3'],
         # torch is a benchmark baseline only; this pin takes the local CPU build.
         'bench': ['torch==2.13.0'],
     },

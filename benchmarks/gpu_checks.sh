@@ -10,6 +10,11 @@
 # On one H200 (2026-11-26): 1. ran in 317 s — learned (test accuracy >= 0.9) from 1, 0.5, 0.2, 0.2
 # instances per sequence for d32, d64, d96, d128, never for d16; 2. 2.54 steps/s, 333,000
 # member tokens/s. README "The transformer track" has the table.
+# 3. (prepared, not yet run on a GPU) the planner on the device: the 300M rung as planned for
+#    this device (bfloat16; MFU against a bf16 dense matmul timed in the same run, goal >= 0.40;
+#    predicted peak against the measured one, goal within 25%) and one 1B member alone
+#    (benchmarks/plan_check.py); 4. python -m rarelearn.bench for every workload (goal: the toy
+#    sweep >= 10x its sequential loop). Time limits: PLAN_TIMEOUT (240 each), ALL_TIMEOUT (400).
 # ml-collections is installed from wheels in .whl/ where the machine lacks it (pip download
 # --no-deps ml-collections==1.1.0 -d .whl). Each step has its own time limit (seconds):
 # ADD_TIMEOUT (default 420) and BENCH_TIMEOUT (150).
@@ -39,3 +44,15 @@ timeout "${BENCH_TIMEOUT:-150}" python3 -m rarelearn.bench --workloads=olmo --re
   > "$out/bench_olmo.log" 2>&1
 echo "bench olmo: exit $? after $(( $(date +%s) - start )) s"
 tail -25 "$out/bench_olmo.log"
+for rung in "300M 0" "1B 1"; do
+  set -- $rung
+  start=$(date +%s)
+  timeout "${PLAN_TIMEOUT:-240}" python3 benchmarks/plan_check.py --rung="$1" --members="$2" \
+    --peak_tflops=989 > "$out/plan_check_$1.log" 2>&1
+  echo "plan_check $1: exit $? after $(( $(date +%s) - start )) s"
+  tail -12 "$out/plan_check_$1.log"
+done
+start=$(date +%s)
+timeout "${ALL_TIMEOUT:-400}" python3 -m rarelearn.bench --repeats=1 > "$out/bench_all.log" 2>&1
+echo "bench (every workload): exit $? after $(( $(date +%s) - start )) s"
+tail -30 "$out/bench_all.log"

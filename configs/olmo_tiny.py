@@ -72,8 +72,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.compute_dtype = 'float32'
   c.train.remat = 'none'
   c.train.loss_chunk = 0
-  c.train.microbatch = 0
-  c.model.model_shards = 1  # devices each member is split over (FSDP), or one per rung
+  c.train.microbatch = 0  # or one per rung
+  # placement (rarelearn/ladder.py PLACEMENT): devices each member is split over (FSDP) and
+  # members per program (0: all of a rung's), one value or one per rung; states of programs
+  # not running kept in host memory (offload); plan: let rarelearn.plan choose all of these
+  # for the devices at hand (device memory: what the device reports, or device_memory_gib)
+  c.model.model_shards = 1
+  c.model.group_size = 0
+  c.train.offload = False
+  c.train.plan = False
+  c.train.device_memory_gib = 0.0
   # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
   # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
   # experiments/fig9_gradient_decomposition.py)

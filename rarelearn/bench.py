@@ -70,9 +70,9 @@ def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
                    for n in widths))
 
 
-def dense_matmul_flops(repeats: int, n: int) -> float:
-  """FLOP/s of a float32 [n, n] @ [n, n] on the default device."""
-  a, b = (jax.random.normal(jax.random.key(i), (n, n), jnp.float32) for i in (0, 1))
+def dense_matmul_flops(repeats: int, n: int, dtype=jnp.float32) -> float:
+  """FLOP/s of a [n, n] @ [n, n] matmul in ``dtype`` on the default device."""
+  a, b = (jax.random.normal(jax.random.key(i), (n, n), dtype) for i in (0, 1))
   f = jax.jit(lambda a, b: a @ b)
   return 2 * n ** 3 / median_seconds(lambda: f(a, b), repeats)
 

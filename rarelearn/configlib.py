@@ -121,10 +121,16 @@ _LADDER = {
     'task.gap': integer(), 'optimizer.clip': number(gt=0),
     'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
     'train.remat': one_of(tuple(transformer.REMAT)), 'train.loss_chunk': integer(0),
-    'train.microbatch': integer(0, note='sequences per pass, dividing train.batch_size; 0: all'),
     'model.model_shards': (lambda v: integer()[0](v) or _RUNGS[0](v),
                            'a positive integer, or one per rung: devices each member is split '
                            'over (FSDP)')}
+_PER_RUNG = lambda rule, what: (lambda v: rule[0](v) or tuple_of(rule, '')[0](v),
+                                f'{what}, one value or one per rung')
+_LADDER_PLACEMENT = {  # fields a ladder config made before the planner may lack
+    'train.microbatch': _PER_RUNG(integer(0), 'sequences per pass dividing train.batch_size '
+                                  '(0: all)'),
+    'model.group_size': _PER_RUNG(integer(0), "members per program (0: all of a rung's)"),
+    'train.offload': FLAG, 'train.plan': FLAG, 'train.device_memory_gib': number(ge=0)}
 _MLP = {  # block regression and sparse parity
     'population.widths': tuple_of(integer(), 'a non-empty tuple of positive integers, e.g. '
                                   '(8,32,128)'),
@@ -223,15 +229,21 @@ def _validate_ladder(config) -> None:
   """The ladder's fields; its token file is checked where it is opened (``ladder.Ladder``,
   before a workdir is touched)."""
   _check(config, _LADDER)
-  if config.train.microbatch and config.train.batch_size % config.train.microbatch:
-    _fail('train.microbatch', config.train.microbatch,
-          f'0 or a divisor of train.batch_size={config.train.batch_size}')
+  _check(config, {k: rule for k, rule in _LADDER_PLACEMENT.items()
+                  if k.split('.')[1] in config[k.split('.')[0]]})
+  micro = config.train.microbatch
+  if any(b and config.train.batch_size % b for b in (micro if isinstance(micro, (tuple, list))
+                                                     else [micro])):
+    _fail('train.microbatch', micro, f'0 or a divisor of train.batch_size='
+          f'{config.train.batch_size}, one value or one per rung')
   m = config.model
-  lengths = [len(m[k]) for k in ('names', 'd_model', 'num_heads', 'mlp', 'depth')
-             + (('model_shards',) if isinstance(m.model_shards, (tuple, list)) else ())]
+  lengths = [len(_get(config, k)) for k in ('model.names', 'model.d_model', 'model.num_heads',
+                                            'model.mlp', 'model.depth', 'model.model_shards',
+                                            'model.group_size', 'train.microbatch')
+             if isinstance(config[k.split('.')[0]].get(k.split('.')[1]), (tuple, list))]
   if len(set(lengths)) != 1:
-    _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp and depth '
-          f'(lengths {lengths})')
+    _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp, depth '
+          f'and the per-rung placement fields (lengths {lengths})')
   for name, d, h in zip(m.names, m.d_model, m.num_heads):
     if d % h or (d // h) % 2:
       _fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, lm, loop, plots, population, results, sharding
+from rarelearn import configlib, lm, loop, plan, plots, population, results, sharding
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
@@ -76,7 +76,72 @@ def hyper(config, rung: Rung) -> lm.Hyper:
                   probe_period=int(probe.get('period', 1)),
                   probe_phases=tuple(int(p) for p in probe.get('phases', ())),
                   compute_dtype=config.train.compute_dtype, remat=config.train.remat,
-                  loss_chunk=config.train.loss_chunk, microbatch=config.train.microbatch)
+                  loss_chunk=config.train.loss_chunk,
+                  microbatch=int(per_rung(config, 'train.microbatch')[
+                      list(config.model.names).index(rung.name)]))
+
+
+# Where a rung's members run, one value or one per rung (``rarelearn.plan`` chooses them when
+# ``train.plan``), with the defaults of configs made before the planner: devices per member
+# (FSDP), members per program (0: all of the rung's), sequences per pass (0: the batch).
+PLACEMENT = {'model.model_shards': 1, 'model.group_size': 0, 'train.microbatch': 0}
+
+
+def per_rung(config, field: str) -> list[int]:
+  """One of ``PLACEMENT``'s fields per rung."""
+  section, key = field.split('.')
+  value = config[section].get(key, PLACEMENT[field])
+  n = len(config.model.names)
+  return [int(v) for v in value] if isinstance(value, (tuple, list)) else [int(value)] * n
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+  """Members ``members`` (a slice of its rung's) of rung ``rung``, trained by one program."""
+  key: str  # in the state dict: the rung's name, or name.i when the rung is split
+  rung: int
+  members: slice
+  place: sharding.Placement
+  hp: lm.Hyper
+
+
+def rung_groups(i: int, rung: Rung, hp: lm.Hyper, members: lm.Member, model_shards: int,
+                size: int) -> list[Group]:
+  """Rung ``i``'s members in programs of ``size`` (0: all in one), each over all devices, FSDP
+  over ``model_shards`` of them (a count that does not divide this machine's devices, e.g. on
+  inspection, keeps members whole)."""
+  num = len(members.lr)
+  size = size or num
+  k = model_shards if jax.device_count() % model_shards == 0 else 1
+  one = jax.eval_shape(lambda: lm.init_state(
+      jax.random.key(0), jax.tree.map(lambda a: a[0], members), hp)) if k > 1 else None
+  out = []
+  for j, lo in enumerate(range(0, num, size)):
+    place = sharding.member_placement(min(size, num - lo), k, one)
+    out.append(Group(rung.name if size >= num else f'{rung.name}.{j}', i,
+                     slice(lo, min(lo + size, num)), place,
+                     dataclasses.replace(hp, batch_sharding=place.batch_sharding)))
+  return out
+
+
+def program_args(config, group: Group, members: lm.Member, data: lm.Data) -> tuple:
+  """The arguments of ``group``'s chunk program (``population.make_lm_chunk``) without
+  allocating them: the state, background and evaluation sequences as abstract arrays with
+  their shardings; ``members``: the rung's."""
+  placed = group.place.per_member(jax.tree.map(lambda a: a[group.members], members))
+  place, count = group.place, len(placed.lr)
+  state = jax.eval_shape(lambda: population.init_lm(
+      jax.random.key(0), list(range(count)), placed, group.hp))
+  if place.mesh is not None:
+    shards = (place.shardings if not isinstance(place.shardings, jax.sharding.Sharding)
+              else jax.tree.map(lambda _: place.shardings, state))
+    state = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                         state, shards)
+  window = config.data.seq_len + 1
+  background = None if config.data.background == 'markov' else jax.ShapeDtypeStruct(
+      (config.train.steps_per_chunk, config.train.batch_size, window), jnp.int32)
+  return (state, jax.random.key(1), jnp.int32(0), placed, data,
+          jax.ShapeDtypeStruct((EVAL_BACKGROUND, window), jnp.int32), background)
 
 
 def data_of(config) -> lm.Data:
@@ -168,10 +233,11 @@ class Ladder(population.Population):
   figure_files = {'heatmap.png': plots.ladder_heatmap,
                   'test_accuracy_curves.png': plots.ladder_curves}
 
-  def __init__(self, config, settings=None):
+  def __init__(self, config, settings=None, skeleton: bool = False):
     """Rungs, members, data and the held-out background of ``config`` (``settings``: the
     (frequency, gap) of each member group; default every ``task.frequencies`` at ``task.gap``);
-    bad input raises before anything compiles."""
+    bad input raises before anything compiles. A ``skeleton`` (for ``rarelearn.plan``) stops
+    after the rungs, members and data."""
     configlib.validate(config)
     self.ladder, self.seeds = rungs(config), config.model.seeds
     self.settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
@@ -185,6 +251,8 @@ class Ladder(population.Population):
                  seed=s) for r, c, grid in zip(self.ladder, counts, self.grids) for f, g, s in grid]
     super().__init__(config, [dict(member=m, **row) for m, row in enumerate(rows)])
     self.data, root = data_of(config), jax.random.key(config.seed)
+    if skeleton:
+      return
     self.token_file = background_file(config)
     if self.token_file is None:
       self.eval_background = tk.markov_sequences(jax.random.fold_in(root, 2), self.data.chain,
@@ -195,21 +263,17 @@ class Ladder(population.Population):
     self.init_key, self.data_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
     self.probing = bool(self.hps[0].probe_neurons)
     self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
-    # Several devices: each rung's members are split over them (padded to a multiple), a rung
-    # with model shards > 1 FSDP-style over a second mesh axis too; an inspection on a machine
-    # whose device count they do not divide keeps each member whole.
-    shards = config.model.model_shards
-    shards = shards if isinstance(shards, (tuple, list)) else [shards] * len(self.ladder)
-    self.places = []
-    for k, hp, grid, members in zip(shards, self.hps, self.grids, self.rung_members):
-      k = int(k) if jax.device_count() % int(k) == 0 else 1
-      one = jax.eval_shape(lambda hp=hp, m=members: lm.init_state(
-          jax.random.key(0), jax.tree.map(lambda a: a[0], m), hp)) if k > 1 else None
-      self.places.append(sharding.member_placement(len(grid), k, one))
-    self.hps = [dataclasses.replace(hp, batch_sharding=p.batch_sharding)
-                for hp, p in zip(self.hps, self.places)]
-    self.chunks = [population.make_lm_chunk(hp) for hp in self.hps]
-    self.placed = [p.per_member(m) for p, m in zip(self.places, self.rung_members)]
+    # Several devices: a group's members are split over them (padded to a multiple), with
+    # model shards > 1 FSDP-style over a second mesh axis too; with ``train.offload`` the
+    # states of groups not running wait in host memory
+    self.groups = [g for i, args in enumerate(zip(
+        self.ladder, self.hps, self.rung_members, per_rung(config, 'model.model_shards'),
+        per_rung(config, 'model.group_size'))) for g in rung_groups(i, *args)]
+    self.offload = bool(config.train.get('offload', False))
+    self.chunks = [population.make_lm_chunk(g.hp) for g in self.groups]
+    self.placed = [g.place.per_member(jax.tree.map(lambda a, g=g: a[g.members],
+                                                   self.rung_members[g.rung]))
+                   for g in self.groups]
     self.description = (f'{len(self.ladder)} rungs × {len(self.settings)} frequencies × '
                         f'{self.seeds} seed(s)')
     self.banner = [
@@ -219,14 +283,23 @@ class Ladder(population.Population):
         for rung, lr, c in zip(self.ladder, self.lrs, counts)]
 
   def init(self) -> dict:
-    return {r.name: population.init_lm(self.init_key, [s for _, _, s in grid], member, hp)
-            for r, grid, member, hp in zip(self.ladder, self.grids, self.rung_members, self.hps)}
+    """Each group's members, created where they train (on the mesh when there is one and no
+    padding is needed; in host memory with ``train.offload``)."""
+    out = {}
+    for g, members in zip(self.groups, self.placed):
+      seeds = [s for _, _, s in self.grids[g.rung][g.members]]
+      direct = g.place.mesh is not None and g.place.count == g.place.num_members
+      state = population.init_lm(self.init_key, seeds, members if direct else jax.tree.map(
+          lambda a, g=g: a[g.members], self.rung_members[g.rung]), g.hp,
+          g.place.shardings if direct else None)
+      out[g.key] = jax.device_get(state) if self.offload else state
+    return out
 
   def place(self, state: dict) -> dict:
-    return {r.name: p.state(state[r.name]) for r, p in zip(self.ladder, self.places)}
+    return state if self.offload else {g.key: g.place.state(state[g.key]) for g in self.groups}
 
   def requested(self, state: dict) -> dict:
-    return {r.name: p.requested(state[r.name]) for r, p in zip(self.ladder, self.places)}
+    return {g.key: g.place.requested(state[g.key]) for g in self.groups}
 
   def chunk(self, state: dict, step: int):
     background, outs = None, []  # None: the synthetic background
@@ -234,18 +307,23 @@ class Ladder(population.Population):
       c = self.config
       background = jnp.asarray(np.stack([self.token_file.batch(c.seed, t, c.train.batch_size)
                                          for t in range(step, step + self.steps_per_chunk)]))
-    for rung, fn, member, place in zip(self.ladder, self.chunks, self.placed, self.places):
-      state[rung.name], loss, probes, ev = fn(state[rung.name], self.data_key, jnp.int32(step),
-                                              member, self.data, self.eval_background,
-                                              background)
-      outs.append(place.requested(dict(ev, loss=loss,
-                                       **({'probes': probes} if self.probing else {}))))
+    for g, fn, member in zip(self.groups, self.chunks, self.placed):
+      new, loss, probes, ev = fn(g.place.state(state[g.key]), self.data_key, jnp.int32(step),
+                                 member, self.data, self.eval_background, background)
+      state[g.key] = g.place.requested(jax.device_get(new)) if self.offload else new
+      outs.append(g.place.requested(dict(ev, loss=loss,
+                                         **({'probes': probes} if self.probing else {}))))
     return state, _joined(outs)
 
   def evaluate(self, state: dict):
-    return _joined([place.requested(population.make_lm_evaluate(hp)(
-        state[r.name].params, m, self.data, self.eval_background))
-                    for r, hp, m, place in zip(self.ladder, self.hps, self.placed, self.places)])
+    return _joined([g.place.requested(population.make_lm_evaluate(g.hp)(
+        g.place.state(state[g.key]).params, m, self.data, self.eval_background))
+                    for g, m in zip(self.groups, self.placed)])
+
+  def rung_params(self, state: dict, i: int):
+    """Rung ``i``'s parameters (its groups' members joined) on the host."""
+    parts = [jax.device_get(state[g.key].params) for g in self.groups if g.rung == i]
+    return jax.tree.map(lambda *a: np.concatenate(a), *parts)
 
   def diverged(self, state: dict) -> jax.Array:
     # a copy even of one rung's array: the state is donated to the next chunk
@@ -313,8 +391,9 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
   rung (a list of [F·Z]-stacked trees).
 
   With ``workdir`` the loop's files are written and the run resumes (``loop.run``);
-  ``max_chunks`` stops after that many chunks of this call and returns None."""
-  pop = Ladder(config, settings)
+  ``max_chunks`` stops after that many chunks of this call and returns None. A config with
+  ``train.plan`` is placed by ``rarelearn.plan`` first (``plan.planned``)."""
+  pop = Ladder(plan.planned(config, progress), settings)
   if workdir is not None and pop.probing:
     raise ValueError('config.probe.neurons > 0: gradient probes are not checkpointed; run '
                      'them without a workdir (experiments/fig9_gradient_decomposition.py)')
@@ -334,5 +413,5 @@ def train(config, progress: bool = True, settings=None, keep_params: bool = Fals
   if pop.probing:
     out['probes'] = grid(np.concatenate(pop.probes, axis=1))
   if keep_params:
-    out['params'] = [jax.device_get(res.state[r.name].params) for r in pop.ladder]
+    out['params'] = [pop.rung_params(res.state, i) for i in range(len(pop.ladder))]
   return out

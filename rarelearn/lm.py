@@ -34,6 +34,7 @@ from rarelearn.measure import decomposition, features
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
 
+PAIR_BLOCK = 1000  # task pairs per evaluation pass in the memory-saving mode (microbatch > 0)
 PROBES = ('cos_g', 'cos_gt', 'cos_gnt', 'instances')  # what a probe records (NaN elsewhere)
 
 
@@ -90,7 +91,7 @@ def loss_fn(params, tokens_BxS1, weights_BxS, shape, dims, hp: Hyper | None = No
   """Weighted mean next-token loss (weights 1 everywhere: the plain LM loss), computed with
   ``hp``'s memory settings (none without ``hp``)."""
   memory = {} if hp is None else dict(compute_dtype=hp.compute_dtype, remat=hp.remat,
-                                      loss_chunk=hp.loss_chunk)
+                                      loss_chunk=hp.loss_chunk, split=lambda x: _split(x, hp))
   return jnp.sum(token_losses(params, tokens_BxS1, shape, dims, **memory) * weights_BxS
                  ) / jnp.maximum(jnp.sum(weights_BxS), 1.0)
 
@@ -173,15 +174,31 @@ def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Mem
 def evaluate(params, member: Member, data: Data, eval_background: jax.Array, hp: Hyper) -> dict:
   """Background LM loss on held-out sequences; the task's loss and accuracy at the LABEL
   position over every train pair and every test pair; the feature scores of
-  ``measure.features`` (``order_score``, ``fourier_count``)."""
-  out = {'background_loss': jnp.mean(token_losses(params, eval_background, member.shape,
-                                                  hp.dims, loss_chunk=hp.loss_chunk))}
+  ``measure.features`` (``order_score``, ``fourier_count``). With ``hp.microbatch`` the
+  sequences go ``hp.microbatch`` at a time (in ``hp.compute_dtype``) and the pairs
+  ``PAIR_BLOCK`` at a time."""
+  out = {'background_loss': jnp.mean(_in_blocks(lambda t: token_losses(
+      params, t, member.shape, hp.dims, hp.compute_dtype, loss_chunk=hp.loss_chunk,
+      split=lambda x: _split(x, hp)),
+      eval_background, hp.microbatch))}
   out.update(features.feature_scores(params, data.task, member.shape, hp.dims))
   for split in ('train', 'test'):
-    logits, label = decomposition.label_logits(params, data.task,
-                                               getattr(data.task, f'{split}_pairs'),
-                                               member.shape, hp.dims)
-    out[f'task_{split}_loss'] = jnp.mean(
-        optax.softmax_cross_entropy_with_integer_labels(logits, label))
-    out[f'{split}_accuracy'] = jnp.mean(jnp.argmax(logits, axis=-1) == label)
+    def losses_and_hits(pairs):
+      logits, label = decomposition.label_logits(params, data.task, pairs, member.shape,
+                                                 hp.dims)
+      return (optax.softmax_cross_entropy_with_integer_labels(logits, label),
+              jnp.argmax(logits, axis=-1) == label)
+    losses, hits = _in_blocks(losses_and_hits, getattr(data.task, f'{split}_pairs'),
+                              hp.microbatch and PAIR_BLOCK)
+    out[f'task_{split}_loss'], out[f'{split}_accuracy'] = jnp.mean(losses), jnp.mean(hits)
   return out
+
+
+def _in_blocks(fn, xs: jax.Array, size: int):
+  """``fn(xs)`` computed ``size`` rows at a time (the largest divisor of len(xs) not above it;
+  0: all at once), the rows' results concatenated."""
+  n = len(xs) // max(d for d in range(1, min(size or len(xs), len(xs)) + 1) if len(xs) % d == 0)
+  if n == 1:
+    return fn(xs)
+  out = jax.lax.map(fn, xs.reshape(n, -1, *xs.shape[1:]))
+  return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), out)

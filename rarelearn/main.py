@@ -14,7 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rarelearn import configlib, expt, families, loop
+from rarelearn import configlib, expt, families, loop, plan
 from rarelearn.tasks import tokens
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -96,6 +96,7 @@ def train(config, workdir: str, progress: bool = True, overwrite: bool = False) 
   loop and prints the one-line result; returns the summary. Bad input: one line, exit 2."""
   try:
     configlib.validate(config)
+    config = plan.planned(config, progress)
     configlib.check_devices(config)
     pop = families.population(config)
     summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress).summary

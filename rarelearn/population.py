@@ -203,17 +203,25 @@ def select(tree, index: int):
 # ---------------------------------------------------------------------------------------------
 # The transformer track (rarelearn/lm.py): the same idea — one vmap over members, jitted once.
 
-def init_lm(init_key: jax.Array, seeds, members: lm.Member, hp: lm.Hyper) -> lm.State:
-  """Initial states of members [M] (a member's init key depends on its seed only)."""
+def init_lm(init_key: jax.Array, seeds, members: lm.Member, hp: lm.Hyper,
+            shardings=None) -> lm.State:
+  """Initial states of members [M] (a member's init key depends on its seed only), created
+  with ``shardings`` (of the state) when given."""
   keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(seeds))
-  return _lm_init(hp)(keys, members)
+  if shardings is None:
+    return _lm_init(hp)(keys, members)
+  return jax.jit(_lm_init_fn(hp), out_shardings=shardings)(keys, members)
 
 
 # The transformer track's programs are cached per Hyper, so that a second run in one process
 # (a resumed run, an inspection, a test) reuses the compiled executables.
 @functools.lru_cache(maxsize=None)
 def _lm_init(hp: lm.Hyper) -> Callable:
-  return jax.jit(jax.vmap(lambda k, m: lm.init_state(k, m, hp)))
+  return jax.jit(_lm_init_fn(hp))
+
+
+def _lm_init_fn(hp: lm.Hyper) -> Callable:
+  return jax.vmap(lambda k, m: lm.init_state(k, m, hp))
 
 
 @functools.lru_cache(maxsize=None)

@@ -94,8 +94,9 @@ class Placement:
 
   def state(self, state):
     """Requested members → padded and placed on the mesh."""
-    return state if self.mesh is None else jax.device_put(pad_members(state, self.count),
-                                                          self.shardings)
+    if self.mesh is None:
+      return jax.device_put(state)
+    return jax.device_put(pad_members(state, self.count), self.shardings)
 
   def per_member(self, tree):
     """Per-member inputs (hyperparameters, schedules) → padded and split over ``members``."""

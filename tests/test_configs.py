@@ -13,7 +13,8 @@ from conftest import REPO
 VARIANTS = {'bench_large.py': ('', 'smoke'), 'complexity.py': ('', 'smoke'),
             'injection.py': ('', 'smoke'), 'lever.py': ('', 'smoke'),
             'msp.py': ('', 'smoke', 'full', 'complexity'),
-            'olmo_ladder.py': ('', 'small', 'smoke'), 'olmo_tiny.py': ('', 'smoke', 'long'),
+            'olmo_ladder.py': ('', 'small', 'smoke', 'colab'),
+            'olmo_tiny.py': ('', 'smoke', 'long'),
             'sweep.py': ('', 'smoke')}
 
 

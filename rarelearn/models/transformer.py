@@ -135,7 +135,7 @@ def _layer(x_SxD, layer, active, shape: Shape, dims: Dims, m):
   h = rms_norm(x_SxD, layer['attn_norm'], shape, m['D'])
   q, k, v = (jnp.einsum('sd,dhe->she', h, layer[w]) * m['HA'] for w in ('wq', 'wk', 'wv'))
   q, k = rope(q, shape.head_dim, dims.rope_base), rope(k, shape.head_dim, dims.rope_base)
-  scores = jnp.einsum('she,the->hst', q, k) / jnp.sqrt(shape.head_dim.astype(jnp.float32))
+  scores = jnp.einsum('she,the->hst', q, k) / jnp.sqrt(shape.head_dim.astype(q.dtype))
   causal = jnp.tril(jnp.ones((S, S), bool))
   probs = jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1).astype(v.dtype)
   attn = jnp.einsum('hst,the->she', probs, v) * m['HA']
@@ -182,12 +182,15 @@ def residual_streams(params: Params, tokens_S: jax.Array, shape: Shape, dims: Di
 
 def next_token_losses(params: Params, tokens_BxS1: jax.Array, shape: Shape, dims: Dims,
                       compute_dtype: str = 'float32', remat: str = 'none',
-                      loss_chunk: int = 0) -> jax.Array:
+                      loss_chunk: int = 0, split=None) -> jax.Array:
   """[B, S] next-token cross-entropies (nats, float32) of sequences of S + 1 tokens, with the
-  memory options of the module docstring."""
+  memory options of the module docstring; ``split`` (e.g. a sharding constraint) is applied to
+  the input embeddings [B, S, D]."""
   params = jax.tree.map(lambda p: p.astype(compute_dtype), params)
-  h_BxSxD = jax.vmap(lambda t: _final(params, _layers(params, params['embed'][t], shape, dims,
-                                                      remat), shape, dims))(tokens_BxS1[:, :-1])
+  x_BxSxD = params['embed'][tokens_BxS1[:, :-1]]
+  x_BxSxD = x_BxSxD if split is None else split(x_BxSxD)
+  h_BxSxD = jax.vmap(lambda x: _final(params, _layers(params, x, shape, dims, remat), shape,
+                                      dims))(x_BxSxD)
   cross_entropy = lambda h, t: optax.softmax_cross_entropy_with_integer_labels(
       (h @ params['unembed']).astype(jnp.float32), t)
   if not loss_chunk:
