@@ -67,7 +67,8 @@ def main() -> None:
   print(json.dumps(dict(
       rung=r.rung, members=r.members, mesh=[made.devices // r.model_shards, r.model_shards],
       group_size=r.group_size, microbatch=r.microbatch, predicted_peak_gib=r.memory['peak'],
-      measured_peak_gib=stats.get('peak_bytes_in_use', float('nan')) / plan.GIB,
+      measured_peak_gib=stats['peak_bytes_in_use'] / plan.GIB if 'peak_bytes_in_use' in stats
+      else None,
       seconds_per_step=per_step, model_tflops=model / 1e12,
       mfu_vs_bf16_matmul=model / matmul,
       mfu_vs_peak=model / (args.peak_tflops * 1e12 * jax.device_count())

@@ -25,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -82,11 +84,47 @@ class _Host:
     return out
 
 
+class Stopped(SystemExit):
+  """A run stopped by SIGTERM or SIGINT once its current chunk was checkpointed; the process
+  exits with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT)."""
+
+
+class _Signals:
+  """While a run with a workdir is in progress (in the main thread), SIGTERM and SIGINT are
+  noted in ``received`` instead of ending the process at once."""
+
+  def __init__(self, active: bool):
+    self.active = active and threading.current_thread() is threading.main_thread()
+    self.received, self.previous = None, {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT) if self.active else ():
+      self.previous[sig] = signal.signal(sig, lambda num, _: setattr(self, 'received', num))
+    return self
+
+  def __exit__(self, *_):
+    for sig, handler in self.previous.items():
+      signal.signal(sig, handler)
+
+
 def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: bool = True,
         max_chunks: int | None = None) -> Outcome | None:
   """Trains ``pop`` to ``pop.num_steps``; returns its ``Outcome``, or None when ``max_chunks``
   (chunks of this call) stopped it first, as an interruption would: calling again resumes.
-  A workdir holding another config is refused (``workdir.ConfigError``) unless ``overwrite``."""
+  A workdir holding another config is refused (``workdir.ConfigError``) unless ``overwrite``.
+  With a workdir, SIGTERM or SIGINT (a preempted machine, Ctrl-C) ends the current chunk,
+  checkpoints it, writes its metrics and raises ``Stopped``: the same call resumes there."""
+  with _Signals(workdir is not None) as signals:
+    outcome = _run(pop, workdir, overwrite, progress, max_chunks, signals)
+  if isinstance(outcome, int):  # stopped by a signal after the checkpoint at that step
+    name = signal.Signals(signals.received).name
+    print(f'rarelearn: {name}: stopped at step {outcome} with a checkpoint; the same command '
+          'resumes from there', file=sys.stderr)
+    raise Stopped(128 + signals.received)
+  return outcome
+
+
+def _run(pop, workdir, overwrite, progress, max_chunks, signals) -> Outcome | int | None:
   t0 = time.time()
   mngr, start, state, elapsed = None, 0, pop.init(), 0.0
   if workdir is not None:  # resume from the workdir's newest readable checkpoint, if any
@@ -101,7 +139,7 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
   host, last, spc = _Host(pop, workdir, start, progress), None, pop.steps_per_chunk
   if start == 0 and pop.evaluates_at_start:
     last = host.record((0, pop.evaluate(state), pop.diverged(state)))
-  pending, chunks_run, end = None, 0, start
+  pending, chunks_run, end, stopping = None, 0, start, False
   for step in range(start, pop.num_steps, spc):
     if max_chunks is not None and chunks_run >= max_chunks:
       break
@@ -111,10 +149,14 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
     pending = (step + spc, out, pop.diverged(state))
     chunks_run, end = chunks_run + 1, step + spc
     host.bar.update(spc)
-    if mngr is not None and (end == pop.num_steps or (end // spc) % pop.checkpoint_every == 0):
+    stopping = signals.received is not None  # a signal: this chunk is the last
+    if mngr is not None and (end == pop.num_steps or (end // spc) % pop.checkpoint_every == 0
+                             or stopping):
       checkpoint.save(mngr, end, pop.requested(state),
                       {'step': end, 'elapsed_s': elapsed + time.time() - t0,
                        'members': pop.members})
+    if stopping:
+      break
   if pending is not None:
     last = host.record(pending)
   host.bar.close()
@@ -122,7 +164,7 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
     mngr.wait_until_finished()
     mngr.close()
   if end < pop.num_steps:
-    return None
+    return end if stopping else None
   if chunks_run == 0:  # the workdir already held the finished run
     last = jax.device_get(pop.evaluate(state))
   # the summary (written to summary.json, with the figures, where there is a workdir)

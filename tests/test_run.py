@@ -3,6 +3,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -126,16 +127,22 @@ def test_a_corrupted_checkpoint_is_skipped_and_the_run_resumes_bit_identical(tmp
   _assert_identical_runs(wd, str(tmp_path / 'full'), smoke_config)
 
 
-@pytest.mark.parametrize('spec,num_steps,first', [
-    ('sweep.py:smoke', 600, 20), ('msp.py:smoke', 2000, 50), ('olmo_tiny.py:smoke', 80, 20)])
-def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, first):
+@pytest.mark.parametrize('spec,num_steps,first,sig', [
+    ('sweep.py:smoke', 600, 20, signal.SIGKILL), ('msp.py:smoke', 2000, 50, signal.SIGKILL),
+    ('olmo_tiny.py:smoke', 80, 20, signal.SIGKILL), ('sweep.py:smoke', 4000, 20, signal.SIGTERM),
+    ('olmo_tiny.py:smoke', 80, 20, signal.SIGTERM)])
+def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, first, sig):
   """Every family through ``rarelearn.main``: SIGKILL at a random moment after the first
   checkpoint, then the same command again: the result equals an uninterrupted run's, bit for
-  bit (summary, metrics rows, final checkpoint)."""
+  bit (summary, metrics rows, final checkpoint). SIGTERM (a preempted machine): the run ends
+  its chunk, checkpoints it, says how to resume and exits with status 143; then the same."""
   spec = os.path.join(REPO, 'configs', spec)
-  overrides = [f'--config.train.num_steps={num_steps}', '--config.train.checkpoint_every_chunks=1']
+  # SIGTERM: no periodic checkpoints, so the one the run resumes from is the one the signal wrote
+  every = 1 if sig == signal.SIGKILL else 1000
+  overrides = [f'--config.train.num_steps={num_steps}',
+               f'--config.train.checkpoint_every_chunks={every}']
   config = configlib.load_config_file(spec)
-  config.train.num_steps, config.train.checkpoint_every_chunks = num_steps, 1
+  config.train.num_steps, config.train.checkpoint_every_chunks = num_steps, every
   train = ladder.train if configlib.is_ladder(config) else run.train_and_evaluate
   train(config, workdir=str(tmp_path / 'full'), progress=False)
   wd = str(tmp_path / 'killed')
@@ -143,17 +150,32 @@ def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, fir
          '--noprogress', *overrides]
   proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
   deadline = time.time() + 120
-  while not os.path.exists(checkpoint.directory(wd, first)) and time.time() < deadline:
+  while not _trained_to(wd, first, sig) and time.time() < deadline:
     time.sleep(0.02)
   time.sleep(np.random.default_rng(int(time.time())).uniform(0.0, 0.5))
-  proc.send_signal(signal.SIGKILL)
+  proc.send_signal(sig)
   proc.wait(timeout=60)
-  assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+  err = proc.stderr.read().decode()
   assert not os.path.exists(os.path.join(wd, 'summary.json'))
+  if sig == signal.SIGKILL:
+    assert proc.returncode == -signal.SIGKILL, err
+  else:  # the step it names is the newest checkpoint
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    stopped = int(re.search(r'SIGTERM: stopped at step (\d+) with a checkpoint; the same command '
+                            r'resumes', err.strip().splitlines()[-1]).group(1))
+    assert stopped == max(int(s) for s in os.listdir(checkpoint.directory(wd)) if s.isdigit())
   again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert again.returncode == 0, again.stderr
   assert 'resuming' in again.stderr
   _assert_identical_runs(wd, str(tmp_path / 'full'), config)
+
+
+def _trained_to(wd: str, step: int, sig) -> bool:
+  """SIGKILL: the checkpoint at ``step`` exists; SIGTERM: a metrics row at ``step`` does."""
+  if sig == signal.SIGKILL:
+    return os.path.exists(checkpoint.directory(wd, step))
+  metrics = os.path.join(wd, workdir_lib.METRICS_FILE)
+  return os.path.exists(metrics) and any(r['step'] >= step for r in workdir_lib.read_metrics(wd))
 
 
 def test_existing_workdir_with_other_config_is_refused(tmp_path, smoke_config):
