@@ -21,9 +21,11 @@ setup(
     ],
     extras_require={
         'test': ['pytest>=8', 'pytest-xdist==3.8.0', 'nbformat==5.11.1', 'nbclient==0.11.0',
-                 'ipykernel==7.4.0', 'tokenizers==0.23.3'],
+                 'ipykernel==7.4.0', 'tokenizers==0.23.3', 'tensorboardX==2.6.5'],
         # python -m rarelearn.textdata: text files -> a token file (Hugging Face tokenizers).
         'text': ['tokenizers==0.23.3'],
+        # python -m rarelearn.main --tensorboard: live metrics as TensorBoard event files.
+        'tensorboard': ['tensorboardX==2.6.5'],
         # torch is a benchmark baseline only; this pin takes the local CPU build.
         'bench': ['torch==2.13.0'],
     },

@@ -231,7 +231,7 @@ def _validate_ladder(config) -> None:
   _check(config, _LADDER)
   _check(config, {k: rule for k, rule in _LADDER_PLACEMENT.items()
                   if k.split('.')[1] in config[k.split('.')[0]]})
-  micro = config.train.microbatch
+  micro = config.train.get('microbatch', 0)
   if any(b and config.train.batch_size % b for b in (micro if isinstance(micro, (tuple, list))
                                                      else [micro])):
     _fail('train.microbatch', micro, f'0 or a divisor of train.batch_size='

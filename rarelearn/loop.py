@@ -49,17 +49,38 @@ class Outcome:
   final: Any  # the last evaluation's ``out`` (host arrays)
 
 
+BOARD_DIR = 'tensorboard'  # in the workdir: TensorBoard event files (``run(tensorboard=True)``)
+
+
+def board_scalars(row: dict, described: dict):
+  """(tag, value) of a metrics row's numbers for TensorBoard, ``<metric>/member_<m>`` (a list
+  of per-task values: ``<metric>/task_<t>/member_<m>``); the member's description and the step
+  are not metrics."""
+  tail = f'member_{row["member"]}'
+  for key, value in row.items():
+    if key == 'step' or key in described:
+      continue
+    if isinstance(value, list):
+      yield from ((f'{key}/task_{t}/{tail}', v) for t, v in enumerate(value)
+                  if isinstance(v, (int, float)))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+      yield f'{key}/{tail}', value
+
+
 class _Host:
   """The host's side of a run: the metric rows (appended to ``metrics.jsonl`` with a workdir,
   kept in memory either way), divergence reports and the progress bar."""
 
-  def __init__(self, pop, workdir: str | None, start: int, progress: bool):
+  def __init__(self, pop, workdir: str | None, start: int, progress: bool, tensorboard: bool):
     self.pop, self.workdir, self.reported = pop, workdir, set()
     self.path = workdir and os.path.join(workdir, wd.METRICS_FILE)
-    self.rows = []
+    self.rows, self.board = [], None
     if self.path:
       wd.truncate_metrics(self.path, start)
       self.rows = wd.read_metrics(workdir)
+    if tensorboard and workdir:  # events after ``start`` (an earlier attempt's) are purged
+      import tensorboardX  # pylint: disable=g-import-not-at-top
+      self.board = tensorboardX.SummaryWriter(os.path.join(workdir, BOARD_DIR), purge_step=start)
     self.bar = tqdm.tqdm(total=pop.num_steps, initial=start, unit='step', dynamic_ncols=True,
                          disable=not progress, file=sys.stderr, desc=pop.description)
 
@@ -80,6 +101,9 @@ class _Host:
     if self.path:
       with open(self.path, 'a') as f:
         f.writelines(json.dumps(r) + '\n' for r in rows)
+    for r in rows if self.board is not None else ():
+      for tag, value in board_scalars(r, pop.members[r['member']]):
+        self.board.add_scalar(tag, value, r['step'])
     self.bar.set_postfix(pop.postfix(out))
     return out
 
@@ -108,14 +132,16 @@ class _Signals:
 
 
 def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: bool = True,
-        max_chunks: int | None = None) -> Outcome | None:
+        max_chunks: int | None = None, tensorboard: bool = False) -> Outcome | None:
   """Trains ``pop`` to ``pop.num_steps``; returns its ``Outcome``, or None when ``max_chunks``
   (chunks of this call) stopped it first, as an interruption would: calling again resumes.
   A workdir holding another config is refused (``workdir.ConfigError``) unless ``overwrite``.
   With a workdir, SIGTERM or SIGINT (a preempted machine, Ctrl-C) ends the current chunk,
-  checkpoints it, writes its metrics and raises ``Stopped``: the same call resumes there."""
+  checkpoints it, writes its metrics and raises ``Stopped``: the same call resumes there.
+  ``tensorboard``: every metrics row also goes to TensorBoard event files in
+  ``<workdir>/tensorboard`` (needs tensorboardX: ``pip install -e '.[tensorboard]'``)."""
   with _Signals(workdir is not None) as signals:
-    outcome = _run(pop, workdir, overwrite, progress, max_chunks, signals)
+    outcome = _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard)
   if isinstance(outcome, int):  # stopped by a signal after the checkpoint at that step
     name = signal.Signals(signals.received).name
     print(f'rarelearn: {name}: stopped at step {outcome} with a checkpoint; the same command '
@@ -124,7 +150,8 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
   return outcome
 
 
-def _run(pop, workdir, overwrite, progress, max_chunks, signals) -> Outcome | int | None:
+def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard
+         ) -> Outcome | int | None:
   t0 = time.time()
   mngr, start, state, elapsed = None, 0, pop.init(), 0.0
   if workdir is not None:  # resume from the workdir's newest readable checkpoint, if any
@@ -136,7 +163,7 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals) -> Outcome | in
   state = pop.place(state)
   for line in pop.banner if progress else ():
     print(f'rarelearn: {line}', file=sys.stderr)
-  host, last, spc = _Host(pop, workdir, start, progress), None, pop.steps_per_chunk
+  host, last, spc = _Host(pop, workdir, start, progress, tensorboard), None, pop.steps_per_chunk
   if start == 0 and pop.evaluates_at_start:
     last = host.record((0, pop.evaluate(state), pop.diverged(state)))
   pending, chunks_run, end, stopping = None, 0, start, False
@@ -160,6 +187,8 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals) -> Outcome | in
   if pending is not None:
     last = host.record(pending)
   host.bar.close()
+  if host.board is not None:
+    host.board.close()
   if mngr is not None:
     mngr.wait_until_finished()
     mngr.close()

@@ -7,6 +7,7 @@ the one host loop (``loop.run``): one workdir format, resume, ``--overwrite``, c
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -25,6 +26,9 @@ _WORKDIR = flags.DEFINE_string(
 _OVERWRITE = flags.DEFINE_bool(
     'overwrite', False, 'Replace an existing workdir that holds a different config.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_TENSORBOARD = flags.DEFINE_bool(
+    'tensorboard', False, 'Also write the metrics as TensorBoard event files in '
+    '<workdir>/tensorboard (pip install -e ".[tensorboard]"; tensorboard --logdir=<workdir>).')
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'Multi-host (TPU pod, several GPU hosts): call '
     'jax.distributed.initialize() first, so the member axis spans every host\'s devices.')
@@ -88,10 +92,14 @@ def main(argv: list[str]) -> None:
     expt.fail('rarelearn', _explain(sys.argv, e))
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
-  train(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value)
+  if _TENSORBOARD.value and importlib.util.find_spec('tensorboardX') is None:
+    expt.fail('rarelearn', '--tensorboard needs tensorboardX: pip install -e ".[tensorboard]"')
+  train(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value,
+        tensorboard=_TENSORBOARD.value)
 
 
-def train(config, workdir: str, progress: bool = True, overwrite: bool = False) -> dict:
+def train(config, workdir: str, progress: bool = True, overwrite: bool = False,
+          tensorboard: bool = False) -> dict:
   """Trains ``config``'s family (``families.population``) in ``workdir`` through the one host
   loop and prints the one-line result; returns the summary. Bad input: one line, exit 2."""
   try:
@@ -99,7 +107,8 @@ def train(config, workdir: str, progress: bool = True, overwrite: bool = False) 
     config = plan.planned(config, progress)
     configlib.check_devices(config)
     pop = families.population(config)
-    summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress).summary
+    summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress,
+                       tensorboard=tensorboard).summary
   except (configlib.ConfigError, tokens.TokenFileError) as e:
     expt.fail('rarelearn', str(e))
   print(f'rarelearn: {pop.description}, {pop.num_steps} steps in '

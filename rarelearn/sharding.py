@@ -93,7 +93,7 @@ class Placement:
     return tuple(widths) + (widths[-1],) * (self.count - self.num_members)
 
   def state(self, state):
-    """Requested members → padded and placed on the mesh."""
+    """Requested members → padded and placed on the mesh (without one: the default device)."""
     if self.mesh is None:
       return jax.device_put(state)
     return jax.device_put(pad_members(state, self.count), self.shardings)

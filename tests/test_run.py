@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import checkpoint, configlib, ladder, population, run
+from rarelearn import checkpoint, configlib, families, ladder, loop, population, run
 from rarelearn import workdir as workdir_lib
 from conftest import REPO, SWEEP, assert_golden
 
@@ -387,3 +388,37 @@ def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, cap
       for a, b in zip(jax.tree.leaves(got),
                       jax.tree.leaves(population.select(tame_ins.state.params, m))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_tensorboard_events_hold_every_metric(tmp_path, smoke_config):
+  """``rarelearn.main --tensorboard`` (``loop.run(tensorboard=True)``): every number of
+  metrics.jsonl is in the TensorBoard event files at its step (float32), tagged
+  ``<metric>/member_<m>`` or, per task, ``<metric>/task_<t>/member_<m>``; read back here with
+  the record framing and the Event protobuf, not with the writer."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  wd = str(tmp_path / 'board')
+  pop = families.population(smoke_config)
+  loop.run(pop, wd, progress=False, tensorboard=True)
+  events, folder = {}, os.path.join(wd, 'tensorboard')
+  for name in os.listdir(folder):
+    with open(os.path.join(folder, name), 'rb') as f:
+      data = f.read()
+    at = 0
+    while at < len(data):  # a record: length (8 bytes), its CRC (4), the event, its CRC (4)
+      (n,) = struct.unpack('<Q', data[at:at + 8])
+      event = event_pb2.Event.FromString(data[at + 12:at + 12 + n])
+      events.update({(v.tag, event.step): v.simple_value for v in event.summary.value})
+      at += 16 + n
+  want = {}
+  for row in workdir_lib.read_metrics(wd):
+    m, step = row['member'], row['step']
+    for key, value in row.items():
+      if key == 'step' or key in pop.members[m]:
+        continue
+      if isinstance(value, list):
+        want.update({(f'{key}/task_{t}/member_{m}', step): v for t, v in enumerate(value)})
+      else:
+        want[f'{key}/member_{m}', step] = value
+  assert want and events.keys() == want.keys()
+  for key, value in want.items():
+    assert events[key] == np.float32(value), key
