@@ -56,8 +56,9 @@ def load(workdir: str, step: int | None = None) -> Inspection:
   pop = families.population(config)
   step, steps, state, meta = checkpoint.restore_step(workdir, pop.keep_checkpoints, pop.init(),
                                                      step)
-  out = jax.device_get(pop.evaluate(pop.place(state)))
-  summary = dict(pop.summary(out, state, None, 0.0), steps=step)
+  placed = pop.place(state)
+  out = jax.device_get(pop.evaluate(placed))
+  summary = dict(pop.summary(out, jax.device_get(pop.diverged(placed)), None, 0.0), steps=step)
   return Inspection(config, step, steps, state, meta, summary, pop)
 
 

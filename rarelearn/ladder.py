@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, lm, loop, plan, plots, population, results, sharding
+from rarelearn import configlib, hosts, lm, loop, plan, plots, population, results, sharding
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
@@ -265,7 +265,8 @@ class Ladder(population.Population):
     self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
     # Several devices: a group's members are split over them (padded to a multiple), with
     # model shards > 1 FSDP-style over a second mesh axis too; with ``train.offload`` the
-    # states of groups not running wait in host memory
+    # states of groups not running wait in host memory (all of them in every process of a
+    # multi-process run)
     self.groups = [g for i, args in enumerate(zip(
         self.ladder, self.hps, self.rung_members, per_rung(config, 'model.model_shards'),
         per_rung(config, 'model.group_size'))) for g in rung_groups(i, *args)]
@@ -292,7 +293,7 @@ class Ladder(population.Population):
       state = population.init_lm(self.init_key, seeds, members if direct else jax.tree.map(
           lambda a, g=g: a[g.members], self.rung_members[g.rung]), g.hp,
           g.place.shardings if direct else None)
-      out[g.key] = jax.device_get(state) if self.offload else state
+      out[g.key] = hosts.fetch(state) if self.offload else state
     return out
 
   def place(self, state: dict) -> dict:
@@ -310,7 +311,7 @@ class Ladder(population.Population):
     for g, fn, member in zip(self.groups, self.chunks, self.placed):
       new, loss, probes, ev = fn(g.place.state(state[g.key]), self.data_key, jnp.int32(step),
                                  member, self.data, self.eval_background, background)
-      state[g.key] = g.place.requested(jax.device_get(new)) if self.offload else new
+      state[g.key] = hosts.fetch(g.place.requested(new)) if self.offload else new
       outs.append(g.place.requested(dict(ev, loss=loss,
                                          **({'probes': probes} if self.probing else {}))))
     return state, _joined(outs)
@@ -322,7 +323,7 @@ class Ladder(population.Population):
 
   def rung_params(self, state: dict, i: int):
     """Rung ``i``'s parameters (its groups' members joined) on the host."""
-    parts = [jax.device_get(state[g.key].params) for g in self.groups if g.rung == i]
+    parts = [hosts.fetch(state[g.key].params) for g in self.groups if g.rung == i]
     return jax.tree.map(lambda *a: np.concatenate(a), *parts)
 
   def diverged(self, state: dict) -> jax.Array:
@@ -343,9 +344,9 @@ class Ladder(population.Population):
     acc = {'acc': f'{float(np.max(out["test_accuracy"])):.2f}'}
     return {'loss': f'{float(np.mean(out["loss"])):.3f}', **acc} if 'loss' in out else acc
 
-  def summary(self, out, state, history, wall_time_s: float) -> dict:
+  def summary(self, out, diverged_M, history, wall_time_s: float) -> dict:
     final = {k: v for k, v in out.items() if k not in ('loss', 'probes')}
-    return summary(self.config, self.members, final, self.diverged(state))
+    return summary(self.config, self.members, final, diverged_M)
 
   def results(self, summary: dict) -> list[dict]:
     """Per member: its row (member, rung, non_embedding, frequency, gap, seed),

@@ -18,7 +18,7 @@ What the loop asks of a population (duck-typed; ``population.Population`` is the
 the summary of a run that had already finished), ``diverged(state)`` [M], ``rows(step, out)``
 (metric rows), ``observe(workdir, step, out)`` (extra files or in-memory records),
 ``drop_after(workdir, step)``, ``postfix(out)``, ``estimated_bytes(state)``,
-``summary(out, state, history, wall_time_s)`` and ``figures(summary, rows, folder)``.
+``summary(out, diverged_M, history, wall_time_s)`` and ``figures(summary, rows, folder)``.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ import jax
 import numpy as np
 import tqdm
 
-from rarelearn import checkpoint, results
+from rarelearn import checkpoint, hosts, results
 from rarelearn import workdir as wd
 
 
@@ -69,26 +69,29 @@ def board_scalars(row: dict, described: dict):
 
 class _Host:
   """The host's side of a run: the metric rows (appended to ``metrics.jsonl`` with a workdir,
-  kept in memory either way), divergence reports and the progress bar."""
+  kept in memory either way), divergence reports and the progress bar. In a multi-process run
+  process 0 alone writes and reports (``hosts.primary``)."""
 
   def __init__(self, pop, workdir: str | None, start: int, progress: bool, tensorboard: bool):
-    self.pop, self.workdir, self.reported = pop, workdir, set()
-    self.path = workdir and os.path.join(workdir, wd.METRICS_FILE)
-    self.rows, self.board = [], None
-    if self.path:
-      wd.truncate_metrics(self.path, start)
-      self.rows = wd.read_metrics(workdir)
-    if tensorboard and workdir:  # events after ``start`` (an earlier attempt's) are purged
+    self.pop, self.reported, self.board = pop, set(), None
+    self.workdir = workdir if hosts.primary() else None  # where this process writes
+    self.path = self.workdir and os.path.join(workdir, wd.METRICS_FILE)
+    self.rows = [r for r in wd.read_metrics(workdir) if r['step'] <= start] if workdir else []
+    if self.path:  # rows after the checkpoint are written again
+      wd.write_atomic(self.path, ''.join(json.dumps(r) + '\n' for r in self.rows))
+    if tensorboard and self.workdir:  # events after ``start`` (an earlier attempt's) are purged
       import tensorboardX  # pylint: disable=g-import-not-at-top
       self.board = tensorboardX.SummaryWriter(os.path.join(workdir, BOARD_DIR), purge_step=start)
     self.bar = tqdm.tqdm(total=pop.num_steps, initial=start, unit='step', dynamic_ncols=True,
-                         disable=not progress, file=sys.stderr, desc=pop.description)
+                         disable=not (progress and hosts.primary()), file=sys.stderr,
+                         desc=pop.description)
 
-  def record(self, pending) -> Any:
-    """Reads one evaluation (step, out, diverged [M]) from the device; returns ``out``."""
+  def record(self, pending) -> tuple[Any, bool]:
+    """Reads one evaluation (step, out, diverged [M], stop) from the device; returns ``out``
+    and whether any process was asked to stop (a signal)."""
     pop = self.pop
-    step, out, diverged_M = jax.device_get(pending)
-    for m in np.flatnonzero(diverged_M >= 0):
+    step, out, diverged_M, stop = jax.device_get(pending)
+    for m in np.flatnonzero(diverged_M >= 0) if hosts.primary() else ():
       if m not in self.reported:
         self.reported.add(m)
         described = ', '.join(f'{k} {v}' for k, v in pop.members[m].items()
@@ -105,7 +108,7 @@ class _Host:
       for tag, value in board_scalars(r, pop.members[r['member']]):
         self.board.add_scalar(tag, value, r['step'])
     self.bar.set_postfix(pop.postfix(out))
-    return out
+    return out, bool(stop)
 
 
 class Stopped(SystemExit):
@@ -124,6 +127,7 @@ class _Signals:
   def __enter__(self):
     for sig in (signal.SIGTERM, signal.SIGINT) if self.active else ():
       self.previous[sig] = signal.signal(sig, lambda num, _: setattr(self, 'received', num))
+      signal.siginterrupt(sig, False)  # system calls restart (collectives' sockets, files)
     return self
 
   def __exit__(self, *_):
@@ -143,10 +147,11 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
   with _Signals(workdir is not None) as signals:
     outcome = _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard)
   if isinstance(outcome, int):  # stopped by a signal after the checkpoint at that step
-    name = signal.Signals(signals.received).name
-    print(f'rarelearn: {name}: stopped at step {outcome} with a checkpoint; the same command '
-          'resumes from there', file=sys.stderr)
-    raise Stopped(128 + signals.received)
+    name = (signal.Signals(signals.received).name if signals.received
+            else 'a signal to another process')
+    hosts.say(f'rarelearn: {name}: stopped at step {outcome} with a checkpoint; the same '
+              'command resumes from there')
+    raise Stopped(128 + (signals.received or signal.SIGTERM))
   return outcome
 
 
@@ -158,25 +163,29 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard
     wd.check(workdir, pop.estimated_bytes(state))
     wd.prepare(pop.config, workdir, overwrite)
     mngr, start, state, meta = wd.resume(workdir, pop.keep_checkpoints, state)
-    pop.drop_after(workdir, start)
+    if hosts.primary():
+      pop.drop_after(workdir, start)
     elapsed = float(meta.get('elapsed_s', 0.0))
   state = pop.place(state)
   for line in pop.banner if progress else ():
-    print(f'rarelearn: {line}', file=sys.stderr)
+    hosts.say(f'rarelearn: {line}')
   host, last, spc = _Host(pop, workdir, start, progress, tensorboard), None, pop.steps_per_chunk
   if start == 0 and pop.evaluates_at_start:
-    last = host.record((0, pop.evaluate(state), pop.diverged(state)))
-  pending, chunks_run, end, stopping = None, 0, start, False
+    last, _ = host.record(hosts.gathered((0, pop.evaluate(state), pop.diverged(state), False)))
+  pending, chunks_run, end, stopping, asked = None, 0, start, False, False
   for step in range(start, pop.num_steps, spc):
     if max_chunks is not None and chunks_run >= max_chunks:
       break
     state, out = pop.chunk(state, step)
     if pending is not None:  # the previous chunk's results, read while this one runs
-      last = host.record(pending)
-    pending = (step + spc, out, pop.diverged(state))
+      last, asked = host.record(pending)
+    pending = hosts.gathered((step + spc, out, pop.diverged(state)))
+    pending += (hosts.any_process(signals.received is not None),)
     chunks_run, end = chunks_run + 1, step + spc
     host.bar.update(spc)
-    stopping = signals.received is not None  # a signal: this chunk is the last
+    # a signal: this chunk is the last (in every process: they learn of it together, one
+    # chunk later, with the previous chunk's results)
+    stopping = asked if hosts.many() else signals.received is not None
     if mngr is not None and (end == pop.num_steps or (end // spc) % pop.checkpoint_every == 0
                              or stopping):
       checkpoint.save(mngr, end, pop.requested(state),
@@ -185,7 +194,7 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard
     if stopping:
       break
   if pending is not None:
-    last = host.record(pending)
+    last, _ = host.record(pending)
   host.bar.close()
   if host.board is not None:
     host.board.close()
@@ -195,14 +204,16 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard
   if end < pop.num_steps:
     return end if stopping else None
   if chunks_run == 0:  # the workdir already held the finished run
-    last = jax.device_get(pop.evaluate(state))
+    last = hosts.fetch(pop.evaluate(state))
   # the summary (written to summary.json, with the figures, where there is a workdir)
+  diverged_M = hosts.fetch(pop.diverged(state))
   state, history = pop.requested(state), results.History(host.rows, pop.members)
   wall = elapsed + time.time() - t0
-  summary = dict(pop.summary(last, state, history, wall), wall_time_s=round(wall, 2),
+  summary = dict(pop.summary(last, diverged_M, history, wall), wall_time_s=round(wall, 2),
                  steps_per_s=round((pop.num_steps - start) / max(time.time() - t0, 1e-9), 3),
-                 versions=wd.provenance(), devices=[str(d) for d in jax.devices()])
-  if workdir is not None:
+                 versions=wd.provenance(), devices=[str(d) for d in jax.devices()],
+                 processes=jax.process_count())
+  if host.workdir is not None:
     wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))
     pop.figures(summary, host.rows, os.path.join(workdir, 'figures'))
   return Outcome(summary, history, state, last)

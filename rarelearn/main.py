@@ -15,7 +15,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rarelearn import configlib, expt, families, loop, plan
+from rarelearn import configlib, expt, families, hosts, loop, plan
 from rarelearn.tasks import tokens
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -30,8 +30,19 @@ _TENSORBOARD = flags.DEFINE_bool(
     'tensorboard', False, 'Also write the metrics as TensorBoard event files in '
     '<workdir>/tensorboard (pip install -e ".[tensorboard]"; tensorboard --logdir=<workdir>).')
 _DISTRIBUTED = flags.DEFINE_bool(
-    'distributed', False, 'Multi-host (TPU pod, several GPU hosts): call '
-    'jax.distributed.initialize() first, so the member axis spans every host\'s devices.')
+    'distributed', False, 'One of several processes (TPU pod slice, several GPU hosts, SLURM): '
+    'join them first (jax.distributed.initialize), so the mesh spans every process\'s devices; '
+    'the workdir must be one directory that every process sees.')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'With --distributed: host:port of process 0 (detected on TPU '
+    'pods and under SLURM when omitted).')
+_NUM_PROCESSES = flags.DEFINE_integer(
+    'num_processes', None, 'With --distributed: how many processes (detected when omitted).')
+_PROCESS_ID = flags.DEFINE_integer(
+    'process_id', None, 'With --distributed: this process\'s index (detected when omitted).')
+_HEARTBEAT = flags.DEFINE_integer(
+    'heartbeat_timeout_s', 100, 'With --distributed: a process silent this long ends the run in '
+    'every other process with an error.')
 
 
 def _config_arg(argv: list[str]) -> str | None:
@@ -81,8 +92,11 @@ def main(argv: list[str]) -> None:
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   if _DISTRIBUTED.value:
-    import jax  # pylint: disable=g-import-not-at-top
-    jax.distributed.initialize()
+    hosts.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                     _HEARTBEAT.value)
+  elif any(f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES, _PROCESS_ID)):
+    expt.fail('rarelearn', '--coordinator_address, --num_processes and --process_id need '
+              '--distributed')
   config = _CONFIG.value
   try:
     configlib.validate(config)
@@ -111,8 +125,9 @@ def train(config, workdir: str, progress: bool = True, overwrite: bool = False,
                        tensorboard=tensorboard).summary
   except (configlib.ConfigError, tokens.TokenFileError) as e:
     expt.fail('rarelearn', str(e))
-  print(f'rarelearn: {pop.description}, {pop.num_steps} steps in '
-        f'{summary["wall_time_s"]:.1f} s; {pop.result(summary)}; outputs in {workdir}')
+  if hosts.primary():
+    print(f'rarelearn: {pop.description}, {pop.num_steps} steps in '
+          f'{summary["wall_time_s"]:.1f} s; {pop.result(summary)}; outputs in {workdir}')
   return summary
 
 

@@ -261,17 +261,18 @@ def planned(config, progress: bool = True):
   made = make_plan(config, device_memory_gib(config), progress=progress)
   if not made.fits:
     raise configlib.ConfigError(made.lines()[-1])
-  print('\n'.join(made.lines()), file=sys.stderr)
+  from rarelearn import hosts  # pylint: disable=g-import-not-at-top
+  hosts.say('\n'.join(made.lines()))
   return made.applied(config)
 
 
 def device_memory_gib(config) -> float:
-  """``train.device_memory_gib``, else what device 0 reports, else this host's memory shared
-  by its devices."""
+  """``train.device_memory_gib``, else what this process's first device reports, else this
+  host's memory shared by its devices."""
   import jax  # pylint: disable=g-import-not-at-top
   if config.train.get('device_memory_gib', 0):
     return float(config.train.device_memory_gib)
-  stats = jax.devices()[0].memory_stats() or {}
+  stats = jax.local_devices()[0].memory_stats() or {}
   if 'bytes_limit' in stats:
     return stats['bytes_limit'] / GIB
   host = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')

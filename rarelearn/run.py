@@ -131,9 +131,9 @@ class Sweep(population.Population):
     rows = (self.num_steps // self.steps_per_chunk + measured) * members
     return rows * (40 * k + 400) + measured * members * 8 * k ** 2
 
-  def summary(self, out, state, history, wall_time_s: float) -> dict:
+  def summary(self, out, diverged_M, history, wall_time_s: float) -> dict:
     return build_summary(self.config, self.grid, self.freqs, self.freqs_MxK, self.spectra,
-                         np.asarray(out['task_loss']), np.asarray(state.diverged_at))
+                         np.asarray(out['task_loss']), np.asarray(diverged_M))
 
   def results(self, summary: dict) -> list[dict]:
     """Per member: its row (index, width, seed, swept settings), task_loss, task_score,

@@ -10,12 +10,13 @@ A member count that is not a multiple of the ``members`` axis is padded with cop
 member, which are trained like the others and dropped from every output, so files and metrics
 hold exactly the requested members.
 
-Multi-host (TPU pods, several GPU hosts): call ``jax.distributed.initialize()`` first
-(``python -m rarelearn.main --distributed``), then the mesh spans every host's devices.
+Several processes (TPU pods, several GPU hosts: ``python -m rarelearn.main --distributed``,
+``hosts.py``): the mesh spans every process's devices.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from rarelearn import train
+from rarelearn import hosts, train
 
 MEMBERS, MODEL = 'members', 'model'
 
@@ -96,6 +97,9 @@ class Placement:
     """Requested members → padded and placed on the mesh (without one: the default device)."""
     if self.mesh is None:
       return jax.device_put(state)
+    if hosts.many():  # arrays on this process's devices (restored, say) go by the host
+      state = jax.tree.map(lambda a: a if isinstance(a, jax.Array) and not a.is_fully_addressable
+                           else np.asarray(a), state)
     return jax.device_put(pad_members(state, self.count), self.shardings)
 
   def per_member(self, tree):
@@ -110,8 +114,20 @@ class Placement:
     return NamedSharding(self.mesh, P(MODEL)) if self.mesh and self.mesh.shape[MODEL] > 1 else None
 
   def requested(self, tree):
-    """Outputs with a leading member axis → the requested members only."""
-    return tree if self.mesh is None else jax.tree.map(lambda a: a[:self.num_members], tree)
+    """Outputs with a leading member axis → the requested members only (one program for the
+    whole tree: eager slices of arrays spread over several processes each cost a round of
+    collectives); host arrays (an offloaded state) stay on the host."""
+    n = self.num_members
+    if self.count == n:
+      return tree
+    if all(isinstance(a, np.ndarray) for a in jax.tree.leaves(tree)):
+      return jax.tree.map(lambda a: a[:n], tree)
+    return _first(n)(tree)
+
+
+@functools.cache
+def _first(n: int):
+  return jax.jit(lambda tree: jax.tree.map(lambda a: a[:n], tree))
 
 
 def member_placement(num_members: int, model_shards: int = 1, single_shapes=None) -> Placement:

@@ -16,12 +16,11 @@ import json
 import os
 import platform
 import shutil
-import sys
 
 import jax
 import numpy as np
 
-from rarelearn import checkpoint
+from rarelearn import checkpoint, hosts
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = 'config.json', 'metrics.jsonl', 'summary.json'
 
@@ -32,23 +31,27 @@ class ConfigError(ValueError):
 
 def prepare(config, workdir: str, overwrite: bool) -> None:
   """Creates the workdir, or checks that an existing one holds the same config: a different
-  one is refused (ConfigError) unless ``overwrite``, which empties the workdir."""
+  one is refused (ConfigError) unless ``overwrite``, which empties the workdir. In a
+  multi-process run every process checks and process 0 alone writes."""
   wanted = json.loads(config.to_json_best_effort(sort_keys=True))
   path = os.path.join(workdir, CONFIG_FILE)
+  existing = None
   if os.path.exists(path):
     with open(path) as f:
       existing = json.load(f)
-    if existing == wanted:
-      return
-    if not overwrite:
+    if existing != wanted and not overwrite:
       changed = sorted(_diff_keys(existing, wanted))
       raise ConfigError(
           f'workdir {workdir} holds a run with a different config (differs in: '
           f'{", ".join(changed[:5])}); pass --overwrite to replace it, or choose another '
           '--workdir')
-    shutil.rmtree(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True))
+  hosts.barrier('rarelearn: workdir checked')  # by all before process 0 changes it
+  if existing != wanted and hosts.primary():
+    if existing is not None:
+      shutil.rmtree(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    write_atomic(path, json.dumps(wanted, indent=2, sort_keys=True))
+  hosts.barrier('rarelearn: workdir prepared')
 
 
 def check(workdir: str, needed_bytes: int) -> None:
@@ -99,13 +102,6 @@ def read_metrics(workdir: str) -> list[dict]:
   return [json.loads(line) for line in _complete_rows(os.path.join(workdir, METRICS_FILE))]
 
 
-def truncate_metrics(path: str, last_step: int) -> None:
-  """Drops rows written after the checkpoint we resume from (they will be written again)."""
-  rows = [line for line in _complete_rows(path) if json.loads(line)['step'] <= last_step]
-  if os.path.exists(path):
-    write_atomic(path, ''.join(rows))
-
-
 def write_atomic(path: str, text: str) -> None:
   """Writes ``text`` to ``path`` through a temporary file and a rename: never half a file."""
   tmp = f'{path}.tmp'
@@ -136,13 +132,15 @@ def resume(workdir: str, keep: int, state):
       restored, meta = checkpoint.restore(mngr, step, state)
     except Exception as e:  # pylint: disable=broad-except
       reason = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
-      print(f'rarelearn: warning: the checkpoint at step {step} cannot be read ({reason}); '
-            'removing it and trying the one before', file=sys.stderr)
+      hosts.say(f'rarelearn: warning: the checkpoint at step {step} cannot be read '
+                f'({reason}); removing it and trying the one before')
       mngr.close()
-      shutil.rmtree(checkpoint.directory(workdir, step), ignore_errors=True)
+      if hosts.primary():
+        shutil.rmtree(checkpoint.directory(workdir, step), ignore_errors=True)
+      hosts.barrier(f'rarelearn: checkpoint {step} removed')
       mngr = checkpoint.manager(workdir, keep)
       continue
-    print(f'rarelearn: resuming {workdir} from step {step}', file=sys.stderr)
+    hosts.say(f'rarelearn: resuming {workdir} from step {step}')
     return mngr, int(step), restored, meta
   return mngr, 0, state, {}
 
