@@ -41,19 +41,6 @@ CONFIGS = os.path.join(REPO, 'configs')
 OTHER_CPU_ATOL = 1e-6  # e.g. the ladder smoke moved by 4.8e-7 from one x86-64 CPU to another
 
 
-def _cpu() -> str:
-  """The processor's model name, and whether it has AVX-512 (XLA's CPU kernels depend on it)."""
-  try:
-    with open('/proc/cpuinfo') as f:
-      info = f.read()
-  except OSError:
-    import platform  # pylint: disable=g-import-not-at-top
-    return platform.processor() or platform.machine()
-  model = next((l.split(':', 1)[1].strip() for l in info.splitlines()
-                if l.startswith('model name')), 'unknown')
-  return f'{model}, {"with" if "avx512f" in info else "without"} AVX-512'
-
-
 def _sweep(spec):
   from rarelearn import configlib, run  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as wd:
@@ -134,12 +121,12 @@ def main(argv=None) -> int:
   parser.add_argument('--only', nargs='*', choices=sorted(ENTRIES), default=None)
   args = parser.parse_args(argv)
   names = args.only or list(ENTRIES)
+  from rarelearn import workdir  # pylint: disable=g-import-not-at-top
   if args.record:
     import jax  # pylint: disable=g-import-not-at-top
-    from rarelearn import workdir  # pylint: disable=g-import-not-at-top
     goldens = load() if os.path.exists(GOLDENS) else {'entries': {}}
     goldens.update(commit=_commit(), versions=workdir.provenance(),
-                   devices=[str(d) for d in jax.devices()], cpu=_cpu(),
+                   devices=[str(d) for d in jax.devices()], cpu=workdir.cpu(),
                    command='python benchmarks/goldens.py --record')
     for name in names:
       print(f'recording {name} …', file=sys.stderr)
@@ -149,10 +136,10 @@ def main(argv=None) -> int:
       json.dump(goldens, f, indent=1)
     return 0
   goldens, failures, atol = load(), [], 0.0
-  if goldens.get('cpu') != _cpu():
+  if goldens.get('cpu') != workdir.cpu():
     atol = OTHER_CPU_ATOL
     print(f'recorded on {goldens.get("cpu", "a CPU the file does not name")}, checked on '
-          f'{_cpu()}: differences up to {atol:g} (float32 rounding) are allowed')
+          f'{workdir.cpu()}: differences up to {atol:g} (float32 rounding) are allowed')
   for name in names:
     bad = compare(name, compute(name), goldens, atol)
     print(f'{name}: {"equal" if not bad else "DIFFERS"}')

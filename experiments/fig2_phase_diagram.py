@@ -19,13 +19,23 @@ prediction gets right), the same pair for the default sweep under ``default``, a
 phase diagrams with their predicted boundaries. Run directories (metrics, checkpoints) are
 ``DIR/sweep`` and ``DIR/complexity``.
 
+Claims, fixed before the run (each statistic is computed per seed — a seed is one init of every
+width — and its 95% interval bootstrapped over the 3 seeds; ``rarelearn.claims``):
+- ``utility_predicts_default``: on the default sweep the utility ranking predicts which
+  (member, task) cells are learned — the share of cells it calls right, ci95 above 0.9;
+- ``utility_predicts_complexity``: the same on the complexity sweep, ci95 above 0.9;
+- ``utility_beats_frequency``: on the complexity sweep the utility ranking calls more cells
+  right than frequency rank alone — the difference of the two shares, ci95 above 0.
+The JSON's ``claims`` holds each with its value, interval, per-seed values and whether it held.
+
 What the paper reports (Huang et al. 2026, arXiv 2605.29548, Fig. 2 and its appendix): the
 heatmap is a staircase, rarer tasks learned only at larger widths, and the dashed predicted
 boundary matches the measured one; with large complexity gaps, utility — not frequency alone —
-predicts which tasks are learned. What we measured is in the issue notes and README.
+predicts which tasks are learned. What we measured: README "Reproducing the paper"
+(``docs/results/fig2_phase_diagram_2026-12-01.json``).
 
-Runtime: about 3 minutes on a 2-core CPU (``--smoke``: under 20 s, tiny configs whose
-numbers are not the figure's).
+Runtime: about 4 minutes on a 2-core CPU (3 seeds; ``--smoke``: under 20 s, tiny configs whose
+numbers are not the figure's, 2 seeds).
 """
 from __future__ import annotations
 
@@ -38,24 +48,47 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import configlib, expt, plots, run, theory
+from rarelearn import claims, configlib, expt, plots, run, theory
 
 NAME = 'fig2_phase_diagram'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
 
 
-def agreements(summary: dict) -> dict:
-  """How often each prediction's learned/unlearned call matches the measured one."""
+def agreements(summary: dict, seed: int | None = None) -> dict:
+  """How often each prediction's learned/unlearned call matches the measured one (over the
+  members of one ``seed``, or all)."""
   freqs = [t['frequency'] for t in summary['tasks']]
   spectra = [np.asarray(t['spectrum']) for t in summary['tasks']]
   widths = [m['width'] for m in summary['members']]
   threshold = summary['learned_threshold']
   learned = np.asarray(summary['final']['learned'])
   by_freq = theory.is_learned(theory.frequency_only_scores(freqs, spectra, widths), threshold)
-  return {'agreement_utility': float(np.mean(learned == np.asarray(summary['predicted']['learned']))),
-          'agreement_frequency_only': float(np.mean(learned == by_freq)),
+  rows = [m['seed'] == seed or seed is None for m in summary['members']]
+  utility = np.asarray(summary['predicted']['learned'])
+  return {'agreement_utility': float(np.mean((learned == utility)[rows])),
+          'agreement_frequency_only': float(np.mean((learned == by_freq)[rows])),
           'max_abs_score_error': summary['max_abs_score_error'],
           'frequency_only_learned': by_freq.tolist()}
+
+
+def fig2_claims(summaries: dict) -> list[dict]:
+  """The docstring's claims, per seed."""
+  seeds = sorted({m['seed'] for m in summaries['complexity']['members']})
+  per_seed = {name: [agreements(summaries[name], s) for s in seeds]
+              for name in ('sweep', 'complexity')}
+  share = 'share of (member, task) cells whose learned call the utility ranking gets right'
+  return [
+      claims.over_seeds('utility_predicts_default', 'on the default sweep the utility ranking '
+                        'predicts which cells are learned', share,
+                        [a['agreement_utility'] for a in per_seed['sweep']], above=0.9),
+      claims.over_seeds('utility_predicts_complexity', 'on the complexity sweep the utility '
+                        'ranking predicts which cells are learned', share,
+                        [a['agreement_utility'] for a in per_seed['complexity']], above=0.9),
+      claims.over_seeds('utility_beats_frequency', 'on the complexity sweep the utility ranking '
+                        'calls more cells right than frequency rank alone',
+                        'share right by utility − share right by frequency rank alone',
+                        [a['agreement_utility'] - a['agreement_frequency_only']
+                         for a in per_seed['complexity']], above=0.0)]
 
 
 def main(argv=None) -> dict:
@@ -65,6 +98,8 @@ def main(argv=None) -> dict:
   for name in ('sweep', 'complexity'):
     config = configlib.load_config_file(os.path.join(CONFIGS, f'{name}.py') + variant)
     config.measure.every = 0  # the learned sets are all this figure needs
+    if not args.smoke:  # the claims' seeds
+      config.population.seeds = max(3, config.population.seeds)
     print(f'{NAME}: training configs/{name}.py{variant}', file=sys.stderr)
     summaries[name] = run.train_and_evaluate(config, os.path.join(args.workdir, name),
                                              overwrite=True, progress=not args.smoke)
@@ -75,6 +110,8 @@ def main(argv=None) -> dict:
       'agreement_frequency_only': complexity['agreement_frequency_only'],
       'max_abs_score_error': complexity['max_abs_score_error'],
       'default': {k: v for k, v in default.items() if k != 'frequency_only_learned'},
+      'claims': fig2_claims(summaries),
+      'seeds': summaries['complexity']['members'][-1]['seed'] + 1,
       'smoke': args.smoke,
   }
 
@@ -96,6 +133,8 @@ def main(argv=None) -> dict:
                f'complexity sweep: utility {complexity["agreement_utility"]:.3f}   '
                f'frequency only {complexity["agreement_frequency_only"]:.3f}'):
     print(f'{NAME}: agreement, {line}')
+  for c in results['claims']:
+    print(f'{NAME}: claim {claims.line(c)}')
   expt.write_results(args.workdir, NAME, results, fig)
   plt.close(fig)
   return results

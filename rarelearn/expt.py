@@ -70,11 +70,29 @@ def _plain(obj: Any) -> Any:
   return obj
 
 
+def provenance() -> dict:
+  """How a result was made: the command, the code's commit (``+changes`` if the checkout had
+  uncommitted ones), package versions, the machine and the date."""
+  import datetime  # pylint: disable=g-import-not-at-top,multiple-imports
+  import subprocess
+  from rarelearn import workdir as wd  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  git = lambda *a: subprocess.run(['git', '-C', repo, *a], capture_output=True, text=True,
+                                  check=False).stdout.strip()
+  commit = git('rev-parse', 'HEAD') or 'unknown'
+  if git('status', '--porcelain', '--untracked-files=no'):
+    commit += '+changes'
+  return {'command': ' '.join(['python', *sys.argv]), 'commit': commit,
+          'versions': wd.provenance(), 'machine': wd.machine(),
+          'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
+
+
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
-  """Writes ``<name>.json`` (and ``<name>.png`` from a matplotlib figure); returns the JSON path."""
+  """Writes ``<name>.json`` with its ``provenance`` (and ``<name>.png`` from a matplotlib
+  figure); returns the JSON path."""
   path = os.path.join(workdir, f'{name}.json')
   with open(path, 'w') as f:
-    json.dump(_plain(results), f, indent=1)
+    json.dump(_plain(dict(results, provenance=provenance())), f, indent=1)
   if figure is not None:
     figure.savefig(os.path.join(workdir, f'{name}.png'), dpi=120, bbox_inches='tight')
   print(f'{name}: wrote {path}' + (' and .png' if figure is not None else ''))
@@ -82,16 +100,10 @@ def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-  """Spearman's rank correlation (ties get their average rank)."""
-  def ranks(v):
-    v = np.asarray(v, np.float64)
-    order = np.argsort(v, kind='stable')
-    r = np.empty(len(v))
-    r[order] = np.arange(len(v))
-    for value in np.unique(v):  # average the ranks of ties
-      r[v == value] = r[v == value].mean()
-    return r
-  return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+  """Spearman's rank correlation (ties get their average rank; NaN if either has a NaN or is
+  constant): ``scipy.stats.spearmanr``."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  return float(stats.spearmanr(a, b).statistic)
 
 
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:

@@ -122,6 +122,25 @@ def provenance() -> dict:
           'python': platform.python_version()}
 
 
+def cpu() -> str:
+  """The processor's model name, and whether it has AVX-512 (XLA's CPU kernels depend on it)."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      info = f.read()
+  except OSError:
+    return platform.processor() or platform.machine()
+  model = next((l.split(':', 1)[1].strip() for l in info.splitlines()
+                if l.startswith('model name')), 'unknown')
+  return f'{model}, {"with" if "avx512f" in info else "without"} AVX-512'
+
+
+def machine() -> str:
+  """Where a result was computed: the CPU, its cores, and JAX's devices."""
+  kinds = sorted({d.device_kind for d in jax.devices()})
+  return (f'{cpu()}; {os.cpu_count()} cores; {jax.device_count()} × {", ".join(kinds)} '
+          f'({jax.default_backend()})')
+
+
 def resume(workdir: str, keep: int, state):
   """(manager, step, state, meta) of the newest readable checkpoint; (…, 0, ``state``, {})
   without one. An unreadable checkpoint (truncated, corrupted) is reported, removed, and the
