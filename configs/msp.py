@@ -15,8 +15,10 @@ mixtures and sharding, with a cross-entropy loss); ``tasks.num_data_bits`` and `
 are the family's own, and ``tasks.dims_per_task``, ``decay`` and ``rotate`` are not used.
 
 Variants: ``full`` is Michaud et al.'s task size (500 subtasks, n = 100, k = 3, Zipf 1.4,
-batch 20,000; widths up to 4,096) for a GPU; ``complexity`` gives the subtasks orders k_t
-alternating 2 and 4 (20 subtasks, n = 16), so complex subtasks can be compared with rare ones.
+batch 20,000; widths up to 4,096) for a GPU; ``complexity`` gives the subtasks orders k_t 2 and
+4 (20 subtasks, n = 16) in pairs of adjacent frequency — (2, 4), (4, 2), (2, 4), … — so that
+an order-4 subtask is the more frequent of its pair half the time and complexity can be told
+apart from rarity.
 
 Runtime: about 4 minutes on a 2-core CPU (default); ``complexity`` about 2 minutes.
 """
@@ -55,7 +57,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   elif arg == 'complexity':
     c.population.widths = (16, 32, 64, 128, 256)
     c.tasks.num_tasks, c.tasks.num_data_bits = 20, 16
-    c.tasks.orders = (2, 4) * 10
+    # adjacent subtasks (2p, 2p + 1) are pairs of nearly equal frequency; which of a pair has
+    # order 4 alternates, so order-4 subtasks are the rarer of their pair half the time
+    c.tasks.orders = (2, 4, 4, 2) * 5
     c.train.num_steps = 15_000
   elif arg == 'smoke':
     c.population.widths = (4, 8, 16)

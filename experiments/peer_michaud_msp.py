@@ -3,37 +3,48 @@
     python experiments/peer_michaud_msp.py --workdir=DIR [--smoke] [--config=configs/msp.py:full]
 
 Part 1 trains ``configs/msp.py`` (50 subtasks, Zipf 1.4, n = 20 data bits, k = 3; one-hidden-
-layer ReLU widths 8…512, Adam 1e-3, batch 1,024, 30,000 steps; the ``sparse_parity`` family
-of ``rarelearn.run``, all widths packed side by side in one program, in ``DIR/msp``). A subtask
-is learned when 1 − its loss in bits is ≥ ``train.learned_threshold`` = 0.9 (loss ≤ 0.1 bits;
-until the one-lifecycle change the criterion read "< 0.1 bits", the same but for a loss of
-exactly 0.1); its learning step is the first evaluation (every 250 steps) from which it stays
-learned.
-Part 2 trains ``configs/msp.py:complexity`` (20 subtasks whose order k_t alternates 2 and 4):
-complex subtasks, like rare ones, are learned later and only by wider networks.
+layer ReLU widths 8…512 × 3 seeds, Adam 1e-3, batch 1,024, 30,000 steps; the ``sparse_parity``
+family of ``rarelearn.run``, all members packed side by side in one program, in ``DIR/msp``). A
+subtask is learned when 1 − its loss in bits is ≥ ``train.learned_threshold`` = 0.9 (loss ≤ 0.1
+bits); its learning step is the first evaluation (every 250 steps) from which it stays learned.
+Part 2 trains ``configs/msp.py:complexity`` (20 subtasks in pairs of adjacent frequency, one of
+order 2 and one of order 4, the order-4 one the rarer of its pair in every other pair; 3 seeds).
+
+Claims, fixed before the run (per seed; 95% intervals over the 3 seeds, ``rarelearn.claims``):
+- ``more_subtasks_with_width``: the number of subtasks learned rises with width — Spearman
+  ρ(width, learned) over all 7 widths, ci95 above 0;
+- ``learned_in_frequency_order``: at the widest width, Spearman ρ between a learned subtask's
+  frequency rank and its learning step, ci95 above 0;
+- ``steps_slope_like_michaud``: the slope of log(learning step) against log(π_t) at the widest
+  width, ci95 within (−1.0, −0.6) (Michaud et al.: −0.8);
+- ``loss_slope_like_michaud``: the slope of log(π-weighted test loss) against log(parameters)
+  over widths 8…128 (``LOSS_SLOPE_WIDTHS``, fixed in advance), ci95 within (−0.6, −0.2)
+  (Michaud et al.: −0.4);
+- ``complexity_beyond_rarity``: in the pairs whose order-4 subtask is the MORE frequent one, the
+  share where it is learned later than its order-2 partner at the widest width (never learned
+  counts as latest; both never: ½), ci95 above 0.5 — complexity slows learning even against
+  frequency.
 
 Writes ``DIR/peer_michaud_msp.json``:
+- ``claims`` (above);
 - ``learned_by_width``: width → subtasks learned at the end (mean over seeds);
-- ``frequency_order_spearman``: at the largest width, Spearman ρ between a learned subtask's
-  frequency rank (0 = most frequent) and its learning step (ρ > 0: rarer learned later);
-- ``time_to_learn_slope``: slope of log(learning step) against log(π_t) over the subtasks the
-  largest width learns;
-- ``loss_slope``: slope of log(mean test loss in bits, π-weighted) against log(parameters),
-  fitted over ``loss_slope_widths``, the widths whose loss changed by < 10% over the last fifth
-  of training (converged); ``loss_by_width`` gives every width's final loss;
+- ``frequency_order_spearman``, ``time_to_learn_slope``, ``loss_slope``: the claims' statistics,
+  mean over seeds; ``loss_by_width`` every width's final loss (mean over seeds) and
+  ``loss_change_last_fifth`` its relative change over the last fifth of training (a width still
+  learning subtasks at the end bends the fit);
 - ``complexity``: per order k, subtasks learned by width and mean learning step at the largest
-  width;
+  width (means over seeds), and per pair kind the share of the claim;
 and ``DIR/peer_michaud_msp.png``: learned subtasks vs width, loss vs parameters with the fit,
-learning step vs frequency with the fit, and the complexity comparison.
+learning step vs frequency with the fit (seed 0), and the complexity comparison.
 
 What Michaud et al. report (arXiv 2303.13506, §3, at 500 subtasks, n = 100, k = 3, Zipf 1.4,
 batch 20,000): loss falls as a power law in parameters with slope ≈ −0.4, and the steps to learn
 a subtask fall with its frequency with slope ≈ −0.8 (run ``--config=configs/msp.py:full`` on a
-GPU for their sizes). A check at our reduced default recorded in the issue: 1, 1, 4, 5, 8, 16,
-33 subtasks learned from width 8 to 512, in frequency order (Spearman 0.97), steps-to-learn
-slope −0.81 at width 512.
+GPU for their sizes). What we measured: README "Reproducing the paper"
+(``docs/results/peer_michaud_msp_2026-12-01b.json``).
 
-Runtime: about 6 minutes on a 2-core CPU (``--smoke``: about 15 s; not the figure's numbers).
+Runtime: about 12 minutes on a 2-core CPU (``--smoke``: about 20 s, 2 seeds; not the figure's
+numbers).
 """
 from __future__ import annotations
 
@@ -46,82 +57,129 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import configlib, expt, run
+from rarelearn import claims, configlib, expt, run
 from rarelearn import results as results_lib
 
 NAME = 'peer_michaud_msp'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
 NUM_CLASSES = 2  # a parity label
 MICHAUD = {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
+LOSS_SLOPE_WIDTHS = (8, 16, 32, 64, 128)  # fixed before the run: the widths the loss fit uses
 
 
 def num_params(width: int, input_dim: int) -> int:
   return input_dim * width + width + NUM_CLASSES * (width + 1)
 
 
-def analyse(res: dict, threshold: float) -> dict:
-  """The reported numbers from ``_train``'s output (learned: 1 − loss in bits ≥ threshold)."""
-  steps, loss_PxMxK = res['steps'], res['task_loss_bits']
-  widths, seeds, freqs = res['widths'], res['seeds'], res['frequencies']
-  learned_PxMxK = 1.0 - loss_PxMxK >= threshold
-  learned_MxK = learned_PxMxK[-1]
-  distinct = sorted(set(widths.tolist()))
-  learned_by_width = {w: float(learned_MxK[widths == w].sum(1).mean()) for w in distinct}
-  # learning steps of every (member, subtask); None where not learned
-  learn_step = [[results_lib.steps_to_reach(steps, learned_PxMxK[:, m, k])
-                 for k in range(len(freqs))] for m in range(len(widths))]
-  widest = int(np.flatnonzero((widths == max(distinct)) & (seeds == 0))[0])
-  learned = [k for k in range(len(freqs)) if learn_step[widest][k] is not None]
+def _seed(res: dict, threshold: float, z: int) -> dict:
+  """Seed ``z``'s numbers: learned subtasks per width, the widest member's learning steps and
+  their rank correlation and slope against frequency, the loss slope over the fixed widths."""
+  steps, widths, freqs = res['steps'], res['widths'], res['frequencies']
+  mine = np.flatnonzero(res['seeds'] == z)  # width-major: ascending widths
+  loss = res['task_loss_bits'][:, mine]  # [P, N, K]
+  learned = 1.0 - loss >= threshold
+  learn_step = [[results_lib.steps_to_reach(steps, learned[:, n, k]) for k in range(len(freqs))]
+                for n in range(len(mine))]
+  done = [k for k in range(len(freqs)) if learn_step[-1][k] is not None]
   rank = np.argsort(np.argsort(-freqs, kind='stable'))
-  at = [max(learn_step[widest][k], 1) for k in learned]  # step 0 (learned at init) → 1
-  mean_loss = np.einsum('pmk,k->pm', loss_PxMxK, freqs)
-  late = np.searchsorted(steps, 0.8 * steps[-1])
-  change = np.abs(mean_loss[-1] - mean_loss[late]) / mean_loss[-1]
-  loss_by_width = {w: float(mean_loss[-1][widths == w].mean()) for w in distinct}
-  converged = [w for w in distinct if np.all(change[widths == w] < 0.1)]
+  at = [max(learn_step[-1][k], 1) for k in done]  # step 0 (learned at init) → 1
+  mean_loss = np.einsum('pnk,k->pn', loss, freqs)
+  fit = [n for n, w in enumerate(widths[mine]) if w in LOSS_SLOPE_WIDTHS]
   input_dim = len(freqs) + int(res['num_data_bits'])
+  enough = len(done) > 2
+  return {'learned': learned[-1].sum(1).astype(float).tolist(), 'learn_step': learn_step,
+          'learned_widest': done, 'mean_loss': mean_loss,
+          'frequency_order_spearman': expt.spearman(rank[done], at) if enough else None,
+          'time_to_learn_slope': expt.loglog_slope(freqs[done], at) if enough else None,
+          'loss_slope': (expt.loglog_slope([num_params(widths[mine][n], input_dim) for n in fit],
+                                           mean_loss[-1, fit]) if len(fit) > 1 else None)}
+
+
+def analyse(res: dict, threshold: float) -> dict:
+  """The reported numbers from ``_train``'s output (learned: 1 − loss in bits ≥ threshold):
+  means over seeds, and each seed's for the claims."""
+  seeds = sorted(set(res['seeds'].tolist()))
+  per = [_seed(res, threshold, z) for z in seeds]
+  distinct = sorted(set(res['widths'].tolist()))
+  mean = lambda key: (float(np.mean([p[key] for p in per]))
+                      if all(p[key] is not None for p in per) else None)
+  steps = res['steps']
+  late = np.searchsorted(steps, 0.8 * steps[-1])
+  loss = np.mean([p['mean_loss'] for p in per], axis=0)  # [P, N]
   return {
-      'learned_by_width': learned_by_width,
-      'learned_increasing': bool(np.all(np.diff(list(learned_by_width.values())) >= 0)),
-      'learning_steps_widest': {int(k): learn_step[widest][k] for k in learned},
-      'frequency_order_spearman': (expt.spearman(rank[learned], at) if len(learned) > 2
-                                   else None),
-      'time_to_learn_slope': (expt.loglog_slope(freqs[learned], at) if len(learned) > 2
-                              else None),
-      'loss_by_width': loss_by_width,
-      'loss_slope_widths': converged,
-      'loss_slope': (expt.loglog_slope([num_params(w, input_dim) for w in converged],
-                                       [loss_by_width[w] for w in converged])
-                     if len(converged) > 1 else None),
-      'learn_step': learn_step,
+      'learned_by_width': dict(zip(distinct, np.mean([p['learned'] for p in per], 0).tolist())),
+      'learning_steps_widest': {int(k): per[0]['learn_step'][-1][k]
+                                for k in per[0]['learned_widest']},
+      'frequency_order_spearman': mean('frequency_order_spearman'),
+      'time_to_learn_slope': mean('time_to_learn_slope'), 'loss_slope': mean('loss_slope'),
+      'loss_slope_widths': [w for w in distinct if w in LOSS_SLOPE_WIDTHS],
+      'loss_by_width': dict(zip(distinct, loss[-1].tolist())),
+      'loss_change_last_fifth': dict(zip(distinct, (np.abs(loss[-1] - loss[late])
+                                                    / loss[-1]).tolist())),
+      'per_seed': [{k: v for k, v in p.items() if k != 'mean_loss'} for p in per],
   }
 
 
 def complexity_summary(res: dict, threshold: float) -> dict:
-  """Per order k: subtasks learned by width, and mean learning step at the largest width."""
+  """Per order k: subtasks learned by width and mean learning step at the largest width (means
+  over seeds); per pair of adjacent subtasks, whether its higher-order one is learned later."""
   steps, loss, widths, orders = (res['steps'], res['task_loss_bits'], res['widths'],
                                  res['orders'])
-  widest = int(np.flatnonzero(widths == widths.max())[0])
+  seeds = sorted(set(res['seeds'].tolist()))
+  widest = [int(np.flatnonzero((widths == widths.max()) & (res['seeds'] == z))[0])
+            for z in seeds]
+  at = [[results_lib.steps_to_reach(steps, 1.0 - loss[:, m, t] >= threshold)
+         for t in range(len(orders))] for m in widest]
   out = {}
   for k in sorted(set(orders.tolist())):
     tasks = np.flatnonzero(orders == k)
     learned = 1.0 - loss[-1][:, tasks] >= threshold
-    at = [results_lib.steps_to_reach(steps, 1.0 - loss[:, widest, t] >= threshold)
-          for t in tasks]
-    at = [a for a in at if a is not None]
+    steps_k = [a[t] for a in at for t in tasks if a[t] is not None]
     out[k] = {'num_tasks': int(len(tasks)),
               'learned_by_width': {int(w): float(learned[widths == w].sum(1).mean())
                                    for w in sorted(set(widths.tolist()))},
-              'mean_learning_step_widest': float(np.mean(at)) if at else None,
+              'mean_learning_step_widest': float(np.mean(steps_k)) if steps_k else None,
               'mean_frequency': float(res['frequencies'][tasks].mean())}
+  later = lambda a, hi, lo: (0.5 if a[hi] is None and a[lo] is None else
+                             float(a[lo] is not None and (a[hi] is None or a[hi] > a[lo])))
+  kinds = {'complex_more_frequent': [], 'complex_rarer': []}
+  for p in range(0, len(orders) - 1, 2):  # subtasks 2p (more frequent) and 2p + 1
+    hi, lo = (p, p + 1) if orders[p] > orders[p + 1] else (p + 1, p)
+    kinds['complex_more_frequent' if hi == p else 'complex_rarer'].append((hi, lo))
+  out['pairs'] = {kind: [float(np.mean([later(a, hi, lo) for hi, lo in pairs]))
+                         for a in at] if pairs else None for kind, pairs in kinds.items()}
   return out
 
 
-def _train(spec: str, workdir: str, smoke_orders=None):
+def msp_claims(results: dict) -> list[dict]:
+  """The docstring's claims, per seed."""
+  per = results['per_seed']
+  widths = list(results['learned_by_width'])
+  return [
+      claims.trend('more_subtasks_with_width', 'wider networks learn more subtasks', widths,
+                   [p['learned'] for p in per], above=0.0),
+      claims.over_seeds('learned_in_frequency_order', 'the widest network learns subtasks in '
+                        'frequency order', 'Spearman ρ(frequency rank, learning step)',
+                        [p['frequency_order_spearman'] for p in per], above=0.0),
+      claims.over_seeds('steps_slope_like_michaud', 'steps to learn ∝ π^−0.8', 'slope of '
+                        'log(learning step) on log(π) at the widest width',
+                        [p['time_to_learn_slope'] for p in per], within=(-1.0, -0.6)),
+      claims.over_seeds('loss_slope_like_michaud', 'loss ∝ parameters^−0.4', 'slope of '
+                        'log(loss) on log(parameters) over widths '
+                        + ', '.join(map(str, results['loss_slope_widths'])),
+                        [p['loss_slope'] for p in per], within=(-0.6, -0.2)),
+      claims.over_seeds('complexity_beyond_rarity', 'an order-4 subtask is learned later than '
+                        'its order-2 partner even when it is the more frequent one', 'share of '
+                        'pairs (order 4 more frequent) whose order-4 subtask is learned later',
+                        results['complexity']['pairs']['complex_more_frequent'], above=0.5)]
+
+
+def _train(spec: str, workdir: str, seeds: int, smoke_orders=None):
   """Trains a sparse-parity config through ``rarelearn.main``'s path in ``workdir``; (config,
   ``steps`` [P], ``task_loss_bits`` [P, M, K], ``frequencies``, ``orders``, ``widths``,
   ``seeds``, ``num_data_bits``, ``wall_time_s``)."""
   config = configlib.load_config_file(spec)
+  config.population.seeds = seeds
   if smoke_orders is not None:
     config.tasks.orders = smoke_orders
   print(f'{NAME}: training {os.path.relpath(spec.split(":")[0])}'
@@ -142,15 +200,17 @@ def _train(spec: str, workdir: str, smoke_orders=None):
 def main(argv=None) -> dict:
   msp_file = os.path.join(CONFIGS, 'msp.py')
   args = expt.parse_args(NAME, __doc__, argv, config=msp_file)
-  config, res = _train(args.config, os.path.join(args.workdir, 'msp'))
+  seeds = 2 if args.smoke else 3  # the claims' seeds
+  config, res = _train(args.config, os.path.join(args.workdir, 'msp'), seeds)
   threshold = config.train.learned_threshold
   results = analyse(res, threshold)
   complexity = os.path.join(args.workdir, 'complexity')
   if args.smoke:
-    _, cres = _train(msp_file + ':smoke', complexity, smoke_orders=(1, 3) * 3)
+    _, cres = _train(msp_file + ':smoke', complexity, seeds, smoke_orders=(1, 3, 3, 1, 1, 3))
   else:
-    _, cres = _train(msp_file + ':complexity', complexity)
+    _, cres = _train(msp_file + ':complexity', complexity, seeds)
   results['complexity'] = complexity_summary(cres, threshold)
+  results['claims'] = msp_claims(results)
   results.update({'michaud': MICHAUD, 'config': args.config, 'wall_time_s': res['wall_time_s'],
                   'smoke': args.smoke})
   print(f'{NAME}: learned subtasks by width: {results["learned_by_width"]}')
@@ -158,15 +218,19 @@ def main(argv=None) -> dict:
         f'{results["frequency_order_spearman"]}; steps-to-learn slope '
         f'{results["time_to_learn_slope"]} (Michaud ≈ −0.8); loss slope '
         f'{results["loss_slope"]} over widths {results["loss_slope_widths"]} (Michaud ≈ −0.4)')
-  for k, v in results['complexity'].items():
+  for k, v in _orders(results):
     print(f'{NAME}: order {k}: learned by width {v["learned_by_width"]}, mean learning step at '
           f'the widest {v["mean_learning_step_widest"]}')
+  for c in results['claims']:
+    print(f'{NAME}: claim {claims.line(c)}')
   fig = _figure(res, results, threshold)
-  learn_step = results.pop('learn_step')
-  results['learning_step_by_member'] = learn_step
   expt.write_results(args.workdir, NAME, results, fig)
   plt.close(fig)
   return results
+
+
+def _orders(results):
+  return [(k, v) for k, v in results['complexity'].items() if k != 'pairs']
 
 
 def _figure(res, results, threshold):
@@ -181,11 +245,12 @@ def _figure(res, results, threshold):
   lb = results['loss_by_width']
   axes[1].loglog([num_params(w, input_dim) for w in lb], list(lb.values()), 'o-', label='final')
   fit_w = results['loss_slope_widths']
-  if results['loss_slope'] is not None:
+  if results['loss_slope'] is not None:  # the fit of the mean over seeds' slopes
     p = np.array([num_params(w, input_dim) for w in fit_w], float)
     c = np.exp(np.mean(np.log([lb[w] for w in fit_w]) - results['loss_slope'] * np.log(p)))
     axes[1].loglog(p, c * p ** results['loss_slope'], 'k--',
-                   label=f'fit over converged widths: slope {results["loss_slope"]:.2f}')
+                   label=f'fit over widths {fit_w[0]}…{fit_w[-1]}: slope '
+                   f'{results["loss_slope"]:.2f}')
   axes[1].set_xlabel('parameters')
   axes[1].set_ylabel('mean test loss (bits)')
   axes[1].set_title('loss vs parameters (Michaud: −0.4)')
@@ -202,7 +267,7 @@ def _figure(res, results, threshold):
   axes[2].set_xlabel('subtask frequency π_t')
   axes[2].set_ylabel('learning step (widest network)')
   axes[2].set_title('steps to learn vs frequency (Michaud: −0.8)')
-  for k, v in results['complexity'].items():
+  for k, v in _orders(results):
     ws = list(v['learned_by_width'])
     axes[3].plot(ws, [v['learned_by_width'][w] / v['num_tasks'] for w in ws], 'o-',
                  label=f'order k = {k}')

@@ -38,25 +38,39 @@ def interval(per_seed: Sequence[float], statistic=np.mean, seed: int = 0) -> tup
   return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _criterion(above: float | None, below: float | None) -> tuple[str, bool]:
-  if (above is None) == (below is None):
-    raise ValueError('a claim needs exactly one of above= or below=')
-  return (f'ci95 above {above:g}', True) if above is not None else (f'ci95 below {below:g}', False)
+def _criterion(above: float | None, below: float | None, within=None):
+  """(the criterion in words, and whether an interval (low, high) meets it)."""
+  if sum(x is not None for x in (above, below, within)) != 1:
+    raise ValueError('a claim needs exactly one of above=, below= or within=')
+  if above is not None:
+    return f'ci95 above {above:g}', lambda low, high: low > above
+  if below is not None:
+    return f'ci95 below {below:g}', lambda low, high: high < below
+  return (f'ci95 within ({within[0]:g}, {within[1]:g})',
+          lambda low, high: within[0] < low and high < within[1])
 
 
 def over_seeds(name: str, statement: str, statistic: str, per_seed: Sequence[float], *,
-               above: float | None = None, below: float | None = None) -> dict:
-  """A claim that the mean over seeds of a per-seed statistic is above (or below) a threshold:
-  it holds when the whole 95% interval is."""
-  criterion, up = _criterion(above, below)
-  x = np.asarray(per_seed, np.float64)
-  if x.size < 2 or not np.all(np.isfinite(x)):
-    raise ValueError(f'claim {name}: needs finite values from at least 2 seeds, got {x}')
+               above: float | None = None, below: float | None = None,
+               within: tuple[float, float] | None = None) -> dict:
+  """A claim that the mean over seeds of a per-seed statistic is above (or below, or within) a
+  threshold (a range): it holds when the whole 95% interval is."""
+  criterion, meets = _criterion(above, below, within)
+  x = np.asarray([math.nan if v is None else v for v in per_seed], np.float64)
+  if x.size < 2:
+    raise ValueError(f'claim {name}: needs values from at least 2 seeds, got {x}')
+  if not np.all(np.isfinite(x)):  # undefined for some seed (e.g. too few subtasks learned)
+    return dict(name=name, statement=statement, statistic=statistic, value=None,
+                ci95=[None, None], seeds=int(x.size), per_seed=[_or_none(v) for v in x],
+                criterion=criterion, holds=False)
   low, high = interval(x)
-  holds = low > above if up else high < below
   return dict(name=name, statement=statement, statistic=statistic, value=float(x.mean()),
               ci95=[low, high], seeds=int(x.size), per_seed=x.tolist(), criterion=criterion,
-              holds=bool(holds))
+              holds=bool(meets(low, high)))
+
+
+def _or_none(v: float) -> float | None:
+  return float(v) if math.isfinite(v) else None
 
 
 def _rho(sizes, values_RxN) -> np.ndarray:
@@ -76,7 +90,8 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
   its 95% interval from resampling the seeds, and ``p_permutation``: the share of the
   orderings of the N means (all N! up to N = 8, else 9,999 drawn) whose ρ is at least as
   extreme in the claimed direction."""
-  criterion, up = _criterion(above, below)
+  criterion, meets = _criterion(above, below)
+  up = above is not None
   v = np.asarray(values_ZxN, np.float64)
   if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] != len(sizes) or len(sizes) < 3:
     raise ValueError(f'claim {name}: needs [seeds ≥ 2, sizes ≥ 3] values, got {v.shape}')
@@ -92,7 +107,7 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
             else np.argsort(rng.random((RESAMPLES, n)), axis=1))
   perm = _rho(sizes, mean[orders])
   extreme = np.sum(perm >= rho - 1e-12) if up else np.sum(perm <= rho + 1e-12)
-  holds = low > above if up else high < below  # False where the interval is NaN
+  holds = meets(low, high)  # False where the interval is NaN
   return dict(name=name, statement=statement, statistic='Spearman ρ(size, mean over seeds)',
               value=rho, ci95=[low, high], seeds=int(v.shape[0]), per_seed=v.tolist(),
               sizes=list(sizes), p_permutation=float(extreme / len(orders)),
@@ -101,5 +116,7 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
 
 def line(c: dict) -> str:
   """One line for a claim: name, value [interval], criterion, held or not."""
-  return (f'{c["name"]}: {c["value"]:.3g} [{c["ci95"][0]:.3g}, {c["ci95"][1]:.3g}] over '
-          f'{c["seeds"]} seeds; {c["criterion"]}: {"holds" if c["holds"] else "does not hold"}')
+  shown = ('undefined for some seed' if c['value'] is None else
+           f'{c["value"]:.3g} [{c["ci95"][0]:.3g}, {c["ci95"][1]:.3g}]')
+  return (f'{c["name"]}: {shown} over {c["seeds"]} seeds; {c["criterion"]}: '
+          f'{"holds" if c["holds"] else "does not hold"}')

@@ -24,10 +24,12 @@ _MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
 
 
 def _plain(value):
+  """A measurement for a metrics row: lists of float32 values at 7 significant digits (float32's
+  precision; 7 decimals would zero a fitted task's gradient norm of 1e-8)."""
   value = np.asarray(value)
   if value.ndim == 0:
     return float(value) if value.dtype.kind == 'f' else int(value)
-  return [round(float(v), 7) if value.dtype.kind == 'f' else int(v) for v in value]
+  return [float(f'{float(v):.7g}') if value.dtype.kind == 'f' else int(v) for v in value]
 
 
 class Sweep(population.Population):

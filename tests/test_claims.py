@@ -31,12 +31,17 @@ def test_a_claim_holds_only_when_its_whole_interval_clears_the_threshold():
   assert not claims.over_seeds('a', 's', 'x', seeds, above=0.9)['holds']
   assert claims.over_seeds('a', 's', 'x', seeds, below=1.0)['holds']
   assert not claims.over_seeds('a', 's', 'x', seeds, below=0.95)['holds']
+  inside = claims.over_seeds('a', 's', 'x', seeds, within=(0.8, 1.0))
+  assert inside['holds'] and inside['criterion'] == 'ci95 within (0.8, 1)'
+  assert not claims.over_seeds('a', 's', 'x', seeds, within=(0.9, 1.0))['holds']
   with pytest.raises(ValueError, match='exactly one'):
     claims.over_seeds('a', 's', 'x', seeds, above=0.1, below=0.2)
   with pytest.raises(ValueError, match='at least 2 seeds'):
     claims.over_seeds('a', 's', 'x', [0.9], above=0.5)
-  with pytest.raises(ValueError, match='finite'):
-    claims.over_seeds('a', 's', 'x', [0.9, math.nan], above=0.5)
+  undefined = claims.over_seeds('a', 's', 'x', [0.9, None, 0.95], above=0.5)
+  assert not undefined['holds'] and undefined['value'] is None
+  assert undefined['per_seed'] == [0.9, None, 0.95]
+  assert 'undefined for some seed' in claims.line(undefined)
 
 
 def test_a_trend_is_tested_over_every_size():

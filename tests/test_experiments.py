@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from rarelearn import expt, results, theory
+from rarelearn import results as results_lib
 from conftest import assert_golden
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -255,7 +256,7 @@ def test_msp_analysis_on_a_synthetic_population():
   assert out['learning_steps_widest'] == dict(enumerate(learn_at.tolist()))
   assert out['frequency_order_spearman'] == pytest.approx(1.0)
   assert out['time_to_learn_slope'] == pytest.approx(-0.8)
-  assert out['loss_slope_widths'] == [4, 8, 16]
+  assert out['loss_slope_widths'] == [8, 16]  # the fixed widths 8…128 that the run has
   assert out['loss_slope'] == pytest.approx(-0.4)
 
 
@@ -265,14 +266,31 @@ def msp_run(tmp_path_factory):
 
 
 def test_msp_run_writes_its_numbers(msp_run):
-  """configs/msp.py:smoke (widths 4, 8, 16; 6 subtasks of order 2) and its complexity part
-  (orders 1, 3 alternating): the counts agree with the learning steps of every member."""
-  results, _ = msp_run
-  steps = results['learning_step_by_member']
-  assert {w: float(sum(s is not None for s in row)) for w, row in zip(('4', '8', '16'), steps)
-          } == results['learned_by_width']
-  assert set(results['complexity']) == {'1', '3'}
-  assert all(v['num_tasks'] == 3 for v in results['complexity'].values())
+  """configs/msp.py:smoke (widths 4, 8, 16 × 2 seeds; 6 subtasks of order 2) and its complexity
+  part (orders 1, 3, 3, 1, 1, 3: in the middle pair the order-3 subtask is the more frequent):
+  the counts agree with every member's learning steps, and the complexity claim's per-seed
+  values with learning steps recomputed from the run's metrics."""
+  results, workdir = msp_run
+  per = results['per_seed']
+  assert len(per) == 2
+  assert {w: float(np.mean([sum(s is not None for s in p['learn_step'][i]) for p in per]))
+          for i, w in enumerate(('4', '8', '16'))} == results['learned_by_width']
+  assert set(results['complexity']) == {'1', '3', 'pairs'}
+  assert all(results['complexity'][k]['num_tasks'] == 3 for k in ('1', '3'))
+  history = results_lib.History.load(str(workdir / 'complexity'))
+  steps, loss = history.steps('task_loss'), history.array('task_loss')  # [M, P, K]
+  threshold = 0.9
+  first = lambda ok: next((int(steps[i]) for i in range(len(ok)) if all(ok[i:])), None)
+  want = []
+  for m, member in enumerate(history.members):
+    if member['width'] == 16:  # the widest member of each seed
+      hi, lo = (first(1.0 - loss[m, :, t] >= threshold) for t in (2, 3))
+      want.append(0.5 if hi is None and lo is None else
+                  float(lo is not None and (hi is None or hi > lo)))
+  assert results['complexity']['pairs']['complex_more_frequent'] == want
+  claimed = {c['name']: c for c in results['claims']}
+  assert claimed['complexity_beyond_rarity']['per_seed'] == want
+  assert claimed['more_subtasks_with_width']['per_seed'] == [p['learned'] for p in per]
   assert results['michaud'] == {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
 
 
