@@ -71,18 +71,18 @@ def _plain(obj: Any) -> Any:
 
 
 def provenance() -> dict:
-  """How a result was made: the command, the code's commit (``+changes`` if the checkout had
-  uncommitted ones), package versions, the machine and the date."""
+  """How a result was made: the command, the code's commit and the tracked files that differed
+  from it when the result was written, package versions, the machine and the date."""
   import datetime  # pylint: disable=g-import-not-at-top,multiple-imports
   import subprocess
   from rarelearn import workdir as wd  # pylint: disable=g-import-not-at-top
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   git = lambda *a: subprocess.run(['git', '-C', repo, *a], capture_output=True, text=True,
                                   check=False).stdout.strip()
-  commit = git('rev-parse', 'HEAD') or 'unknown'
-  if git('status', '--porcelain', '--untracked-files=no'):
-    commit += '+changes'
-  return {'command': ' '.join(['python', *sys.argv]), 'commit': commit,
+  changed = [line[3:] for line in git('status', '--porcelain', '--untracked-files=no')
+             .splitlines()]
+  return {'command': ' '.join(['python', *sys.argv]), 'commit': git('rev-parse', 'HEAD'),
+          'uncommitted_changes_in': changed,
           'versions': wd.provenance(), 'machine': wd.machine(),
           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 

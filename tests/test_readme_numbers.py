@@ -1,0 +1,68 @@
+"""README's "Reproducing the paper" table: every measured number in a row that names its
+committed result (``docs/results/<file>.json``) is in that file, at the precision shown.
+
+A measured number is one written with a decimal point or an exponent (0.990, 3.9e-2, −0.10);
+integers in a row (widths, counts, "Fig. 2") describe the run. A row that names no committed
+result says so ("no committed result yet"), so a reader can tell which numbers are traceable.
+"""
+import json
+import os
+import re
+
+from conftest import REPO
+
+NUMBER = re.compile(r'(?<![\w.])[−-]?\d*\.\d+(?:e[−-]?\d+)?|(?<![\w.])[−-]?\d+e[−-]?\d+')
+SOURCE = re.compile(r'docs/results/[\w.-]+\.json')
+
+
+def _table_rows() -> list[str]:
+  with open(os.path.join(REPO, 'README.md')) as f:
+    text = f.read()
+  section = text.split('## Reproducing the paper', 1)[1].split('\n## ', 1)[0]
+  return [line for line in section.splitlines()
+          if line.startswith('| ') and not line.startswith('| figure') and '---' not in line]
+
+
+def _numbers(obj):
+  if isinstance(obj, dict):
+    for v in obj.values():
+      yield from _numbers(v)
+  elif isinstance(obj, list):
+    for v in obj:
+      yield from _numbers(v)
+  elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+    yield float(obj)
+
+
+def _shown(token: str, x: float) -> bool:
+  """Whether ``x`` written at the precision of ``token`` is ``token``."""
+  token = token.replace('−', '-')
+  mantissa = token.split('e')[0]
+  digits = len(mantissa.split('.')[1]) if '.' in mantissa else 0
+  return float(f'{x:.{digits}{"e" if "e" in token else "f"}}') == float(token)
+
+
+def test_every_number_in_a_row_with_a_source_is_in_that_source():
+  rows = _table_rows()
+  assert len(rows) >= 10
+  for row in rows:
+    cells = [c.strip() for c in row.strip('|').split(' | ')]
+    shown, sources = cells[-1], SOURCE.findall(cells[-1])
+    if not sources:
+      assert 'no committed result yet' in shown, f'row names no docs/results JSON: {row[:80]}'
+      continue
+    values = []
+    for source in sources:
+      with open(os.path.join(REPO, source)) as f:
+        values.extend(_numbers(json.load(f)))
+    missing = [t for t in NUMBER.findall(SOURCE.sub('', shown))
+               if not any(_shown(t, x) for x in values)]
+    assert not missing, f'{cells[0]}: {missing} not in {sources}'
+
+
+def test_the_number_check_can_fail():
+  assert _shown('0.990', 0.98999) and _shown('3.9e-2', 0.0391) and _shown('−0.10', -0.1004)
+  assert not _shown('0.990', 0.9894) and not _shown('3.9e-2', 0.0396)
+  assert not _shown('−0.10', 0.1) and not _shown('.00', 0.0072) and _shown('.01', 0.0072)
+  assert NUMBER.findall('at .39, −0.25…0.23 and 1.4e-3; widths 8…256') == [
+      '.39', '−0.25', '0.23', '1.4e-3']
