@@ -43,7 +43,7 @@ a subtask fall with its frequency with slope ≈ −0.8 (run ``--config=configs/
 GPU for their sizes). What we measured: README "Reproducing the paper"
 (``docs/results/peer_michaud_msp_2026-12-01b.json``).
 
-Runtime: about 12 minutes on a 2-core CPU (``--smoke``: about 20 s, 2 seeds; not the figure's
+Runtime: about 7 minutes on a 2-core CPU (``--smoke``: about 20 s, 2 seeds; not the figure's
 numbers).
 """
 from __future__ import annotations

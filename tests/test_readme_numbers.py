@@ -23,15 +23,18 @@ def _table_rows() -> list[str]:
           if line.startswith('| ') and not line.startswith('| figure') and '---' not in line]
 
 
-def _numbers(obj):
+def _numbers(obj, key=None):
+  """Every number of a JSON value, and those written in a claim's ``criterion``."""
   if isinstance(obj, dict):
-    for v in obj.values():
-      yield from _numbers(v)
+    for k, v in obj.items():
+      yield from _numbers(v, k)
   elif isinstance(obj, list):
     for v in obj:
-      yield from _numbers(v)
+      yield from _numbers(v, key)
   elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
     yield float(obj)
+  elif isinstance(obj, str) and key == 'criterion':  # 'ci95 within (-1, -0.6)'
+    yield from (float(t) for t in re.findall(r'-?\d*\.?\d+', obj))
 
 
 def _shown(token: str, x: float) -> bool:
