@@ -438,5 +438,3 @@ def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
                                  'between': [s + p for s in range(0, 40, 8) for p in (3, 5, 7)]}
   for size, where in fig9['cosines'].items():
     assert where['at_injection']['cos_gt']['n'] == 10 and where['between']['cos_gt']['n'] == 0
-    for summary in where['all'].values():
-      assert summary['n'] == 0 or -1 <= summary['mean'] <= 1
