@@ -34,6 +34,8 @@ Writes ``DIR/peer_michaud_msp.json``:
   learning subtasks at the end bends the fit);
 - ``complexity``: per order k, subtasks learned by width and mean learning step at the largest
   width (means over seeds), and per pair kind the share of the claim;
+- ``sensitivity``: at learned thresholds 0.8, 0.85, 0.9 (the fixed one) and 0.95, the subtasks
+  learned by width, each claim's value and how many claims hold;
 and ``DIR/peer_michaud_msp.png``: learned subtasks vs width, loss vs parameters with the fit,
 learning step vs frequency with the fit (seed 0), and the complexity comparison.
 
@@ -65,6 +67,7 @@ CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'c
 NUM_CLASSES = 2  # a parity label
 MICHAUD = {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
 LOSS_SLOPE_WIDTHS = (8, 16, 32, 64, 128)  # fixed before the run: the widths the loss fit uses
+SENSITIVITY = (0.8, 0.85, 0.9, 0.95)  # thresholds around the fixed one (0.9) that are reported
 
 
 def num_params(width: int, input_dim: int) -> int:
@@ -151,6 +154,19 @@ def complexity_summary(res: dict, threshold: float) -> dict:
   return out
 
 
+def sensitivity(res: dict, cres: dict) -> list[dict]:
+  """The claims' statistics (means over seeds) and how many claims hold, at each of
+  ``SENSITIVITY``'s learned thresholds: how much the results depend on where "learned" is."""
+  out = []
+  for t in SENSITIVITY:
+    a = dict(analyse(res, t), complexity=complexity_summary(cres, t))
+    held = msp_claims(a)
+    out.append({'threshold': t, 'learned_by_width': list(a['learned_by_width'].values()),
+                **{c['name']: c['value'] for c in held},
+                'claims_holding': sum(c['holds'] for c in held)})
+  return out
+
+
 def msp_claims(results: dict) -> list[dict]:
   """The docstring's claims, per seed."""
   per = results['per_seed']
@@ -211,6 +227,7 @@ def main(argv=None) -> dict:
     _, cres = _train(msp_file + ':complexity', complexity, seeds)
   results['complexity'] = complexity_summary(cres, threshold)
   results['claims'] = msp_claims(results)
+  results['sensitivity'] = sensitivity(res, cres)
   results.update({'michaud': MICHAUD, 'config': args.config, 'wall_time_s': res['wall_time_s'],
                   'smoke': args.smoke})
   print(f'{NAME}: learned subtasks by width: {results["learned_by_width"]}')
@@ -223,6 +240,9 @@ def main(argv=None) -> dict:
           f'the widest {v["mean_learning_step_widest"]}')
   for c in results['claims']:
     print(f'{NAME}: claim {claims.line(c)}')
+  for row in results['sensitivity']:
+    print(f'{NAME}: learned threshold {row["threshold"]}: {row["claims_holding"]} of '
+          f'{len(results["claims"])} claims hold; learned by width {row["learned_by_width"]}')
   fig = _figure(res, results, threshold)
   expt.write_results(args.workdir, NAME, results, fig)
   plt.close(fig)

@@ -292,6 +292,15 @@ def test_msp_run_writes_its_numbers(msp_run):
   assert claimed['complexity_beyond_rarity']['per_seed'] == want
   assert claimed['more_subtasks_with_width']['per_seed'] == [p['learned'] for p in per]
   assert results['michaud'] == {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
+  # the sensitivity table: subtasks learned at the end at each threshold, from the metrics
+  main = results_lib.History.load(str(workdir / 'msp'))
+  final = main.array('task_loss')[:, -1]  # [M, K]
+  widths = np.array([m['width'] for m in main.members])
+  for row in results['sensitivity']:
+    assert row['learned_by_width'] == [
+        float(np.mean(np.sum(1.0 - final[widths == w] >= row['threshold'], axis=1)))
+        for w in (4, 8, 16)]
+  assert [row['threshold'] for row in results['sensitivity']] == [0.8, 0.85, 0.9, 0.95]
 
 
 def test_fig5_frontier_on_a_hand_made_grid():
