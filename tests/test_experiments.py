@@ -102,6 +102,11 @@ def test_fig2_agreements_against_hand_predictions(fig2):
   assert claimed['utility_predicts_complexity']['per_seed'] == pytest.approx(right(by_utility))
   assert claimed['utility_beats_frequency']['per_seed'] == pytest.approx(diff)
   assert claimed['utility_beats_frequency']['ci95'] == pytest.approx([min(diff), max(diff)])
+  # the sensitivity table at the run's own threshold (0.5), recomputed from the scores, is the
+  # claims' values from the stored learned sets
+  at_half = next(r for r in results['sensitivity'] if r['threshold'] == 0.5)
+  assert {k: at_half[k] for k in claimed} == pytest.approx(
+      {k: c['value'] for k, c in claimed.items()})
 
 
 def test_fig3_norms_and_bound_from_metrics(fig3):
