@@ -79,9 +79,9 @@ def provenance() -> dict:
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   git = lambda *a: subprocess.run(['git', '-C', repo, *a], capture_output=True, text=True,
                                   check=False).stdout.strip()
-  changed = [line[3:] for line in git('status', '--porcelain', '--untracked-files=no')
-             .splitlines()]
-  return {'command': ' '.join(['python', *sys.argv]), 'commit': git('rev-parse', 'HEAD'),
+  changed = [line.split(maxsplit=1)[1] for line in
+             git('status', '--porcelain', '--untracked-files=no').splitlines()]
+  return {'command': ' '.join(['python', *sys.orig_argv[1:]]), 'commit': git('rev-parse', 'HEAD'),
           'uncommitted_changes_in': changed,
           'versions': wd.provenance(), 'machine': wd.machine(),
           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}

@@ -69,6 +69,8 @@ def gathered(tree):
   leaves, treedef = jax.tree.flatten(tree)
   where = [_everywhere(a) for a in leaves]
   moved = [i for i, w in enumerate(where) if w is not None]
+  if not moved:
+    return tree
   copies = _copy(tuple(where[i] for i in moved))(*(leaves[i] for i in moved))
   for i, a in zip(moved, copies):
     leaves[i] = a
@@ -87,7 +89,7 @@ def fetch(tree):
 
 @functools.cache
 def _all_devices() -> Mesh:
-  return Mesh(np.asarray(jax.devices()), ('processes',))
+  return Mesh(np.asarray(jax.devices()), ('devices',))
 
 
 def any_process(flag: bool):
@@ -97,7 +99,7 @@ def any_process(flag: bool):
     return flag
   mesh = _all_devices()
   local = np.full((jax.local_device_count(),), flag, np.int32)
-  votes = jax.make_array_from_process_local_data(NamedSharding(mesh, P('processes')), local)
+  votes = jax.make_array_from_process_local_data(NamedSharding(mesh, P('devices')), local)
   return _copy_max(NamedSharding(mesh, P()))(votes)
 
 

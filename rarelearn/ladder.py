@@ -309,8 +309,9 @@ class Ladder(population.Population):
       background = jnp.asarray(np.stack([self.token_file.batch(c.seed, t, c.train.batch_size)
                                          for t in range(step, step + self.steps_per_chunk)]))
     for g, fn, member in zip(self.groups, self.chunks, self.placed):
-      new, loss, probes, ev = fn(g.place.state(state[g.key]), self.data_key, jnp.int32(step),
-                                 member, self.data, self.eval_background, background)
+      placed = g.place.state(state[g.key]) if self.offload else state[g.key]
+      new, loss, probes, ev = fn(placed, self.data_key, jnp.int32(step), member, self.data,
+                                 self.eval_background, background)
       state[g.key] = hosts.fetch(g.place.requested(new)) if self.offload else new
       outs.append(g.place.requested(dict(ev, loss=loss,
                                          **({'probes': probes} if self.probing else {}))))

@@ -33,7 +33,6 @@ import dataclasses
 import fractions
 import math
 import os
-import platform
 import sys
 
 GIB = 2 ** 30
@@ -298,8 +297,7 @@ def main(argv=None) -> int:
     os.environ['JAX_PLATFORMS'] = 'cpu'
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                                f' --xla_force_host_platform_device_count={args.devices}')
-  import jax  # pylint: disable=g-import-not-at-top
-  from rarelearn import configlib, expt, workdir  # pylint: disable=g-import-not-at-top
+  from rarelearn import configlib, expt  # pylint: disable=g-import-not-at-top
   try:
     config = configlib.load_config_file(args.config)
     configlib.validate(config)
@@ -312,13 +310,7 @@ def main(argv=None) -> int:
   if args.json:
     path = os.path.abspath(args.json)
     expt.write_results(os.path.dirname(path), os.path.basename(path).removesuffix('.json'),
-                       dict(plan.as_dict(), lines=plan.lines(), config=config.to_dict(),
-                            command='python -m rarelearn.plan ' + ' '.join(sys.argv[1:]),
-                            versions=workdir.provenance(), machine=(
-                                f'{platform.processor() or platform.machine()} host, '
-                                f'{os.cpu_count()} cores, compiling for '
-                                + ', '.join(sorted({str(d.device_kind) for d in jax.devices()}))
-                                + f' × {jax.device_count()}')))
+                       dict(plan.as_dict(), lines=plan.lines(), config=config.to_dict()))
   return 0 if plan.fits else 1
 
 
