@@ -48,7 +48,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import configlib, expt, ladder
+from rarelearn import claims, configlib, expt, ladder
 from rarelearn.measure import retention
 
 NAME = 'fig8_retention'
@@ -56,12 +56,41 @@ CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'c
 MIN_DROP = 0.05  # nats
 
 
+def _retention_per_seed(out: dict, key: str, gap: int, burst: int) -> np.ndarray:
+  """[seeds, rungs, 2]: each seed's drop-weighted and plain-mean retention of −``key``."""
+  losses = out[key][:, 0]  # [R, Z, P]
+  return np.asarray([[[rt['weighted_retained'], rt['mean_retained']] for rt in (
+      retention.retention(out['steps'], -losses[r, z], gap, burst, 0, MIN_DROP)
+      for r in range(losses.shape[0]))] for z in range(losses.shape[1])])
+
+
+def fig8_claims(sizes, per_seed_ZxRx2: np.ndarray) -> list[dict]:
+  """The docstring's claims (none with fewer than 3 rungs or 2 seeds: smoke)."""
+  if len(sizes) < 3 or per_seed_ZxRx2.shape[0] < 2:
+    return []
+  sizes = [int(s) for s in sizes]
+  weighted, plain = per_seed_ZxRx2[..., 0], per_seed_ZxRx2[..., 1]
+  return [
+      claims.trend('retention_rises_with_size', 'larger models keep more of what an injection '
+                   'taught until the next one (drop-weighted retention, held-out pairs)',
+                   sizes, weighted, above=0.5),
+      claims.trend('plain_retention_rises_with_size', 'the same with the plain mean of the '
+                   'per-injection fractions', sizes, plain, above=0.5),
+      claims.over_seeds('loss_climbs_back', 'at every size the task loss climbs back between '
+                        'injections', 'the largest drop-weighted retention over the sizes',
+                        np.max(weighted, axis=1), below=1.0)]
+
+
 def analyse(out: dict, gap: int, burst: int) -> dict:
   steps = out['steps']
   sizes = [str(r['non_embedding']) for r in out['rungs']]
+  per_seed = _retention_per_seed(out, 'task_test_loss', gap, burst)
   results = {'gap': gap, 'burst_steps': burst, 'frequency': float(out['frequencies'][0]),
              'retention_by_size': {}, 'retention_train_pairs_by_size': {},
              'mean_retention_by_size': {}, 'drop_by_size': {},
+             'retention_per_seed': per_seed[..., 0].tolist(),
+             'mean_retention_per_seed': per_seed[..., 1].tolist(),
+             'claims': fig8_claims(sizes, per_seed), 'seeds': int(per_seed.shape[0]),
              'per_injection': {}, 'rungs': out['rungs'], 'wall_time_s': float(out['wall_time_s'])}
   for r, size in enumerate(sizes):
     test = out['task_test_loss'][r, 0].mean(axis=0)  # mean over seeds
@@ -78,9 +107,6 @@ def analyse(out: dict, gap: int, burst: int) -> dict:
         'loss_before': [at[s] for s in rt['starts']],
         'loss_after': [at[s + burst] for s in rt['starts']],
         'loss_next': [at[s + gap] for s in rt['starts']]}
-  ret = [results['retention_by_size'][s] for s in sizes]
-  results['largest_retains_more'] = bool(np.nan_to_num(ret[-1], nan=-np.inf)
-                                         > np.nan_to_num(ret[0], nan=-np.inf))
   return results
 
 
@@ -122,10 +148,14 @@ def main(argv=None) -> dict:
                        f'{config.train.steps_per_chunk} (gcd of the gap and the burst)')
     print(f'{NAME}: {burst} batches of instances every {gap}, f = {args.gap_frequency}',
           file=sys.stderr)
+    if not args.smoke:
+      config.model.seeds = args.seeds
     out = ladder.train(config, progress=not args.smoke, settings=[(args.gap_frequency, gap)])
   except ValueError as e:  # a bad flag, config value or token file
     expt.fail(NAME, e)
   results = analyse(out, gap, burst)
+  for c in results['claims']:
+    print(f'{NAME}: claim {claims.line(c)}')
   expt.write_results(args.workdir, NAME, results, figure(out, results))
   return results
 

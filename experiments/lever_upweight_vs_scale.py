@@ -45,7 +45,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import configlib, expt, run, theory
+from rarelearn import claims, configlib, expt, run, theory
 from rarelearn import results as results_lib
 from rarelearn.tasks import mixture
 
@@ -81,10 +81,67 @@ def routes(widths, freqs, steps_WxF, cost_WxF, learned_WxF, other_loss_WxF) -> d
   return out
 
 
+def seed_grid(summary, history, widths, factors, r: int, threshold: float, seed: int):
+  """One seed's [widths × factors] final ℓ_r, steps to learn (None: never) and the other
+  tasks' π-weighted final loss."""
+  base = np.array([t['frequency'] for t in summary['tasks']])
+  score, other_loss = np.zeros((len(widths), len(factors))), np.zeros((len(widths), len(factors)))
+  steps = [[None] * len(factors) for _ in widths]
+  others = np.arange(len(base)) != r
+  final_loss = np.asarray(summary['final']['task_loss'])
+  score_MxP = history.array('task_score')[:, :, r]
+  for m in summary['members']:
+    if m['seed'] != seed:
+      continue
+    i, j = widths.index(m['width']), factors.index(m['factor'])
+    traj = score_MxP[m['index']]
+    score[i, j] = traj[-1]
+    steps[i][j] = results_lib.steps_to_reach(history.steps('task_score'), traj >= threshold)
+    other_loss[i, j] = np.dot(base[others], final_loss[m['index']][others]) / base[others].sum()
+  return score, steps, other_loss
+
+
+def grid_verdicts(widths, freqs, params, predicted, threshold, score, steps, other_loss):
+  """(routes, share of frequencies whose measured frontier is the theory's critical width
+  rounded up to the grid, share of routed widths where up-weighting is cheaper, the largest
+  other-tasks loss change of an up-weighting route)."""
+  learned = score >= threshold
+  cost = [[params[i] * s if s is not None else None for s in row] for i, row in enumerate(steps)]
+  cheaper = routes(widths, freqs, steps, cost, learned, other_loss)
+  _, by_freq = results_lib.frontier(learned, widths, freqs)
+  rounded = {f: min((w for w in widths if w >= p), default=None) if p else None
+             for f, p in predicted.items()}
+  changes = [c['other_tasks_loss_change'] for c in cheaper.values()
+             if c['cheaper'] == 'upweight']
+  return (cheaper, float(np.mean([by_freq[f] == rounded[f] for f in freqs])),
+          float(np.mean([c['cheaper'] == 'upweight' for c in cheaper.values()]))
+          if cheaper else float('nan'), max(changes) if changes else float('nan'))
+
+
+def lever_claims(verdicts: list[tuple]) -> list[dict]:
+  """The docstring's claims from each seed's ``grid_verdicts`` (none with one seed: smoke)."""
+  if len(verdicts) < 2:
+    return []
+  return [
+      claims.over_seeds('frontier_matches_theory', 'the smallest width that learns the rare task '
+                        'at each frequency is the utility theory\'s critical width rounded up to '
+                        'the grid', 'share of the frequencies where they agree',
+                        [v[1] for v in verdicts], above=0.8),
+      claims.over_seeds('upweight_cheaper', 'for a width that does not learn the task at its own '
+                        'frequency, up-weighting is the cheaper route', 'share of those widths '
+                        'where it costs fewer parameter-steps', [v[2] for v in verdicts],
+                        above=0.5),
+      claims.over_seeds('upweight_costs_others_little', 'up-weighting costs the other tasks '
+                        'little', 'the largest change of their π-weighted loss over the widths '
+                        'up-weighted', [v[3] for v in verdicts], below=0.1)]
+
+
 def main(argv=None) -> dict:
-  args = expt.parse_args(NAME, __doc__, argv)
+  args = expt.parse_args(NAME, __doc__, argv, extra=_extra_flags)
   variant = ':smoke' if args.smoke else ''
   config = configlib.load_config_file(os.path.join(CONFIGS, 'lever.py') + variant)
+  if not args.smoke:
+    config.population.seeds = args.seeds
   workdir = os.path.join(args.workdir, 'lever')
   print(f'{NAME}: training configs/lever.py{variant}', file=sys.stderr)
   summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=not args.smoke)
@@ -97,42 +154,41 @@ def main(argv=None) -> dict:
   factors = sorted({m['factor'] for m in summary['members']})
   freqs = [float(mixture.upweight(base, r, f)[r]) for f in factors]
   dim = config.tasks.num_tasks * config.tasks.dims_per_task
-  score, other_loss = np.zeros((len(widths), len(factors))), np.zeros((len(widths), len(factors)))
-  steps = [[None] * len(factors) for _ in widths]
-  others = np.arange(len(base)) != r
-  final_loss = np.asarray(summary['final']['task_loss'])
-  score_MxP = history.array('task_score')[:, :, r]
-  for m in summary['members']:
-    if m['seed'] != 0:
-      continue
-    i, j = widths.index(m['width']), factors.index(m['factor'])
-    traj = score_MxP[m['index']]
-    score[i, j] = traj[-1]
-    steps[i][j] = results_lib.steps_to_reach(history.steps('task_score'), traj >= threshold)
-    other_loss[i, j] = np.dot(base[others], final_loss[m['index']][others]) / base[others].sum()
-  learned = score >= threshold
   params = [num_params(w, dim, config.model.depth) for w in widths]
-  cost = [[params[i] * s if s is not None else None for s in row] for i, row in enumerate(steps)]
-  by_width, by_freq = results_lib.frontier(learned, widths, freqs)
   predicted = {f: theory.critical_widths(mixture.upweight(base, r, fac), spectra,
                                          threshold)[r] for f, fac in zip(freqs, factors)}
-  cheaper = routes(widths, freqs, steps, cost, learned, other_loss)
+  grids = [seed_grid(summary, history, widths, factors, r, threshold, z)
+           for z in range(config.population.seeds)]
+  verdicts = [grid_verdicts(widths, freqs, params, predicted, threshold, *g) for g in grids]
+  score, steps, other_loss = grids[0]
+  cheaper = verdicts[0][0]
+  by_width, by_freq = results_lib.frontier(score >= threshold, widths, freqs)
   results = {'rare_task': r, 'widths': widths, 'factors': factors, 'frequencies': freqs,
-             'final_score': score, 'steps_to_learn': steps, 'cost_param_steps': cost,
+             'final_score': score, 'steps_to_learn': steps,
+             'cost_param_steps': [[params[i] * s if s is not None else None for s in row]
+                                  for i, row in enumerate(steps)],
              'other_tasks_loss': other_loss,
              'min_frequency_by_width': by_width, 'min_width_by_frequency': by_freq,
              'predicted_min_width_by_frequency': predicted,
-             'frontiers_monotone': results_lib.is_monotone(learned), 'cheaper_route': cheaper,
-             'smoke': args.smoke}
+             'frontiers_monotone': results_lib.is_monotone(score >= threshold),
+             'cheaper_route': cheaper, 'claims': lever_claims(verdicts),
+             'final_score_per_seed': [g[0] for g in grids],
+             'seeds': config.population.seeds, 'smoke': args.smoke}
   for w, route in cheaper.items():
     print(f'{NAME}: width {w}: {route["cheaper"]} (up-weight to π={route["upweight_frequency"]}'
           f' costs {route["upweight_cost"]}, scaling to width {route["scale_width"]} costs '
           f'{route["scale_cost"]} parameter-steps)')
-  print(f'{NAME}: frontiers monotone: {results["frontiers_monotone"]}')
+  for c in results['claims']:
+    print(f'{NAME}: claim {claims.line(c)}')
   fig = _figure(score, widths, freqs, by_freq, predicted, cheaper, r, threshold)
   expt.write_results(args.workdir, NAME, results, fig)
   plt.close(fig)
   return results
+
+
+def _extra_flags(parser):
+  parser.add_argument('--seeds', type=int, default=3, help='seeds per member (the claims\' '
+                      'intervals are over them; --smoke keeps its config\'s)')
 
 
 def _figure(score, widths, freqs, by_freq, predicted, cheaper, r, threshold):

@@ -73,9 +73,9 @@ def _or_none(v: float) -> float | None:
   return float(v) if math.isfinite(v) else None
 
 
-def _rho(sizes, values_RxN) -> np.ndarray:
+def rank_correlation(sizes, values_RxN) -> np.ndarray:
   """[R] Spearman's ρ between ``sizes`` [N] and each row of ``values_RxN`` (ties get their
-  average rank; NaN for a constant row)."""
+  average rank; NaN for a constant row or constant ``sizes``)."""
   a = stats.rankdata(np.asarray(sizes, np.float64))
   b = stats.rankdata(np.atleast_2d(values_RxN), axis=1)
   a, b = a - a.mean(), b - b.mean(axis=1, keepdims=True)
@@ -96,16 +96,16 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
   if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] != len(sizes) or len(sizes) < 3:
     raise ValueError(f'claim {name}: needs [seeds ≥ 2, sizes ≥ 3] values, got {v.shape}')
   mean = v.mean(axis=0)
-  rho = float(_rho(sizes, mean)[0])
+  rho = float(rank_correlation(sizes, mean)[0])
   rng = np.random.default_rng(seed)
-  boot = _rho(sizes, v[rng.integers(0, v.shape[0], (RESAMPLES, v.shape[0]))].mean(axis=1))
+  boot = rank_correlation(sizes, v[rng.integers(0, v.shape[0], (RESAMPLES, v.shape[0]))].mean(axis=1))
   boot = boot[np.isfinite(boot)]  # a resample whose means are all equal has no ρ
   low, high = (float(q) for q in np.percentile(boot, [2.5, 97.5])) if boot.size else (
       math.nan, math.nan)
   n = len(sizes)
   orders = (np.asarray(list(itertools.permutations(range(n)))) if n <= 8
             else np.argsort(rng.random((RESAMPLES, n)), axis=1))
-  perm = _rho(sizes, mean[orders])
+  perm = rank_correlation(sizes, mean[orders])
   extreme = np.sum(perm >= rho - 1e-12) if up else np.sum(perm <= rho + 1e-12)
   holds = meets(low, high)  # False where the interval is NaN
   return dict(name=name, statement=statement, statistic='Spearman ρ(size, mean over seeds)',

@@ -44,10 +44,12 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
 
 def periodic_flags(parser: argparse.ArgumentParser) -> None:
   """--gap and --gap_frequency: G batches' worth of a token task's instances every G batches
-  (fig8_retention.py, fig9_gradient_decomposition.py)."""
+  (fig8_retention.py, fig9_gradient_decomposition.py); --seeds."""
   parser.add_argument('--gap', type=int, default=100, help='batches between injections (G)')
   parser.add_argument('--gap_frequency', type=float, default=0.25,
                       help='instances per sequence in the long run')
+  parser.add_argument('--seeds', type=int, default=3, help='seeds per rung (the claims\' '
+                      'intervals are over them; --smoke keeps its config\'s)')
 
 
 def fail(name: str, error: Exception | str) -> None:

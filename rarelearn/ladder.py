@@ -17,6 +17,7 @@ Shape letters (rarelearn/__init__.py): R rungs, F frequencies (settings), Z seed
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from typing import Any
 
@@ -163,16 +164,24 @@ def background_file(config) -> tk.TokenFile | None:
     raise tk.TokenFileError(f'config.data.token_file: {e}') from None
 
 
-def train_tasks(spec: str, tasks, progress: bool = True, **kw) -> tuple[dict, Any]:
-  """``train`` on the config file ``spec`` once per token task (``task.kind``): ({task: its
-  output plus ``task`` (the ``TokenTask``) and ``vocab``}, the last task's config)."""
+def train_tasks(spec: str, tasks, progress: bool = True, seeds: int | None = None,
+                workdir: str | None = None, **kw) -> tuple[dict, Any]:
+  """``train`` on the config file ``spec`` once per token task (``task.kind``), with ``seeds``
+  seeds per setting if given: ({task: its output plus ``task`` (the ``TokenTask``) and
+  ``vocab``}, the last task's config). With ``workdir`` each task's run lives in
+  ``workdir/ladder_<task>``: a finished run of the same config there is read back instead of
+  trained again (so experiments on the same ladder share one run), an unfinished one resumed,
+  one of another config replaced."""
   outs = {}
   for kind in tasks:
     config = configlib.load_config_file(spec)
     config.task.kind = kind
+    if seeds is not None:
+      config.model.seeds = seeds
     if progress:
       print(f'rarelearn: T_{kind.upper()} on {spec}', file=sys.stderr)
-    outs[kind] = train(config, progress, **kw)
+    where = None if workdir is None else os.path.join(workdir, f'ladder_{kind}')
+    outs[kind] = train(config, progress, workdir=where, overwrite=True, **kw)
     outs[kind].update(task=data_of(config).task, vocab=config.model.vocab)
   return outs, config
 

@@ -35,7 +35,8 @@ from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
 
 PAIR_BLOCK = 1000  # task pairs per evaluation pass in the memory-saving mode (microbatch > 0)
-PROBES = ('cos_g', 'cos_gt', 'cos_gnt', 'instances')  # what a probe records (NaN elsewhere)
+# what a probe records (NaN elsewhere; measure/decomposition.py)
+PROBES = ('cos_g', 'cos_gt', 'cos_gnt', 'instances', 'cos_gnt_random', 'cos_gnt_shuffled')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +139,7 @@ def _gradient(params, tokens_BxS1, carriers_B, step, member: Member, hp: Hyper,
 
   def probed(_):
     p = decomposition.probe(params, tokens_BxS1, carriers_B, task, member.shape, hp.dims,
-                            hp.probe_neurons)
+                            hp.probe_neurons, step)
     return p['loss'], p['grads'], jnp.stack([p[k] for k in PROBES]).astype(jnp.float32)
   now = jnp.any(step % hp.probe_period == jnp.asarray(hp.probe_phases, jnp.int32))
   return jax.lax.cond(now, probed, plain, None)
@@ -174,9 +175,9 @@ def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Mem
 def evaluate(params, member: Member, data: Data, eval_background: jax.Array, hp: Hyper) -> dict:
   """Background LM loss on held-out sequences; the task's loss and accuracy at the LABEL
   position over every train pair and every test pair; the feature scores of
-  ``measure.features`` (``order_score``, ``fourier_count``). With ``hp.microbatch`` the
-  sequences go ``hp.microbatch`` at a time (in ``hp.compute_dtype``) and the pairs
-  ``PAIR_BLOCK`` at a time."""
+  ``measure.features`` (``order_score``, ``fourier_count``, ``fourier_share``,
+  ``fourier_share_chance``). With ``hp.microbatch`` the sequences go ``hp.microbatch`` at a
+  time (in ``hp.compute_dtype``) and the pairs ``PAIR_BLOCK`` at a time."""
   out = {'background_loss': jnp.mean(_in_blocks(lambda t: token_losses(
       params, t, member.shape, hp.dims, hp.compute_dtype, loss_chunk=hp.loss_chunk,
       split=lambda x: _split(x, hp)),

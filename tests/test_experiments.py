@@ -182,6 +182,28 @@ def test_fig4_retention_and_gap_sweep_from_the_runs(fig4):
         pytest.approx(summary['final']['task_score'][i][3]))
 
 
+def test_fig4_claims_on_hand_made_seeds():
+  fig4 = _module('fig4_injection')
+  bursts = {32: {'final': [-0.9, -0.8, -1.0], 'retention': [-0.1, 0.2, 0.6], 'burst_end': [0] * 3},
+            256: {'final': [0.99, 0.95, 0.92], 'retention': [1.0, 0.9, 0.95], 'burst_end': [1] * 3}}
+  # gap → width → 3 seeds: width 32 falls with G in every seed, width 256 rises at G = 1000
+  by_gap = {1: {32: [0.5, 0.4, 0.6], 256: [0.9] * 3}, 10: {32: [0.3, 0.3, 0.2], 256: [0.8] * 3},
+            50: {32: [0.1, 0.2, 0.1], 256: [0.7] * 3}, 1000: {32: [0.0, 0.0, 0.0],
+                                                              256: [0.95, 0.9, 0.99]}}
+  got = {c['name']: c for c in fig4.fig4_claims(bursts, by_gap)}
+  # the seed at 0.6 breaks "retained below 0.5": the interval of 3 seeds is their range
+  np.testing.assert_allclose(got['narrow_forgets']['ci95'], [-0.1, 0.6])
+  assert not got['narrow_forgets']['holds']
+  assert got['wide_keeps']['holds'] and got['wide_retains_more']['holds']
+  assert got['larger_gaps_hurt_at_width_32']['value'] == -1.0
+  assert got['larger_gaps_hurt_at_width_32']['holds']
+  # means 0.9, 0.8, 0.7, 0.947: ranks 3 2 1 4, Σd² = 8, ρ = 1 − 6·8 / (4·15)
+  assert got['larger_gaps_hurt_at_width_256']['value'] == pytest.approx(0.2)
+  assert not got['larger_gaps_hurt_at_width_256']['holds']
+  one = {w: {k: v[:1] for k, v in b.items()} for w, b in bursts.items()}
+  assert fig4.fig4_claims(one, by_gap) == []  # one seed (smoke): no claims
+
+
 def test_lever_frontiers_and_routes_on_a_hand_made_grid():
   """Widths (8, 16, 32) × π_r (.01, .02, .04): learned where the width doubles with each halving
   of π_r. Width 8 learns only at .04 after 300 steps: (2·8·256+8+256)·300 parameter-steps;
@@ -213,6 +235,23 @@ def test_lever_frontiers_and_routes_on_a_hand_made_grid():
   assert routes[8]['other_tasks_loss_change'] == pytest.approx(0.3)
   assert routes[16]['upweight_cost'] == (2 * 16 * 256 + 16 + 256) * 200 == 1_692_800
   assert routes[16]['cheaper'] == 'scale'
+  # the claims' per-seed verdicts: the theory's widths 30, 12, 5 round up to 32, 16, 8 (all 3
+  # agree); 9.5 at .02 rounds to 16 too, 33 at .01 to none (2 of 3); up-weighting is cheaper
+  # for 1 of the 2 routed widths, and its route (width 8) moves the other tasks' loss by 0.3
+  score = np.where(learned, 0.9, 0.1)
+  params = [lever.num_params(w, 256, 1) for w in widths]
+  made = lever.grid_verdicts(widths, freqs, params, {0.01: 30, 0.02: 12, 0.04: 5}, 0.5, score,
+                             steps, other)
+  assert made[1:] == (1.0, 0.5, pytest.approx(0.3)) and made[0] == routes
+  other_seed = lever.grid_verdicts(widths, freqs, params, {0.01: 33, 0.02: 9.5, 0.04: 5}, 0.5,
+                                   score, steps, other)
+  assert other_seed[1] == pytest.approx(2 / 3)
+  got = {c['name']: c for c in lever.lever_claims([made, other_seed])}
+  assert got['frontier_matches_theory']['ci95'] == pytest.approx([2 / 3, 1.0])
+  assert not got['frontier_matches_theory']['holds']  # one seed's 2/3 is not above 0.8
+  assert not got['upweight_cheaper']['holds']  # 0.5 is not above 0.5
+  assert not got['upweight_costs_others_little']['holds']  # 0.3 is not below 0.1
+  assert lever.lever_claims([made]) == []
 
 
 @pytest.fixture(scope='module')
@@ -308,7 +347,7 @@ def test_msp_run_writes_its_numbers(msp_run):
   assert [row['threshold'] for row in results['sensitivity']] == [0.8, 0.85, 0.9, 0.95]
 
 
-def test_fig5_frontier_on_a_hand_made_grid():
+def test_fig5_frontier_and_claims_on_a_hand_made_grid():
   fig5 = _module('fig5_olmo_heatmap')
   freqs = [0.5, 0.2, 0.1, 0.05]
   acc = np.array([[0.85, 0.3, 0.1, 0.0],    # smallest: learns at 0.5 only
@@ -316,13 +355,33 @@ def test_fig5_frontier_on_a_hand_made_grid():
                   [0.95, 0.9, 0.85, 0.79],  # 0.1
                   [0.85, 0.2, 0.1, 0.0]])   # only at 0.5 again: the frontier rises
   assert fig5.min_learned(acc, freqs, 0.8) == [0.5, 0.2, 0.1, 0.5]
-  assert fig5.frontier_checks([0.5, 0.2, 0.1, 0.5]) == (False, False)
-  assert fig5.frontier_checks([None, 0.5, 0.5, 0.1]) == (True, True)
-  assert fig5.frontier_checks([0.5, None]) == (False, False)
+  # 3 rungs × 3 frequencies × 2 seeds, worked by hand
+  seed0 = [[0.85, 0.3, 0.1], [0.9, 0.81, 0.2], [0.6, 0.9, 0.85]]
+  seed1 = [[0.5, 0.1, 0.0], [0.9, 0.5, 0.1], [0.6, 0.85, 0.2]]
+  grid = np.stack([seed0, seed1], axis=-1)  # [R, F, Z]
+  freqs = [0.5, 0.2, 0.1]
+  # lowest learned per seed; never → 2 × 0.5; means 0.75, 0.35, 0.15: ρ = −1 in every resample
+  np.testing.assert_array_equal(fig5.frontier_per_seed(grid, freqs, 0.8),
+                                [[0.5, 0.2, 0.1], [1.0, 0.5, 0.2]])
+  made = {c['name']: c for c in fig5.task_claims('cmp', ['10', '20', '40'], freqs, grid, 0.8)}
+  frontier = made['cmp_frontier_falls_with_size']
+  assert (frontier['value'], frontier['ci95'], frontier['holds']) == (-1.0, [-1.0, -1.0], True)
+  assert frontier['p_permutation'] == pytest.approx(1 / 6)
+  # at 0.5 the means are 0.675, 0.9, 0.6: ranks 2, 3, 1 against 1, 2, 3 → ρ = −0.5, fails
+  at = made['cmp_accuracy_rises_with_size_at_0.5']
+  assert at['value'] == pytest.approx(-0.5) and not at['holds']
+  # at 0.2 (0.2, 0.655, 0.875) and 0.1 (0.05, 0.15, 0.525) both seeds rise: ρ = 1, holds
+  assert all(made[f'cmp_accuracy_rises_with_size_at_{f}']['holds'] for f in ('0.2', '0.1'))
+  # at 0.9: rung 1 learns 0.5 in both seeds, rung 2 learns 0.2 in seed 0 only (1.0 in seed 1)
+  rows = {r['threshold']: r for r in fig5.sensitivity('cmp', ['10', '20', '40'], freqs, grid)}
+  np.testing.assert_allclose(rows[0.9]['min_learned_frequency_mean'], [1.0, 0.5, 0.6])
+  assert fig5.task_claims('cmp', ['10', '20'], freqs, grid[:2], 0.8) == []  # 2 rungs: none
 
 
-def test_fig5_smoke_reports_its_own_cells(tmp_path_factory):
+def test_fig5_and_fig7_smoke_report_their_own_cells_of_one_run(tmp_path_factory):
+  """fig5 trains the ladder in DIR/ladder_cmp; fig7 with the same DIR reads that run back."""
   results, workdir = _run('fig5_olmo_heatmap', tmp_path_factory)
+  _fig7_smoke(workdir, results)
   raw = np.load(workdir / 'fig5_olmo_heatmap.npz')
   acc = results['test_accuracy']['cmp']
   assert len(acc) == 2 and all(len(row) == 2 for row in acc.values())  # 2 rungs × 2 freqs
@@ -332,6 +391,8 @@ def test_fig5_smoke_reports_its_own_cells(tmp_path_factory):
     learned = [float(f) for f, a in row.items() if a >= threshold]
     assert results['min_learned_frequency_by_size']['cmp'][size] == (min(learned) if learned
                                                                        else None)
+    assert results['min_learned_frequency_per_seed']['cmp'][0][r] == (
+        min(learned) if learned else 2 * max(map(float, row)))
     for i, (f, a) in enumerate(row.items()):
       curve = raw['cmp.test_accuracy'][r, i, 0]
       assert a == pytest.approx(float(curve[-1]))
@@ -357,21 +418,56 @@ def test_fig5_smoke_reports_its_own_cells(tmp_path_factory):
 
 
 def test_fig6_smoke_reports_order_and_gaps(tmp_path_factory):
-  results, _ = _run('fig6_order_and_gaps', tmp_path_factory)
+  results, workdir = _run('fig6_order_and_gaps', tmp_path_factory)
   assert set(results['final_task_loss_by_gap']) == {'1', '2', '5'}
   by_gap = results['final_task_loss_by_gap']
-  assert results['larger_gaps_hurt'] == (by_gap['5'] > by_gap['1'])
   assert results['gap_loss_ratio'] == pytest.approx(by_gap['5'] / by_gap['1'])
   steps = results['learning_step_by_frequency']
   assert set(steps) == {'0.5', '0.1'}
-  order = [np.inf if steps[f] is None else steps[f] for f in ('0.5', '0.1')]
-  assert results['learned_in_frequency_order'] == (order[1] >= order[0])
+  assert results['claims'] == []  # one seed
 
 
-def test_fig7_smoke_correlates_its_own_cells(tmp_path_factory):
-  results, _ = _run('fig7_features', tmp_path_factory)
+def test_fig6_claims_on_a_hand_made_run():
+  fig6 = _module('fig6_order_and_gaps')
+  steps = np.arange(0, 1001, 200)  # 6 evaluations
+  acc = np.zeros((1, 6, 2, 6))  # frequencies 0.5, 0.2, 0.1 then gaps 1, 10, 100; 2 seeds
+  acc[0, 0, :, 2:] = 0.9  # f = 0.5: learned from step 400 in both seeds
+  acc[0, 1, :, 3:] = 0.85  # f = 0.2: from 600
+  acc[0, 2, 0, 4:] = 0.9  # f = 0.1: from 800 in seed 0, never in seed 1 (→ 2 × 1000)
+  acc[0, 3:, :, -1] = [[0.7, 0.6], [0.5, 0.6], [0.2, 0.1]]
+  loss = np.ones((1, 6, 2, 6))
+  loss[0, 3:, :, -1] = [[0.3, 0.35], [0.4, 0.3], [0.9, 1.0]]
+  out = {'steps': steps, 'test_accuracy': acc, 'task_train_loss': loss,
+         'frequencies': np.array([0.5, 0.2, 0.1, 0.25, 0.25, 0.25]),
+         'gaps': np.array([1, 1, 1, 1, 10, 100])}
+  np.testing.assert_array_equal(fig6.steps_to_learn_per_seed(out, 3, 0.8),
+                                [[400, 600, 800], [400, 600, 2000]])
+  got = {c['name']: c for c in fig6.fig6_claims(out, 3, 0.8)}
+  order = got['learned_in_frequency_order']
+  assert (order['value'], order['ci95'], order['holds']) == (-1.0, [-1.0, -1.0], True)
+  # accuracy: seed 0 falls (ρ −1), seed 1 0.6, 0.6, 0.1 (ρ −0.87): interval [−1, −0.87]
+  acc_claim = got['larger_gaps_hurt_accuracy']
+  assert acc_claim['value'] == -1.0 and acc_claim['holds']
+  assert acc_claim['ci95'][1] == pytest.approx(-np.sqrt(3) / 2)
+  # loss: the means 0.325, 0.35, 0.95 rise (ρ 1), but seed 1's 0.35, 0.3, 1.0 has ρ 0.5 and a
+  # resample of seed 1 twice (probability 1/4) puts the interval's low end at 0.5: not above
+  loss_claim = got['larger_gaps_hurt_loss']
+  assert loss_claim['value'] == 1.0 and loss_claim['ci95'][0] == 0.5
+  assert not loss_claim['holds']
+
+
+def _fig7_smoke(workdir, fig5):
+  fig7 = _module('fig7_features')
+  saved = lambda: sorted((p.name, p.stat().st_mtime_ns)
+                         for p in (workdir / 'ladder_cmp').rglob('*') if p.is_file()
+                         and 'checkpoint' in str(p))
+  before = saved()
+  fig7.main(['--workdir', str(workdir), '--smoke'])
+  with open(workdir / 'fig7_features.json') as f:
+    results = json.load(f)
+  assert before and saved() == before  # read back, not trained again: no checkpoint written
   score, acc = results['feature_score']['cmp'], results['accuracy']['cmp']
-  assert len(score) == 2 and all(len(row) == 2 for row in score.values())
+  assert acc == fig5['test_accuracy']['cmp']
   pairs = [(score[s][f], acc[s][f]) for s in score for f in score[s]]
   assert results['correlation']['cmp'] == pytest.approx(
       expt.spearman(*zip(*pairs)) if len(set(p[0] for p in pairs)) > 1 else 0.0)
@@ -384,11 +480,28 @@ def test_fig7_smoke_correlates_its_own_cells(tmp_path_factory):
     assert d['direction_r2'] == pytest.approx(proj @ proj / (y @ y), rel=1e-4, abs=1e-6)
   assert results['order_direction']['best']['score'] >= results['order_direction']['worst'][
       'score']
-  # 100 task tokens: the order score is an adjusted R² (≤ 1), the control a count of ≤ 50 per
-  # representation
-  assert all(v <= 1 for row in score.values() for v in row.values())
-  assert all(0 <= v <= 50 * 3 for row in results['control_score']['cmp'].values()
-             for v in row.values())
+
+
+def test_fig7_statistics_against_textbook_formulas():
+  """The partial ρ against the precision-matrix formula of a partial correlation; the
+  within-frequency null against its exact distribution for 3 sizes."""
+  fig7 = _module('fig7_features')
+  rng = np.random.default_rng(3)
+  size, freq = np.repeat([1e3, 1e4, 1e5, 1e6, 1e7], 4), np.tile([0.5, 0.2, 0.1, 0.05], 5)
+  for trial in range(5):
+    score, acc = rng.random(20) + np.log(size) / 5, rng.random(20) + trial * np.log(freq)
+    data = np.stack([stats.rankdata(score), stats.rankdata(acc), np.log(size), np.log(freq)])
+    precision = np.linalg.inv(np.corrcoef(data))
+    want = -precision[0, 1] / np.sqrt(precision[0, 0] * precision[1, 1])
+    assert fig7.partial_rho(score, acc, size, freq) == pytest.approx(want, abs=1e-12)
+  # 3 sizes, 1 frequency: ρ of a shuffle is 1, 0.5, −0.5, −1 with probability 1, 2, 2, 1 / 6
+  null = fig7.within_frequency_null(np.array([[1.0], [2.0], [3.0]]), np.array([[1.0], [5.0],
+                                                                              [9.0]]))
+  values, counts = np.unique(np.round(null, 9), return_counts=True)
+  np.testing.assert_array_equal(values, [-1.0, -0.5, 0.5, 1.0])
+  np.testing.assert_allclose(counts / null.size, [1 / 6, 1 / 3, 1 / 3, 1 / 6], atol=0.02)
+  assert fig7.within_frequency_rho(np.array([[1.0, 1.0], [2.0, 1.0]]),
+                                   np.array([[0.1, 0.3], [0.2, 0.1]])) == 1.0  # constant: left out
 
 
 def _periodic_out(curves, steps, probes=None):
@@ -416,19 +529,31 @@ def test_fig8_retention_on_hand_made_trajectories():
   assert res['retention_by_size']['10000'] == pytest.approx(0.75)
   assert res['drop_by_size']['10000'] == pytest.approx(1.0)
   assert res['per_injection']['10000']['loss_before'] == [4.0, 3.25, 2.5]
-  assert res['largest_retains_more']
+  np.testing.assert_allclose(res['retention_per_seed'], [[0.0, 0.75]])
+  assert res['claims'] == []
+  # 3 rungs × 2 seeds of [drop-weighted, plain] retention, by hand
+  per_seed = np.array([[[0.0, 0.1], [0.5, 0.2], [0.75, 0.3]], [[0.1, 0.3], [0.4, 0.2], [0.8, 0.1]]])
+  got = {c['name']: c for c in fig8.fig8_claims(['1', '2', '3'], per_seed)}
+  assert got['retention_rises_with_size']['value'] == 1.0  # means 0.05, 0.45, 0.775
+  assert got['retention_rises_with_size']['holds']
+  # means 0.2, 0.2, 0.2: no ranking, no ρ, and the claim does not hold
+  assert np.isnan(got['plain_retention_rises_with_size']['value'])
+  assert not got['plain_retention_rises_with_size']['holds']
+  assert got['loss_climbs_back']['per_seed'] == [0.75, 0.8] and got['loss_climbs_back']['holds']
 
 
 def test_fig9_statistics_on_hand_made_probes():
   fig9 = _module('fig9_gradient_decomposition')
+  from rarelearn import lm  # pylint: disable=g-import-not-at-top
   assert fig9.probe_phases(100, 25) == ((0, 12), (37, 62, 87))
   assert fig9.probe_phases(8, 2) == ((0, 1), (3, 5, 7))
-  probes = np.full((2, 1, 1, 20, 4), np.nan)
+  cols = [lm.PROBES.index(k) for k in ('cos_g', 'cos_gt', 'cos_gnt', 'instances')]
+  probes = np.full((2, 1, 1, 20, len(lm.PROBES)), np.nan)
   # gap 10, burst 2: probes at 0 (injection) and 5 (between) of each cycle
-  probes[0, 0, 0, [0, 10]] = [[0.1, 0.5, -0.2, 3], [0.3, 0.7, 0.4, 3]]
-  probes[0, 0, 0, [5, 15]] = [[0.2, np.nan, 0.2, 0], [0.4, np.nan, 0.4, 0]]
-  probes[1, 0, 0, [0, 10, 5, 15]] = [[0.05, 0.3, 0.0, 3], [0.05, 0.3, 0.02, 3],
-                                     [0.0, np.nan, 0.0, 0], [0.01, np.nan, 0.01, 0]]
+  probes[0, 0, 0, [[0], [10]], cols] = [[0.1, 0.5, -0.2, 3], [0.3, 0.7, 0.4, 3]]
+  probes[0, 0, 0, [[5], [15]], cols] = [[0.2, np.nan, 0.2, 0], [0.4, np.nan, 0.4, 0]]
+  probes[1, 0, 0, [[0], [10], [5], [15]], cols] = [[0.05, 0.3, 0.0, 3], [0.05, 0.3, 0.02, 3],
+                                                  [0.0, np.nan, 0.0, 0], [0.01, np.nan, 0.01, 0]]
   res = fig9.analyse(_periodic_out([[0.0], [0.0]], [0], probes), gap=10, burst=2)
   assert res['probe_steps'] == {'at_injection': [0, 10], 'between': [5, 15]}
   small = res['cosines']['1000']
@@ -436,7 +561,27 @@ def test_fig9_statistics_on_hand_made_probes():
   assert small['between']['cos_gt'] == {'mean': None, 'std': None, 'n': 0}
   assert small['all']['cos_g']['mean'] == pytest.approx(0.25)
   assert res['cosines']['10000']['at_injection']['cos_gnt']['std'] == pytest.approx(0.01)
-  assert res['gnt_spread_shrinks'] and res['gnt_spread_shrinks_all_probes']
+  np.testing.assert_allclose(res['spread_at_injection_per_seed']['cos_gnt'], [[0.3, 0.01]])
+  assert res['claims'] == []  # 2 rungs, 1 seed
+  # 3 rungs × 2 seeds × 2 injection probes: spreads of cos_gnt 0.3/0.2/0.1 (seed 0) and
+  # 0.4/0.2/0.05; the random null's 0.1/0.05/0.025 halve with size, so the ratio 3, 4, 4 rises
+  # in seed 0; the shuffled null's spread is constant 0.1, so that ratio falls like the spread
+  gnt = [[0.3, 0.2, 0.1], [0.4, 0.2, 0.05]]
+  made = np.zeros((3, 2, 2, len(lm.PROBES)))
+  for z in range(2):
+    for r in range(3):
+      made[r, z, :, lm.PROBES.index('cos_gnt')] = [gnt[z][r], -gnt[z][r]]
+      made[r, z, :, lm.PROBES.index('cos_gnt_random')] = [0.1 / 2 ** r, -0.1 / 2 ** r]
+      made[r, z, :, lm.PROBES.index('cos_gnt_shuffled')] = [0.1, -0.1]
+      made[r, z, :, lm.PROBES.index('cos_g')] = [0.2 - 0.2 * r, 0.1]
+  got = {c['name']: c for c in fig9.fig9_claims(['1', '2', '3'], made, np.array([True, True]))}
+  assert got['gnt_spread_shrinks']['holds'] and got['gnt_spread_shrinks']['value'] == -1.0
+  assert got['gnt_spread_shrinks_beyond_shuffled']['holds']
+  beyond_random = got['gnt_spread_shrinks_beyond_random']  # ratios 3, 4, 4 and 4, 4, 2
+  np.testing.assert_allclose(beyond_random['per_seed'], [[3, 4, 4], [4, 4, 2]])
+  assert not beyond_random['holds']
+  g = got['g_aligned_at_injection']  # min over sizes of the mean cos(g, g_r): (−0.2 + 0.1) / 2
+  assert g['per_seed'] == pytest.approx([-0.05, -0.05]) and not g['holds']
 
 
 def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):

@@ -14,7 +14,7 @@
 - Accuracy: ``lm.evaluate``'s test accuracy, task loss and background loss against the numpy
   model run on the full instances TOK1 TOK2 LABEL EOD, the answer recomputed from the task's
   hidden order (not from its label table).
-- Rank statistics: the trend claims' vectorized Spearman ρ (``claims._rho``) against
+- Rank statistics: the trend claims' vectorized Spearman ρ (``claims.rank_correlation``) against
   ``scipy.stats.spearmanr`` on tied data.
 """
 import dataclasses
@@ -304,11 +304,11 @@ def test_evaluate_accuracy_and_losses_match_numpy_model():
 # 4. Rank correlation.
 
 def test_rank_correlation_matches_scipy_with_ties():
-  """``claims._rho`` (the trend claims' vectorized Spearman ρ, one per row) equals
+  """``claims.rank_correlation`` (the trend claims' vectorized Spearman ρ, one per row) equals
   ``scipy.stats.spearmanr`` (average ranks for ties, then Pearson) to 1e-12 on data with ties
   in one, the other or both variables, with whole tied blocks, and (NaN both) on a constant
   variable; without ties also the closed form 1 − 6 Σ d² / (n (n² − 1))."""
-  rho = lambda a, b: float(claims._rho(a, np.asarray(b, np.float64)[None])[0])
+  rho = lambda a, b: float(claims.rank_correlation(a, np.asarray(b, np.float64)[None])[0])
   rng = np.random.default_rng(0)
   x = rng.normal(size=30)
   cases = [
@@ -324,7 +324,7 @@ def test_rank_correlation_matches_scipy_with_ties():
     want = stats.spearmanr(a, b).statistic
     assert abs(rho(a, b) - want) < 1e-12, (a, b, rho(a, b), want)
   rows = rng.integers(0, 4, (5, 9)).astype(float)  # several rows at once, each with ties
-  np.testing.assert_allclose(claims._rho(np.arange(9), rows),
+  np.testing.assert_allclose(claims.rank_correlation(np.arange(9), rows),
                              [stats.spearmanr(np.arange(9), r).statistic for r in rows],
                              rtol=0, atol=1e-12)
   with warnings.catch_warnings():

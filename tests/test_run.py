@@ -128,18 +128,19 @@ def test_a_corrupted_checkpoint_is_skipped_and_the_run_resumes_bit_identical(tmp
   _assert_identical_runs(wd, str(tmp_path / 'full'), smoke_config)
 
 
-@pytest.mark.parametrize('spec,num_steps,first,sig', [
-    ('sweep.py:smoke', 600, 20, signal.SIGKILL), ('msp.py:smoke', 2000, 50, signal.SIGKILL),
-    ('olmo_tiny.py:smoke', 80, 20, signal.SIGKILL), ('sweep.py:smoke', 4000, 20, signal.SIGTERM),
-    ('olmo_tiny.py:smoke', 120, 20, signal.SIGTERM)])
-def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, first, sig):
-  """Every family through ``rarelearn.main``: SIGKILL at a random moment after the first
-  checkpoint, then the same command again: the result equals an uninterrupted run's, bit for
-  bit (summary, metrics rows, final checkpoint). SIGTERM (a preempted machine): the run ends
-  its chunk, checkpoints it, says how to resume and exits with status 143; then the same."""
+@pytest.mark.parametrize('spec,num_steps,first,signals', [
+    ('sweep.py:smoke', 600, 20, [signal.SIGKILL]), ('msp.py:smoke', 2000, 50, [signal.SIGKILL]),
+    ('sweep.py:smoke', 4000, 20, [signal.SIGTERM]),
+    ('olmo_tiny.py:smoke', 120, 20, [signal.SIGTERM, signal.SIGKILL])])
+def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, first, signals):
+  """Every family through ``rarelearn.main``: SIGKILL at a random moment after a checkpoint,
+  then the same command again: the result equals an uninterrupted run's, bit for bit (summary,
+  metrics rows, final checkpoint). SIGTERM (a preempted machine): the run ends its chunk,
+  checkpoints it, says how to resume and exits with status 143; then the same. The ladder takes
+  both in one run (a SIGTERM, then a SIGKILL after the resumed run's next checkpoint)."""
   spec = os.path.join(REPO, 'configs', spec)
-  # SIGTERM: no periodic checkpoints, so the one the run resumes from is the one the signal wrote
-  every = 1 if sig == signal.SIGKILL else 1000
+  # SIGTERM alone: no periodic checkpoints, so the one the run resumes from is the signal's
+  every = 1000 if signals == [signal.SIGTERM] else 1
   overrides = [f'--config.train.num_steps={num_steps}',
                f'--config.train.checkpoint_every_chunks={every}']
   config = configlib.load_config_file(spec)
@@ -149,22 +150,24 @@ def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, fir
   wd = str(tmp_path / 'killed')
   cmd = [sys.executable, '-m', 'rarelearn.main', f'--config={spec}', f'--workdir={wd}',
          '--noprogress', *overrides]
-  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-  deadline = time.time() + 120
-  while not _trained_to(wd, first, sig) and time.time() < deadline:
-    time.sleep(0.02)
-  time.sleep(np.random.default_rng(int(time.time())).uniform(0.0, 0.5))
-  proc.send_signal(sig)
-  proc.wait(timeout=60)
-  err = proc.stderr.read().decode()
-  assert not os.path.exists(os.path.join(wd, 'summary.json'))
-  if sig == signal.SIGKILL:
-    assert proc.returncode == -signal.SIGKILL, err
-  else:  # the step it names is the newest checkpoint
-    assert proc.returncode == 128 + signal.SIGTERM, err
-    stopped = int(re.search(r'SIGTERM: stopped at step (\d+) with a checkpoint; the same command '
-                            r'resumes', err.strip().splitlines()[-1]).group(1))
-    assert stopped == max(int(s) for s in os.listdir(checkpoint.directory(wd)) if s.isdigit())
+  for sig in signals:
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not _trained_to(wd, first, sig) and time.time() < deadline:
+      time.sleep(0.02)
+    time.sleep(np.random.default_rng(int(time.time())).uniform(0.0, 0.5))
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    err = proc.stderr.read().decode()
+    assert not os.path.exists(os.path.join(wd, 'summary.json'))
+    if sig == signal.SIGKILL:
+      assert proc.returncode == -signal.SIGKILL, err
+    else:  # the step it names is the newest checkpoint
+      assert proc.returncode == 128 + signal.SIGTERM, err
+      first = int(re.search(r'SIGTERM: stopped at step (\d+) with a checkpoint; the same '
+                            r'command resumes', err.strip().splitlines()[-1]).group(1))
+      assert first == max(int(s) for s in os.listdir(checkpoint.directory(wd)) if s.isdigit())
+      first += config.train.steps_per_chunk  # a SIGKILL next: after the resumed run's checkpoint
   again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert again.returncode == 0, again.stderr
   assert 'resuming' in again.stderr

@@ -15,6 +15,14 @@ At a training step with parameters θ and batch tokens:
   member's true MLP width are never chosen (K ≤ that width);
 - cos(g, g_r), cos(g_t, g_r), cos(g_nt, g_r) over those units' parameters. cos(g_t, g_r) is
   NaN on a batch with no instance (g_t = 0).
+
+Two nulls for cos(g_nt, g_r), over the same units' parameters: ``cos_gnt_random``, the cosine of
+g_nt with a random direction (i.i.d. normal on the member's true coordinates, a new one at every
+step) — what any cosine in that many dimensions does, so its spread shrinks with width by
+dimension alone; and ``cos_gnt_shuffled``, with g_s, the gradient of the same LABEL-position loss
+over the same pairs with the answers permuted among them (one fixed permutation): a task of the
+same form and the same inputs whose answers mean nothing. g_r and g_s come from one forward
+pass and two pullbacks.
 """
 from __future__ import annotations
 
@@ -26,6 +34,7 @@ from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
 
 INSTANCE_TARGETS = 3  # targets 0, 1, 2 of a carrier sequence: TOK2, LABEL, EOD
+SHUFFLE_SEED, RANDOM_SEED = 17, 23  # the shuffled task's permutation; the random directions
 
 
 def task_token_weights(carriers_B: jax.Array, seq_len: int) -> jax.Array:
@@ -65,6 +74,26 @@ def task_gradient(params: tf.Params, task: tk.TokenTask, shape: tf.Shape,
   return jax.grad(loss)(params)
 
 
+def task_and_shuffled_gradients(params: tf.Params, task: tk.TokenTask, shape: tf.Shape,
+                                dims: tf.Dims) -> tuple[tf.Params, tf.Params]:
+  """(g_r, g_s): ``task_gradient`` and the same with the LABELs permuted among the pairs (a
+  fixed permutation, ``SHUFFLE_SEED``), from one forward pass and two pullbacks. (Not one
+  vmapped pullback of the two cotangents stacked: on jax 0.10.2 / CPU that returned the second
+  gradient off by up to 30% of its scale, where each pullback alone matches ``jax.grad``.)"""
+  pairs = jnp.concatenate([task.train_pairs, task.test_pairs])
+  label = tk.instances(task, pairs)[:, 2]
+  shuffled = label[jax.random.permutation(jax.random.key(SHUFFLE_SEED), label.shape[0])]
+  logits, pullback = jax.vjp(lambda p: label_logits(p, task, pairs, shape, dims)[0], params)
+  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  return tuple(pullback(((probs - jax.nn.one_hot(y, logits.shape[-1])) / y.shape[0]
+                         ).astype(logits.dtype))[0] for y in (label, shuffled))
+
+
+def random_direction(step: jax.Array, shape: tf.Shape, dims: tf.Dims) -> tf.Params:
+  """An isotropic random direction on the member's true coordinates (new at every step)."""
+  return tf.init_params(jax.random.fold_in(jax.random.key(RANDOM_SEED), step), shape, dims)
+
+
 def _neuron_parts(g: tf.Params) -> list[jax.Array]:
   """The first layer's MLP gradients as [F, ·] blocks, one row per hidden unit."""
   layer = g['layers']
@@ -89,15 +118,20 @@ def neuron_cosine(a: tf.Params, b: tf.Params, selected_I: jax.Array) -> jax.Arra
 
 
 def probe(params: tf.Params, tokens_BxS1: jax.Array, carriers_B: jax.Array,
-          task: tk.TokenTask, shape: tf.Shape, dims: tf.Dims, k: int) -> dict:
-  """Everything of one step: the loss, g (= g_t + g_nt) and the three cosines on the task
-  neurons (``cos_g``, ``cos_gt``, ``cos_gnt``), and ``instances`` (carriers in the batch)."""
+          task: tk.TokenTask, shape: tf.Shape, dims: tf.Dims, k: int,
+          step: jax.Array | int = 0) -> dict:
+  """Everything of one step: the loss, g (= g_t + g_nt), the three cosines on the task
+  neurons (``cos_g``, ``cos_gt``, ``cos_gnt``), the two nulls (``cos_gnt_random``,
+  ``cos_gnt_shuffled``; the random direction drawn for ``step``) and ``instances``
+  (carriers in the batch)."""
   weights = task_token_weights(carriers_B, tokens_BxS1.shape[1] - 1)
   loss, g_t, g_nt = split_gradient(params, tokens_BxS1, weights, shape, dims)
   g = jax.tree.map(jnp.add, g_t, g_nt)
-  g_r = task_gradient(params, task, shape, dims)
+  g_r, g_s = task_and_shuffled_gradients(params, task, shape, dims)
   sel = task_neurons(g_r, shape, dims, k)
   return {'loss': loss, 'grads': g,
           'cos_g': neuron_cosine(g, g_r, sel), 'cos_gt': neuron_cosine(g_t, g_r, sel),
           'cos_gnt': neuron_cosine(g_nt, g_r, sel),
+          'cos_gnt_random': neuron_cosine(g_nt, random_direction(step, shape, dims), sel),
+          'cos_gnt_shuffled': neuron_cosine(g_nt, g_s, sel),
           'instances': jnp.sum(carriers_B).astype(jnp.float32)}

@@ -23,6 +23,20 @@ the embedding and after every layer (``transformer.residual_streams``).
   freedom, 50 draws); a planted mode is orders of magnitude above it. The score is the number
   of standing-out frequencies summed over the embedding and every layer of the member's true
   depth.
+- T_ADD, **Fourier share**: the share of the centred representations' variance (Σ_t ‖x_t − x̄‖²)
+  carried by the ``FOURIER_TOP`` = 5 strongest frequencies of the hidden values (the few key
+  frequencies of a modular-addition solution: 5 in Nanda et al. 2023's one-layer transformer).
+  Frequency k = 1…⌊T/2⌋ carries c_k = 2 P_k / T of the variance — the squared norm of the rows'
+  projection on the value order's cos(2πkv/T) and sin(2πkv/T) — and P_{T/2} / T for k = T/2 (T
+  even: the cosine alone); Σ_k c_k is the total variance (Parseval). Chance: for isotropic noise
+  any *fixed* set of K frequencies (not T/2) carries 2K/(T − 1) of the variance in expectation
+  (``fourier_chance``: 0.101 for K = 5, T = 100); picking the K strongest lifts noise above it,
+  the more the fewer dimensions (K = 5, T = 100: 0.17 at D = 8, 0.15 at 16, 0.12 at 128; a
+  representation of low rank more still). ``fourier_share_chance`` is the chance of the
+  representation at hand: its share with the values shuffled (``SHUFFLES`` = 16 fixed
+  permutations, averaged). The Fourier count misses solutions spread over several key
+  frequencies among other variance: 5 key frequencies of 50, with the rest of the variance
+  spread evenly, stand out only when they carry more than 10/19 of it.
 
 Shape letters (rarelearn/__init__.py): T task tokens, D d_model, L layers.
 """
@@ -36,6 +50,8 @@ from rarelearn.tasks import tokens as tk
 
 ORDER_PCS = 50
 FOURIER_THRESHOLD = 10.0
+FOURIER_TOP = 5  # frequencies of fourier_share
+SHUFFLES = 16  # value shuffles of fourier_share_chance
 _RANK_TOL = 1e-5  # singular values below this fraction of the largest are degenerate
 
 
@@ -82,13 +98,53 @@ def fourier_count(x_TxD: jax.Array, value_T: jax.Array,
   return jnp.sum(power > threshold * jnp.median(power))
 
 
+def fourier_variance(x_TxD: jax.Array, value_T: jax.Array) -> jax.Array:
+  """[T/2] the variance of the centred rows carried by frequencies k = 1…⌊T/2⌋ of the value
+  order: 2 P_k / T (P_{T/2} / T for an even T); they sum to Σ_t ‖x_t − x̄‖²."""
+  t = x_TxD.shape[0]
+  k = jnp.arange(1, t // 2 + 1)
+  return fourier_power(x_TxD, value_T) * jnp.where(2 * k == t, 1.0, 2.0) / t
+
+
+def fourier_share(x_TxD: jax.Array, value_T: jax.Array, top: int = FOURIER_TOP) -> jax.Array:
+  """The share of the centred rows' variance carried by their ``top`` strongest frequencies of
+  the value order (0 for rows that are all equal); chance in the module docstring."""
+  variance = fourier_variance(x_TxD, value_T)
+  return jnp.sum(jax.lax.top_k(variance, top)[0]) / jnp.maximum(jnp.sum(variance), 1e-30)
+
+
+def fourier_chance(num_values: int, top: int = FOURIER_TOP) -> float:
+  """2K/(T − 1): the expected share of K fixed frequencies (not T/2) in isotropic noise."""
+  return min(2 * top, num_values - 1) / (num_values - 1)
+
+
+def fourier_share_chance(x_TxD: jax.Array, value_T: jax.Array, top: int = FOURIER_TOP,
+                         shuffles: int = SHUFFLES) -> jax.Array:
+  """The mean ``fourier_share`` of the same rows over ``shuffles`` fixed permutations of the
+  values: the share this representation reaches with no relation to the value order."""
+  keys = jax.random.split(jax.random.key(0), shuffles)
+  return jnp.mean(jax.vmap(lambda k: fourier_share(
+      x_TxD, jax.random.permutation(k, value_T), top))(keys))
+
+
 def feature_scores(params: tf.Params, task: tk.TokenTask, shape: tf.Shape,
                    dims: tf.Dims) -> dict:
   """{'order_score': adjusted R² of the hidden order after the first layer, 'fourier_count':
-  standing-out frequencies of the hidden values over the embedding and the member's layers}.
-  Both are computed whatever the task, each the other's control."""
+  standing-out frequencies of the hidden values over the embedding and the member's layers,
+  'fourier_share' and 'fourier_share_chance': the Fourier share of the values and its
+  shuffled-values chance at the representation (embedding or a layer of the member's depth)
+  where the share stands out most above its chance, (share − chance) / (1 − chance)}. The key
+  frequencies may form in the embedding (a one-layer model) or in a layer's output at the
+  token's position; a layer whose representation has low rank reaches a high share by chance,
+  hence the choice by excess over chance rather than by the share itself. All are computed
+  whatever the task, each the other's control."""
   reps = token_representations(params, task, shape, dims)
   counts = jax.vmap(lambda x: fourier_count(x, task.value_T))(reps)
+  shares = jax.vmap(lambda x: fourier_share(x, task.value_T))(reps)
+  chances = jax.vmap(lambda x: fourier_share_chance(x, task.value_T))(reps)
   true_layers = jnp.arange(dims.depth + 1) <= shape.depth
+  excess = (shares - chances) / jnp.maximum(1.0 - chances, 1e-30)
+  best = jnp.argmax(jnp.where(true_layers, excess, -jnp.inf))
   return {'order_score': order_score(reps[1], task.rank_T)['score'],
-          'fourier_count': jnp.sum(jnp.where(true_layers, counts, 0))}
+          'fourier_count': jnp.sum(jnp.where(true_layers, counts, 0)),
+          'fourier_share': shares[best], 'fourier_share_chance': chances[best]}
