@@ -36,6 +36,8 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
   if extra is not None:
     extra(parser)
   args = parser.parse_args(argv)
+  global _STARTED
+  _STARTED = _code_state()  # a commit made while the run trains is not the code it ran
   if config is not None and args.smoke:
     args.config = f'{config}:smoke'
   os.makedirs(args.workdir, exist_ok=True)
@@ -72,19 +74,27 @@ def _plain(obj: Any) -> Any:
   return obj
 
 
-def provenance() -> dict:
-  """How a result was made: the command, the code's commit and the tracked files that differed
-  from it when the result was written, package versions, the machine and the date."""
-  import datetime  # pylint: disable=g-import-not-at-top,multiple-imports
-  import subprocess
-  from rarelearn import workdir as wd  # pylint: disable=g-import-not-at-top
+_STARTED: dict | None = None  # the code's state when the script parsed its arguments
+
+
+def _code_state() -> dict:
+  """The commit checked out and the tracked files that differ from it."""
+  import subprocess  # pylint: disable=g-import-not-at-top
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   git = lambda *a: subprocess.run(['git', '-C', repo, *a], capture_output=True, text=True,
                                   check=False).stdout.strip()
   changed = [line.split(maxsplit=1)[1] for line in
              git('status', '--porcelain', '--untracked-files=no').splitlines()]
-  return {'command': ' '.join(['python', *sys.orig_argv[1:]]), 'commit': git('rev-parse', 'HEAD'),
-          'uncommitted_changes_in': changed,
+  return {'commit': git('rev-parse', 'HEAD'), 'uncommitted_changes_in': changed}
+
+
+def provenance() -> dict:
+  """How a result was made: the command, the code's commit and the tracked files that differed
+  from it when the run started (``parse_args``; else now), package versions, the machine and
+  the date the result was written."""
+  import datetime  # pylint: disable=g-import-not-at-top
+  from rarelearn import workdir as wd  # pylint: disable=g-import-not-at-top
+  return {'command': ' '.join(['python', *sys.orig_argv[1:]]), **(_STARTED or _code_state()),
           'versions': wd.provenance(), 'machine': wd.machine(),
           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 

@@ -597,3 +597,14 @@ def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
                                  'between': [s + p for s in range(0, 40, 8) for p in (3, 5, 7)]}
   for size, where in fig9['cosines'].items():
     assert where['at_injection']['cos_gt']['n'] == 10 and where['between']['cos_gt']['n'] == 0
+
+
+def test_provenance_records_the_code_the_run_started_with(tmp_path, monkeypatch):
+  """A commit made while an experiment trains is not the code it ran: the commit and the changed
+  files are read when the script parses its arguments."""
+  expt.parse_args('x', None, ['--workdir', str(tmp_path)])
+  started = expt.provenance()
+  monkeypatch.setattr(expt, '_code_state', lambda: {'commit': 'later', 'uncommitted_changes_in': []})
+  later = expt.provenance()
+  assert later['commit'] == started['commit'] != 'later' and len(started['commit']) == 40
+  assert later['uncommitted_changes_in'] == started['uncommitted_changes_in']
