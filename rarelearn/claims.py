@@ -98,7 +98,8 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
   mean = v.mean(axis=0)
   rho = float(rank_correlation(sizes, mean)[0])
   rng = np.random.default_rng(seed)
-  boot = rank_correlation(sizes, v[rng.integers(0, v.shape[0], (RESAMPLES, v.shape[0]))].mean(axis=1))
+  resampled = v[rng.integers(0, v.shape[0], (RESAMPLES, v.shape[0]))].mean(axis=1)
+  boot = rank_correlation(sizes, resampled)
   boot = boot[np.isfinite(boot)]  # a resample whose means are all equal has no ρ
   low, high = (float(q) for q in np.percentile(boot, [2.5, 97.5])) if boot.size else (
       math.nan, math.nan)

@@ -604,7 +604,8 @@ def test_provenance_records_the_code_the_run_started_with(tmp_path, monkeypatch)
   files are read when the script parses its arguments."""
   expt.parse_args('x', None, ['--workdir', str(tmp_path)])
   started = expt.provenance()
-  monkeypatch.setattr(expt, '_code_state', lambda: {'commit': 'later', 'uncommitted_changes_in': []})
+  monkeypatch.setattr(expt, '_code_state',
+                      lambda: {'commit': 'later', 'uncommitted_changes_in': []})
   later = expt.provenance()
   assert later['commit'] == started['commit'] != 'later' and len(started['commit']) == 40
   assert later['uncommitted_changes_in'] == started['uncommitted_changes_in']

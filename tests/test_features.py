@@ -330,7 +330,8 @@ def test_probes_inside_the_training_loop_equal_the_direct_computation():
   direct = jax.jit(dc.probe, static_argnums=(5, 6))(state.params, tokens, carriers, task, shape,
                                                     dims, 8)
   np.testing.assert_allclose(probes[0], [float(direct[k]) for k in lm.PROBES], rtol=1e-4)
-  assert probes[0, 3] == 6 and probes[1, 3] == 0  # gap 2: round(0.5 · 6) · 2 at step 0 and np.isnan(probes[1, 1])
+  assert probes[0, 3] == 6 and probes[1, 3] == 0  # gap 2: round(0.5 · 6) · 2 at step 0
+  assert np.isnan(probes[1, 1])  # no instance at step 1: no g_t
   assert np.isfinite(probes[1, [0, 2]]).all()
   assert probes[1, 0] == pytest.approx(probes[1, 2], rel=1e-5)  # g = g_nt without instances
 
