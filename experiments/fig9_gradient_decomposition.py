@@ -182,7 +182,7 @@ def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
   config = configlib.load_config_file(args.config)
-  gap = 8 if args.smoke else args.gap
+  gap = 16 if args.smoke else args.gap  # smoke: 4 batches of instances every 16, as fig8
   try:
     burst = ladder.periodic_burst(config, args.gap_frequency, gap)
     inject, between = probe_phases(gap, burst)

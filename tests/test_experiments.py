@@ -593,10 +593,11 @@ def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
     np.testing.assert_allclose(rows['drop'], np.subtract(rows['loss_before'],
                                                          rows['loss_after']), atol=1e-6)
   fig9, _ = _run('fig9_gradient_decomposition', tmp_path_factory)
-  assert fig9['probe_steps'] == {'at_injection': [0, 1, 8, 9, 16, 17, 24, 25, 32, 33],
-                                 'between': [s + p for s in range(0, 40, 8) for p in (3, 5, 7)]}
+  # gap 16, bursts of 4: probes at phases 0, 2 (injection) and 6, 10, 14 (between) of 40 steps
+  assert fig9['probe_steps'] == {'at_injection': [0, 2, 16, 18, 32, 34],
+                                 'between': [6, 10, 14, 22, 26, 30, 38]}
   for size, where in fig9['cosines'].items():
-    assert where['at_injection']['cos_gt']['n'] == 10 and where['between']['cos_gt']['n'] == 0
+    assert where['at_injection']['cos_gt']['n'] == 6 and where['between']['cos_gt']['n'] == 0
 
 
 def test_provenance_records_the_code_the_run_started_with(tmp_path, monkeypatch):

@@ -183,7 +183,7 @@ def test_fourier_share_of_noise_is_at_chance():
       ft.fourier_share(x, value), ft.fourier_share_chance(x, value),
       jnp.sum(ft.fourier_variance(x, value)[fixed]) / jnp.sum(ft.fourier_variance(x, value)))))
   for width, lift in ((8, 1.8), (16, 1.6), (128, 1.25), (1024, 1.08)):
-    share, shuffled, in_fixed = (np.mean(a) for a in measure(jnp.asarray(_noise(width, (
+    share, shuffled, in_fixed = (float(np.mean(a)) for a in measure(jnp.asarray(_noise(width, (
         10, T, width)))))
     # K fixed frequencies: 2K/(p − 1); the strongest K: above it, less so the wider
     assert in_fixed == pytest.approx(chance, rel=0.1 if width < 64 else 0.03), width
