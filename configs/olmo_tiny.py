@@ -5,6 +5,7 @@ Command:   python experiments/fig5_olmo_heatmap.py            (this config is it
            resumable, python -m rarelearn.inspect opens its checkpoints)
 Smoke:     configs/olmo_tiny.py:smoke   (seconds; used by tests)
 Long:      configs/olmo_tiny.py:long    (an accelerator: the budget T_ADD needs, see below)
+Lever:     configs/olmo_tiny.py:lever   (python -m rarelearn.lever reads it; see below)
 
 Five rungs that keep the ladder's proportions (SwiGLU hidden 4·d_model, head_dim 8–16, depth
 growing with width): d_model 16, 32, 64, 96, 128 with 2, 4, 4, 8, 8 heads and 1, 2, 2, 3, 3
@@ -28,8 +29,20 @@ Batch 512 × 10,000 steps gives 250,000 (f = 0.05) to 5 million (f = 1) instance
 decay 1.0 keeps the decay rate lr × decay of the larger rungs (lr ≈ 2e-3 by the N^-1/3 rule) at
 the 1–2 × 10^-3 per step of those runs: the regime in which modular addition generalizes after
 memorizing (Power et al., 2022; Nanda et al., 2023).
+
+``:lever`` — the frontier grid of ``python -m rarelearn.lever`` (README "Up-weight or scale?"):
+the five rungs, T_CMP at seven frequencies a factor ≈ √2 apart (1 … 0.12 instances per
+sequence), 3 seeds, evaluated every 100 steps: 105 members, about 70 minutes on a 2-core CPU.
+``:lever_long`` — its accelerator variant (not yet run): nine rungs d16 … d256, ten
+frequencies 1 … 0.044 (a factor √2 apart), 3 seeds, 6,000 steps of batch 128.
 """
 import ml_collections
+
+# ``:lever``: injection frequencies a factor ≈ √2 apart (instances per sequence)
+LEVER_FREQUENCIES = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12)
+# ``:lever_long``: (d_model, heads, layers) of nine rungs
+LONG_RUNGS = ((16, 2, 1), (24, 2, 1), (32, 4, 2), (48, 4, 2), (64, 4, 2), (96, 8, 3),
+              (128, 8, 3), (192, 12, 4), (256, 16, 4))
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -104,6 +117,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.optimizer.weight_decay = 1.0
     c.optimizer.warmup_steps = 200
     c.train.learned_threshold = 0.9
+  elif arg == 'lever':
+    c.task.frequencies = LEVER_FREQUENCIES
+    c.model.seeds = 3
+    c.train.steps_per_chunk, c.train.checkpoint_every_chunks = 100, 4
+  elif arg == 'lever_long':
+    c.model.names = tuple(f'd{d}' for d, _, _ in LONG_RUNGS)
+    c.model.d_model, c.model.num_heads, c.model.depth = (tuple(x) for x in zip(*LONG_RUNGS))
+    c.model.mlp = tuple(4 * d for d in c.model.d_model)
+    c.task.frequencies = tuple(round(2 ** (-k / 2), 3) for k in range(10))
+    c.model.seeds = 3
+    c.train.num_steps, c.train.steps_per_chunk, c.train.batch_size = 6000, 100, 128
+    c.train.checkpoint_every_chunks = 10
   elif arg:
-    raise ValueError(f'unknown config variant {arg!r}; expected "smoke", "long" or nothing')
+    raise ValueError(f'unknown config variant {arg!r}; expected "smoke", "long", "lever", '
+                     '"lever_long" or nothing')
   return c

@@ -14,7 +14,7 @@ VARIANTS = {'bench_large.py': ('', 'smoke'), 'complexity.py': ('', 'smoke'),
             'injection.py': ('', 'smoke'), 'lever.py': ('', 'smoke'),
             'msp.py': ('', 'smoke', 'full', 'complexity'),
             'olmo_ladder.py': ('', 'small', 'smoke', 'colab'),
-            'olmo_tiny.py': ('', 'smoke', 'long'),
+            'olmo_tiny.py': ('', 'smoke', 'long', 'lever', 'lever_long'),
             'sweep.py': ('', 'smoke')}
 
 
