@@ -69,6 +69,18 @@ def over_seeds(name: str, statement: str, statistic: str, per_seed: Sequence[flo
               holds=bool(meets(low, high)))
 
 
+def value_within(name: str, statement: str, statistic: str, value: float | None,
+                 ci95: Sequence[float | None], per_seed: Sequence[float | None],
+                 interval: Sequence[float], what: str) -> dict:
+  """A claim that a measured value (with its own interval over seeds, reported) lies inside an
+  interval predicted before it was measured (``what`` names it)."""
+  holds = value is not None and interval[0] <= value <= interval[1]
+  return dict(name=name, statement=statement, statistic=statistic, value=value,
+              ci95=list(ci95), seeds=len(per_seed), per_seed=list(per_seed),
+              criterion=f'value within {what} ({interval[0]:.3g}, {interval[1]:.3g})',
+              holds=bool(holds))
+
+
 def _or_none(v: float) -> float | None:
   return float(v) if math.isfinite(v) else None
 

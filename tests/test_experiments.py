@@ -204,54 +204,45 @@ def test_fig4_claims_on_hand_made_seeds():
   assert fig4.fig4_claims(one, by_gap) == []  # one seed (smoke): no claims
 
 
-def test_lever_frontiers_and_routes_on_a_hand_made_grid():
-  """Widths (8, 16, 32) × π_r (.01, .02, .04): learned where the width doubles with each halving
-  of π_r. Width 8 learns only at .04 after 300 steps: (2·8·256+8+256)·300 parameter-steps;
-  scaling to width 32 at .01 takes 100 steps: (2·32·256+32+256)·100."""
+def test_lever_claims_on_a_hand_made_analysis():
+  """Widths 8, 16, 32 × π_r .01, .02, .04 × 2 seeds; the theory's critical widths 30, 12, 5
+  round up to 32, 16, 8. Seed 0's smallest learning widths are 32, 16, 8 (3 of 3 agree), seed
+  1's None, 16, 8 (2 of 3). Seed 0 routes widths 8 (up-weight, Δ 0.3) and 16 (scale); seed 1
+  width 8 (up-weight, Δ 0.05)."""
   lever = _module('lever_upweight_vs_scale')
-  assert lever.num_params(8, 256, 1) == 2 * 8 * 256 + 8 + 256
-  assert lever.num_params(8, 256, 2) == 2 * 8 * 256 + 8 + 256 + 8 * 8 + 8
-  widths, freqs = [8, 16, 32], [0.01, 0.02, 0.04]
-  learned = np.array([[False, False, True], [False, True, True], [True, True, True]])
-  by_width, by_freq = results.frontier(learned, widths, freqs)
-  assert by_width == {8: 0.04, 16: 0.02, 32: 0.01}
-  assert by_freq == {0.01: 32, 0.02: 16, 0.04: 8}
-  assert results.is_monotone(learned)
-  broken = learned.copy()
-  broken[1, 2] = False  # width 16 learns at .02 but not at .04: same frontiers, not monotone
-  assert results.frontier(broken, widths, freqs) == (by_width, by_freq)
-  assert not results.is_monotone(broken)
-  assert not results.is_monotone([[True], [False]])  # the wider model loses the task
-  assert results.is_monotone(np.zeros((2, 3), bool))
-  steps = [[None, None, 300], [None, 200, 100], [100, 100, 100]]
-  cost = [[None if s is None else lever.num_params(w, 256, 1) * s for s in row]
-          for w, row in zip(widths, steps)]
-  other = np.array([[1.0, 1.1, 1.3], [0.5, 0.6, 0.7], [0.2, 0.2, 0.2]])
-  routes = lever.routes(widths, freqs, steps, cost, learned, other)
-  assert set(routes) == {8, 16}  # width 32 learns the task at its own frequency
-  assert routes[8]['upweight_cost'] == (2 * 8 * 256 + 8 + 256) * 300 == 1_308_000
-  assert routes[8]['scale_cost'] == (2 * 32 * 256 + 32 + 256) * 100 == 1_667_200
-  assert routes[8]['cheaper'] == 'upweight' and routes[8]['scale_width'] == 32
-  assert routes[8]['other_tasks_loss_change'] == pytest.approx(0.3)
-  assert routes[16]['upweight_cost'] == (2 * 16 * 256 + 16 + 256) * 200 == 1_692_800
-  assert routes[16]['cheaper'] == 'scale'
-  # the claims' per-seed verdicts: the theory's widths 30, 12, 5 round up to 32, 16, 8 (all 3
-  # agree); 9.5 at .02 rounds to 16 too, 33 at .01 to none (2 of 3); up-weighting is cheaper
-  # for 1 of the 2 routed widths, and its route (width 8) moves the other tasks' loss by 0.3
-  score = np.where(learned, 0.9, 0.1)
-  params = [lever.num_params(w, 256, 1) for w in widths]
-  made = lever.grid_verdicts(widths, freqs, params, {0.01: 30, 0.02: 12, 0.04: 5}, 0.5, score,
-                             steps, other)
-  assert made[1:] == (1.0, 0.5, pytest.approx(0.3)) and made[0] == routes
-  other_seed = lever.grid_verdicts(widths, freqs, params, {0.01: 33, 0.02: 9.5, 0.04: 5}, 0.5,
-                                   score, steps, other)
-  assert other_seed[1] == pytest.approx(2 / 3)
-  got = {c['name']: c for c in lever.lever_claims([made, other_seed])}
-  assert got['frontier_matches_theory']['ci95'] == pytest.approx([2 / 3, 1.0])
-  assert not got['frontier_matches_theory']['holds']  # one seed's 2/3 is not above 0.8
-  assert not got['upweight_cheaper']['holds']  # 0.5 is not above 0.5
-  assert not got['upweight_costs_others_little']['holds']  # 0.3 is not below 0.1
-  assert lever.lever_claims([made]) == []
+  sizes = [100.0, 200.0, 400.0]
+  route = lambda seed, size, cheaper, change: {
+      'seed': seed, 'size': size, 'cheaper': cheaper, 'upweight': {'other_loss_change': change}}
+  res = {'labels': ['width 8', 'width 16', 'width 32'], 'sizes': sizes, 'seeds': [0, 1],
+         'theory': {'critical_width': {0.01: 30, 0.02: 12, 0.04: 5}, 'kappa': 0.9},
+         'frontier': {'by_frequency': [{'smallest_size': [400.0, None]},
+                                       {'smallest_size': [200.0, 200.0]},
+                                       {'smallest_size': [100.0, 100.0]}]},
+         'routes': [route(0, 100.0, 'upweight', 0.3), route(0, 200.0, 'scale', 0.0),
+                    route(1, 100.0, 'upweight', 0.05)],
+         'power_law': {'fit': {'kappa_ci95': [0.5, 0.8]}}}
+  assert lever.toy_seed_values(res) == [(1.0, 0.5, 0.3), (pytest.approx(2 / 3), 1.0, 0.05)]
+  got = {c['name']: c for c in lever.toy_claims(res)}
+  assert not got['toy_kappa_matches_theory']['holds']  # 0.9 is outside [0.5, 0.8]
+  assert got['toy_frontier_matches_theory']['ci95'] == pytest.approx([2 / 3, 1.0])
+  assert not got['toy_frontier_matches_theory']['holds']
+  assert not got['toy_upweight_cheaper']['holds']  # seed 0's 0.5 is not above 0.5
+  assert not got['toy_upweight_costs_others_little']['holds']  # seed 0's 0.3
+  res['power_law']['fit']['kappa_ci95'] = [0.5, 1.2]
+  assert {c['name']: c for c in lever.toy_claims(res)}['toy_kappa_matches_theory']['holds']
+  # held out: width 32's frontier 0.02 [0.015, 0.03] inside (0.01, 0.05); width 16's outside
+  held = {'frontier': {'by_size': [
+      {'label': 'width 8', 'size': 100.0, 'geometric_mean': 0.1, 'ci95': [0.1, 0.1],
+       'midpoint': [0.1, 0.1]},
+      {'label': 'width 16', 'size': 200.0, 'geometric_mean': 0.06, 'ci95': [0.05, 0.07],
+       'midpoint': [0.05, 0.07]},
+      {'label': 'width 32', 'size': 400.0, 'geometric_mean': 0.02, 'ci95': [0.015, 0.03],
+       'midpoint': [0.015, 0.03]}]},
+      'power_law': {'predictions': [{}, {'held_out': True, 'interval': [0.02, 0.05]},
+                                    {'held_out': True, 'interval': [0.01, 0.05]}]}}
+  made = lever.heldout_claims('toy', held)
+  assert [(c['name'], c['holds']) for c in made] == [('toy_heldout_width_16_inside', False),
+                                                     ('toy_heldout_width_32_inside', True)]
 
 
 @pytest.fixture(scope='module')
@@ -260,20 +251,25 @@ def lever_run(tmp_path_factory):
 
 
 def test_lever_run_reports_its_own_trajectories(lever_run):
-  """configs/lever.py:smoke: widths (2, 4, 8) × factors (1, 4) on task 3 (π = .12)."""
+  """configs/lever.py:smoke: widths (2, 4, 8) × factors (1, 4) on task 3 (π = .12); the final
+  scores and learning steps equal metrics.jsonl's, the rule recomputed here."""
   results, workdir = lever_run
-  with open(workdir / 'lever' / 'summary.json') as f:
+  with open(workdir / 'toy' / 'summary.json') as f:
     assert_golden('lever_smoke', json.load(f)['final'])
-  assert results['frequencies'] == pytest.approx([0.12, 0.48])
-  with open(workdir / 'lever' / 'metrics.jsonl') as f:
+  res = results['toy']['all']
+  assert res['frequencies'] == pytest.approx([0.12, 0.48])
+  assert res['sizes'] == [2 * w * 8 + w + 8 for w in (2, 4, 8)]  # D = 4·2, weights and biases
+  with open(workdir / 'toy' / 'metrics.jsonl') as f:
     rows = [json.loads(line) for line in f if 'task_score' in line]
   for i, w in enumerate((2, 4, 8)):
     for j, factor in enumerate((1.0, 4.0)):
       mine = [r for r in rows if r['width'] == w and r['factor'] == factor]
-      assert results['final_score'][i][j] == pytest.approx(mine[-1]['task_score'][3])
-      ok = [r['task_score'][3] >= 0.5 for r in mine]
-      want = next((mine[t]['step'] for t in range(len(ok)) if all(ok[t:])), None)
-      assert results['steps_to_learn'][i][j] == want
+      curve = [r['task_score'][3] for r in mine]
+      assert res['final_score'][i][j][0] == pytest.approx(curve[-1])
+      want = next((mine[t]['step'] for t in range(len(curve))
+                   if curve[t] >= 0.5 and min(curve[t:]) >= 0.45), None)
+      assert res['learning_step'][i][j][0] == want
+  assert results['claims'] == []  # one seed, too few sizes for a fit
 
 
 def test_msp_analysis_on_a_synthetic_population():
@@ -415,6 +411,16 @@ def test_fig5_and_fig7_smoke_report_their_own_cells_of_one_run(tmp_path_factory)
   # accuracies are fractions of the 5,000 test pairs
   counts = raw['cmp.test_accuracy'] * 5000
   np.testing.assert_allclose(counts, np.round(counts), atol=2e-3)
+  # the lever reads the same run: its grid is fig5's arrays, its costs by hand
+  from rarelearn import lever  # pylint: disable=g-import-not-at-top
+  grid = lever.read([str(workdir / 'ladder_cmp')])
+  assert grid.sizes.tolist() == sizes and grid.freqs.tolist() == [0.1, 0.5]
+  np.testing.assert_array_equal(grid.score, raw['cmp.test_accuracy'][:, ::-1])
+  assert grid.train_instances == 5000 and grid.base_frequency == 0.1
+  np.testing.assert_allclose(grid.instances_per_step, [[0.8, 4.0]] * 2)  # batch 8 × f
+  for (d, depth), n, flops in zip(((8, 1), (16, 2)), sizes, grid.flops_per_step[:, 0]):
+    # 8 × 16 tokens × (6 × (non-embedding + half of input and output embeddings) + attention)
+    assert flops == 128 * (6 * (n + 160 * d) + 12 * depth * 16 * d)
 
 
 def test_fig6_smoke_reports_order_and_gaps(tmp_path_factory):

@@ -84,3 +84,12 @@ def test_a_sparse_parity_run_through_main_opens_in_inspect(tmp_path):
                              rtol=1e-6, atol=1e-7)
   assert inspect.main([f'--workdir={wd}']) == 0
   assert 'ℓ*' not in inspect.table(ins) and len(inspect.table(ins).splitlines()) == 4
+  # the lever reads it with the subtasks' own frequencies as the frequency axis
+  from rarelearn import lever  # pylint: disable=g-import-not-at-top
+  res = lever.main([f'--workdir={wd}'])
+  pi = np.array([t['frequency'] for t in summary['tasks']])
+  order = np.argsort(pi)
+  np.testing.assert_allclose(res['frequencies'], pi[order])
+  np.testing.assert_allclose(np.asarray(res['final_score'])[:, :, 0],
+                             np.asarray(summary['final']['task_score'])[:, order], atol=1e-6)
+  assert res['routes'] == [] and os.path.exists(os.path.join(wd, 'lever', 'lever.json'))

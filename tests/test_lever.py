@@ -1,0 +1,175 @@
+"""rarelearn.lever: the first-sustained-crossing rule and the frontier on hand-made trajectories,
+the power-law fit against planted power laws (its intervals cover the truth as often as they
+say), and the routes' costs worked out by hand on a tiny grid."""
+import math
+
+import numpy as np
+import pytest
+
+from rarelearn import lever
+
+STEPS = np.array([0, 100, 200, 300, 400, 500])
+
+
+@pytest.mark.parametrize('score, want', [
+    ([0.1, 0.2, 0.5, 0.85, 0.9, 0.95], 300),  # crosses once and stays
+    ([0.1, 0.85, 0.7, 0.82, 0.9, 0.95], 300),  # the first crossing falls back below 0.75
+    ([0.1, 0.81, 0.78, 0.80, 0.77, 0.79], 100),  # hovers at 0.8 but never below 0.75
+    ([0.1, 0.81, 0.78, 0.80, 0.77, 0.74], None),  # ends below 0.75
+    ([0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 0),
+    ([0.1, 0.5, 0.6, 0.7, 0.79, 0.799], None),  # never reaches 0.8
+    ([0.1, 0.85, float('nan'), 0.9, 0.9, 0.9], 300),  # a missing evaluation counts as below
+])
+def test_learning_step_is_the_first_sustained_crossing(score, want):
+  assert lever.learning_step(STEPS, score, 0.8, 0.05) == want
+
+
+def test_learning_step_without_margin_is_the_plain_rule():
+  score = [0.1, 0.85, 0.79, 0.82, 0.9, 0.95]
+  assert lever.learning_step(STEPS, score, 0.8, 0.0) == 300
+  assert lever.learning_step(STEPS, score, 0.8, 0.05) == 100
+
+
+def test_frontier_cells_and_smallest_sizes_by_hand():
+  freqs = [0.1, 0.2, 0.4, 0.8]
+  learned = np.array([[False, False, False, False],  # never: (0.8, inf)
+                      [False, False, True, True],  # (0.2, 0.4]
+                      [False, True, False, True],  # a fluke at 0.2: only 0.8 is closed above
+                      [True, True, True, True]])  # every frequency: (0, 0.1]
+  low, high = lever.frontier_cells(learned, freqs)
+  np.testing.assert_array_equal(low, [0.8, 0.2, 0.4, 0.0])
+  np.testing.assert_array_equal(high, [np.inf, 0.4, 0.8, 0.1])
+  # per frequency, the smallest size from which every larger one learns (size 20 learns at
+  # 0.4 but size 40 does not: 80)
+  assert lever.smallest_sizes(learned, [10, 20, 40, 80]) == [80, 40, 80, 20]
+  assert lever.midpoint(0.2, 0.4) == pytest.approx(math.sqrt(0.08))
+  assert math.isnan(lever.midpoint(0.0, 0.1)) and math.isnan(lever.midpoint(0.8, math.inf))
+
+
+def _planted(rng, a, kappa, sigma, sizes, seeds, ratio):
+  """Cells of a frequency grid (a factor ``ratio`` apart) around f* = a·N^-κ·e^(σ·noise)."""
+  grid = np.exp(np.arange(np.log(1e-4), np.log(1.0), np.log(ratio)))
+  x, low, high = [], [], []
+  for n in sizes:
+    for _ in range(seeds):
+      f = a * n ** -kappa * math.exp(sigma * rng.standard_normal())
+      lo, hi = lever.frontier_cells([grid >= f], grid)
+      x.append(n)
+      low.append(lo[0])
+      high.append(hi[0])
+  return x, low, high
+
+
+def test_fit_recovers_a_planted_power_law_and_its_intervals_cover_as_often_as_they_say():
+  """f* = 2·N^-0.6 with log-normal seed noise σ = 0.2, a grid √2 apart, 5 sizes × 3 seeds:
+  over 300 planted data sets the 95% intervals of κ and a cover the truth at least 90% of the
+  time, and the 90% prediction interval at a size 4× beyond the largest covers a new seed's
+  frontier (midpoint of its cell) 80–97% of the time."""
+  rng = np.random.default_rng(0)
+  sizes = [1e3, 3e3, 1e4, 3e4, 1e5]
+  cover_k = cover_a = cover_new = 0
+  kappas = []
+  for _ in range(300):
+    fit = lever.fit_power_law(*_planted(rng, 2.0, 0.6, 0.2, sizes, 3, math.sqrt(2)))
+    kappas.append(fit['kappa'])
+    cover_k += fit['kappa_ci95'][0] <= 0.6 <= fit['kappa_ci95'][1]
+    cover_a += fit['a_ci95'][0] <= 2.0 <= fit['a_ci95'][1]
+    _, lo, hi = _planted(rng, 2.0, 0.6, 0.2, [4e5], 1, math.sqrt(2))
+    cover_new += lever.inside(lo[0], hi[0], lever.predict(fit, 4e5)['interval'])
+  assert np.mean(kappas) == pytest.approx(0.6, abs=0.02)
+  assert cover_k >= 270 and cover_a >= 270, (cover_k, cover_a)
+  assert 240 <= cover_new <= 291, cover_new
+
+
+def test_a_fit_through_identical_seeds_is_as_wide_as_the_grid_is_coarse():
+  """No seed noise on a grid a factor 2 apart: the residuals alone would make the interval
+  vanish; floored at the grid's resolution it still covers the truth, and is wider for a
+  coarser grid."""
+  rng = np.random.default_rng(1)
+  sizes = [1e3, 2e3, 4e3, 8e3, 1.6e4, 3.2e4]
+  widths = {}
+  for ratio in (2.0, 4.0):
+    fit = lever.fit_power_law(*_planted(rng, 1.0, 0.5, 0.0, sizes, 3, ratio))
+    assert fit['sigma'] >= math.log(ratio) / math.sqrt(12) - 1e-12
+    assert fit['kappa_ci95'][0] <= 0.5 <= fit['kappa_ci95'][1]
+    widths[ratio] = fit['kappa_ci95'][1] - fit['kappa_ci95'][0]
+  assert widths[4.0] > widths[2.0]
+
+
+def test_fit_refuses_too_few_interior_points():
+  with pytest.raises(ValueError, match='interior frontiers at ≥ 2 sizes'):
+    lever.fit_power_law([1e3, 1e3, 1e4], [0.1, 0.1, 0.0], [0.2, 0.2, 0.1])
+
+
+def test_prediction_and_inversion_by_hand():
+  """Points exactly on f = 4·N^-0.5 with cells of log-width w: the fit is exact, σ is the
+  resolution w/√12, and the prediction interval at N is f·e^(±t·σ·√(1 + x0ᵀ(XᵀX)⁻¹x0)),
+  t at 90% with 4 degrees of freedom."""
+  sizes = np.array([100.0, 400.0, 1600.0, 100.0, 400.0, 1600.0])
+  f = 4 * sizes ** -0.5
+  w = math.log(1.5)
+  low, high = f * math.exp(-w / 2), f * math.exp(w / 2)
+  fit = lever.fit_power_law(sizes, low, high)
+  assert fit['kappa'] == pytest.approx(0.5) and fit['a'] == pytest.approx(4.0)
+  assert fit['sigma'] == pytest.approx(w / math.sqrt(12)) and fit['df'] == 4
+  x = np.log(sizes)
+  X = np.stack([np.ones(6), x], axis=1)
+  x0 = np.array([1.0, math.log(6400.0)])
+  se = fit['sigma'] * math.sqrt(1 + x0 @ np.linalg.inv(X.T @ X) @ x0)
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  t = stats.t.ppf(0.95, 4)
+  p = lever.predict(fit, 6400.0)
+  assert p['frequency'] == pytest.approx(0.05)
+  assert p['interval'] == pytest.approx([0.05 * math.exp(-t * se), 0.05 * math.exp(t * se)])
+  assert lever.size_for(fit, 0.05) == pytest.approx(6400.0)
+
+
+def _tiny_grid():
+  """Sizes 100 and 400 × frequencies 0.1, 0.4 × 1 seed. Size 100 learns only at 0.4, from step
+  300 (its 0.1 run ends at 0.5); size 400 learns at 0.1 from step 200 and at 0.4 from step
+  100. FLOPs per step 6·N·B with B = 10; 50 train instances; 10·f instances per step."""
+  steps = np.array([0, 100, 200, 300])
+  score = np.zeros((2, 2, 1, 4))
+  score[0, 0, 0] = [0, 0.2, 0.4, 0.5]
+  score[0, 1, 0] = [0, 0.3, 0.7, 0.95]
+  score[1, 0, 0] = [0, 0.5, 0.9, 0.9]
+  score[1, 1, 0] = [0, 0.9, 0.95, 0.97]
+  sizes, freqs = np.array([100.0, 400.0]), np.array([0.1, 0.4])
+  other = np.array([[[2.0], [2.3]], [[1.5], [1.6]]])
+  return lever.Grid(family='test', task='T', sizes=sizes, labels=['s100', 's400'],
+                    freqs=freqs, seeds=[0], steps=steps, score=score, other_loss=other,
+                    flops_per_step=6 * sizes[:, None] * 10 * np.ones((2, 2)),
+                    instances_per_step=10 * freqs[None, :] * np.ones((2, 2)), threshold=0.8,
+                    base_frequency=0.1, size_unit='parameters', train_instances=50)
+
+
+def test_routes_costs_by_hand():
+  grid = _tiny_grid()
+  steps = lever.learning_steps(grid, 0.05)
+  assert steps.tolist() == [[[None], [300]], [[200], [100]]]
+  (row,) = lever.routes(grid, steps, None)  # only size 100 misses the task at 0.1
+  assert row['size'] == 100 and row['seed'] == 0
+  up, scale = row['upweight'], row['scale']
+  assert (up['frequency'], up['steps'], up['flops']) == (0.4, 300, 6 * 100 * 10 * 300)
+  assert up['repetitions'] == pytest.approx(300 * 10 * 0.4 / 50)  # 24 passes
+  assert up['other_loss_change'] == pytest.approx(0.3)  # 2.3 − 2.0
+  assert (scale['label'], scale['steps'], scale['flops']) == ('s400', 200, 6 * 400 * 10 * 200)
+  assert scale['repetitions'] == pytest.approx(200 * 10 * 0.1 / 50)
+  assert scale['other_loss_change'] == pytest.approx(-0.5)  # 1.5 − 2.0
+  assert row['cheaper'] == 'upweight'  # 1.8e6 < 4.8e6 FLOPs
+  (summary,) = lever.routes_by_size([row])
+  assert summary['cheaper'] == {'upweight': 1}
+  assert summary['upweight']['flops'] == pytest.approx(1.8e6)
+
+
+def test_routes_beyond_the_grid_use_the_power_law():
+  grid = _tiny_grid()
+  grid.score[1, 0, 0] = [0, 0.1, 0.1, 0.1]  # size 400 misses 0.1 too: no size learns it
+  steps = lever.learning_steps(grid, 0.05)
+  fit = {'a': 4.0, 'kappa': 0.5}
+  rows = lever.routes(grid, steps, fit)
+  assert [r['size'] for r in rows] == [100.0, 400.0]
+  for r in rows:
+    assert r['scale'] == {'beyond_grid': True, 'predicted_size': pytest.approx(1600.0),
+                          'flops': None}
+    assert r['cheaper'] == 'upweight (scale not measured)'
