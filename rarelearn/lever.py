@@ -23,8 +23,9 @@ family and task are read as one grid (e.g. a ladder and more rungs trained later
   mean with a 95% bootstrap interval (``rarelearn.claims.interval``).
 - **The power law** log f* = log a − κ·log N, least squares over every (size, seed) with an
   interior frontier (seeds are independent draws), with t intervals (95%) for a and κ and 90%
-  prediction intervals for the frontier of a new seed at sizes not trained (``--holdout=K``
-  fits the smaller sizes only and scores the K largest). The residual variance is floored at the
+  prediction intervals for the frontier of a new seed at sizes not trained: 10 and 100 times
+  the largest (``extrapolation``), and with ``--holdout=K`` the K largest, left out of the fit
+  and scored against it. The residual variance is floored at the
   grid's own resolution (a midpoint is uniform within its cell: variance w²/12 for a cell of
   log-width w), so a fit through identical seeds on a coarse grid is not falsely exact.
 - **The routes**, for each size that does not learn the task at the base frequency
@@ -59,6 +60,7 @@ from rarelearn import claims, configlib, results
 from rarelearn import workdir as wd
 
 LEVEL_FIT, LEVEL_PREDICTION = 0.95, 0.90
+EXTRAPOLATE = (10, 100)  # report the frontier at these multiples of the largest size
 
 
 @dataclasses.dataclass
@@ -459,6 +461,8 @@ def analyse(grid: Grid, margin: float = 0.05, holdout: int = 0) -> dict:
          'final_score': grid.score[..., -1], 'frontier': fr, 'power_law': power_law,
          'routes': routes(grid, steps, fit), 'flops_per_step': grid.flops_per_step,
          'train_instances': grid.train_instances}
+  if fit is not None:  # beyond the largest size trained: 10 and 100 times it
+    out['extrapolation'] = [predict(fit, grid.sizes[-1] * k) for k in EXTRAPOLATE]
   out['routes_by_size'] = routes_by_size(out['routes'])
   if grid.theory is not None:
     out['theory'] = grid.theory
@@ -495,6 +499,9 @@ def report(res: dict) -> list[str]:
                  + (' (σ at the grid\'s resolution)' if fit['sigma_is_resolution'] else ''))
   else:
     lines.append(f'power law: {res["power_law"]["error"]}')
+  for p in res.get('extrapolation', []):
+    lines.append(f'extrapolated: at {p["size"]:.3g} the frontier is {p["frequency"]:.3g} '
+                 f'[{p["interval"][0]:.3g}, {p["interval"][1]:.3g}] (90%)')
   if 'theory' in res:
     lines.append(f'utility theory: κ = {res["theory"]["kappa"]:.3g} over the same sizes')
   return lines + _route_lines(res)
