@@ -21,13 +21,15 @@ family and task are read as one grid (e.g. a ladder and more rungs trained later
   frequency and the next lower one of the grid: its geometric midpoint is the point estimate,
   and a size learning at every frequency (or at none) is censored. Across seeds: the geometric
   mean with a 95% bootstrap interval (``rarelearn.claims.interval``).
-- **The power law** log f* = log a − κ·log N, least squares over every (size, seed) with an
-  interior frontier (seeds are independent draws), with t intervals (95%) for a and κ and 90%
-  prediction intervals for the frontier of a new seed at sizes not trained: 10 and 100 times
-  the largest (``extrapolation``), and with ``--holdout=K`` the K largest, left out of the fit
-  and scored against it. The residual variance is floored at the
-  grid's own resolution (a midpoint is uniform within its cell: variance w²/12 for a cell of
-  log-width w), so a fit through identical seeds on a coarse grid is not falsely exact.
+- **The power law** ln f* = ln a − κ·ln N, least squares with one point per size (the seeds'
+  mean of ln midpoint; sizes censored in any seed left out), with 95% intervals for a and κ
+  and 90% prediction intervals for a size's point at sizes not trained: 10 and 100 times the
+  largest (``extrapolation``), and with ``--holdout=K`` the K largest, left out of the fit and
+  scored against it. A point's variance is the larger of the residual variance and what the
+  grid and the seeds give on their own (a midpoint is uniform within its cell: w²/12 for a
+  cell of log-width w, not divided by the seeds, which often share a cell; plus the seeds'
+  spread over their number), so a fit through identical seeds on a coarse grid is not falsely
+  exact, and seeds that agree are not counted as independent points.
 - **The routes**, for each size that does not learn the task at the base frequency
   (``--base_frequency``; default the toy's own π_r, the ladder's lowest frequency): up-weight —
   stay at this size, train at its frontier frequency — or scale — the smallest size that learns
@@ -148,49 +150,67 @@ def midpoint(low: float, high: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # The power law f*(N) = a · N^(−κ).
 
-def fit_power_law(sizes: Sequence[float], low: Sequence[float], high: Sequence[float]) -> dict:
-  """Least squares of ln f* (each cell's geometric midpoint) on ln N over the interior cells
-  (one per size and seed); ``a`` and ``kappa`` with ``LEVEL_FIT`` t intervals; the residual
-  variance floored at the cells' resolution (mean of w²/12, w a cell's log-width)."""
-  mids = np.array([midpoint(lo, hi) for lo, hi in zip(low, high)])
-  keep = np.isfinite(mids)
-  x, y = np.log(np.asarray(sizes, np.float64)[keep]), np.log(mids[keep])
-  if x.size < 3 or np.ptp(x) == 0:
-    raise ValueError(f'the power law needs interior frontiers at ≥ 2 sizes and ≥ 3 points in '
-                     f'all; got {x.size} point(s) at {len(set(x.tolist()))} size(s)')
+def fit_power_law(sizes: Sequence[float], low_NxZ, high_NxZ) -> dict:
+  """Least squares of ln f* on ln N, one point per size: the mean over seeds of ln of each
+  seed's cell midpoint, over the sizes where every seed's cell is interior. ``a`` and ``kappa``
+  with ``LEVEL_FIT`` intervals. The variance of a size's point is the larger of the residual
+  variance and what the grid and the seeds alone give — the cells' resolution (mean w²/12, w a
+  cell's log-width; not divided by the seeds, which often share a cell) plus the seeds' spread
+  over their number; with two sizes only (no residual) that model variance alone, with normal
+  quantiles."""
+  low = np.asarray(low_NxZ, np.float64).reshape(len(sizes), -1)
+  high = np.asarray(high_NxZ, np.float64).reshape(len(sizes), -1)
+  mids = np.vectorize(midpoint)(low, high)
+  keep = np.all(np.isfinite(mids), axis=1)
+  if keep.sum() < 2:
+    raise ValueError(f'the power law needs interior frontiers (in every seed) at ≥ 2 sizes; '
+                     f'got {int(keep.sum())}')
+  x, logs = np.log(np.asarray(sizes, np.float64)[keep]), np.log(mids[keep])
+  y, seeds = logs.mean(axis=1), logs.shape[1]
   X = np.stack([np.ones_like(x), x], axis=1)
   beta = np.linalg.lstsq(X, y, rcond=None)[0]
-  df = x.size - 2
+  df = int(x.size - 2)
   resid = y - X @ beta
-  widths = np.log(np.asarray(high, np.float64)[keep] / np.asarray(low, np.float64)[keep])
-  resolution = float(np.mean(widths ** 2) / 12)
-  residual = float(resid @ resid / df) if df > 0 else 0.0
-  var = max(residual, resolution)
+  resolution = float(np.mean(np.log(high[keep] / low[keep]) ** 2) / 12)
+  spread = float(logs.var(axis=1, ddof=1).mean() / seeds) if seeds > 1 else 0.0
+  residual = float(resid @ resid / df) if df > 0 else math.nan
+  var = max(residual, resolution + spread) if df > 0 else resolution + spread
   xtx_inv = np.linalg.inv(X.T @ X)
-  t = float(stats.t.ppf(0.5 + LEVEL_FIT / 2, max(df, 1)))
+  q = _quantile(LEVEL_FIT, df)
   se = np.sqrt(var * np.diag(xtx_inv))
   return {'a': float(np.exp(beta[0])), 'kappa': float(-beta[1]),
-          'a_ci95': [float(np.exp(beta[0] - t * se[0])), float(np.exp(beta[0] + t * se[0]))],
-          'kappa_ci95': [float(-beta[1] - t * se[1]), float(-beta[1] + t * se[1])],
-          'points': int(x.size), 'df': int(df), 'sigma': math.sqrt(var),
-          'residual_sigma': math.sqrt(residual), 'resolution_sigma': math.sqrt(resolution),
-          'sigma_is_resolution': bool(resolution >= residual),
+          'a_ci95': [float(np.exp(beta[0] - q * se[0])), float(np.exp(beta[0] + q * se[0]))],
+          'kappa_ci95': [float(-beta[1] - q * se[1]), float(-beta[1] + q * se[1])],
+          'sizes': int(x.size), 'seeds': int(seeds), 'df': df, 'sigma': math.sqrt(var),
+          'residual_sigma': _or_none(math.sqrt(residual)) if df > 0 else None,
+          'resolution_sigma': math.sqrt(resolution), 'seed_sigma': math.sqrt(spread),
+          'sigma_is_model': bool(not df > 0 or residual <= resolution + spread),
           'beta': beta.tolist(), 'xtx_inv': xtx_inv.tolist()}
 
 
+def _quantile(level: float, df: int) -> float:
+  """The two-sided ``level`` quantile of Student's t with ``df`` (normal without any)."""
+  p = 0.5 + level / 2
+  return float(stats.t.ppf(p, df) if df > 0 else stats.norm.ppf(p))
+
+
 def predict(fit: dict, size: float, level: float = LEVEL_PREDICTION) -> dict:
-  """The power law's frontier at ``size`` and its prediction interval for one new seed."""
+  """The power law's frontier at ``size`` and the prediction interval of a size's point there
+  (the seeds' mean of ln f*, as many seeds as the fit's)."""
   x0 = np.array([1.0, math.log(size)])
   y0 = float(x0 @ np.asarray(fit['beta']))
   se = fit['sigma'] * math.sqrt(1.0 + x0 @ np.asarray(fit['xtx_inv']) @ x0)
-  t = float(stats.t.ppf(0.5 + level / 2, max(fit['df'], 1)))
+  q = _quantile(level, fit['df'])
   return {'size': float(size), 'frequency': math.exp(y0),
-          'interval': [math.exp(y0 - t * se), math.exp(y0 + t * se)], 'level': level}
+          'interval': [math.exp(y0 - q * se), math.exp(y0 + q * se)], 'level': level}
 
 
 def size_for(fit: dict, frequency: float) -> float:
   """The size whose predicted frontier is ``frequency``: (a / f)^(1/κ)."""
-  return (fit['a'] / frequency) ** (1.0 / fit['kappa']) if fit['kappa'] > 0 else math.inf
+  try:
+    return (fit['a'] / frequency) ** (1.0 / fit['kappa']) if fit['kappa'] > 0 else math.inf
+  except OverflowError:  # a frontier (nearly) flat in size
+    return math.inf
 
 
 def inside(low: float, high: float, interval: Sequence[float]) -> bool:
@@ -233,9 +253,8 @@ def fit_and_check(grid: Grid, by_size: list[dict], holdout: int) -> dict:
   """The power law fitted on all sizes but the ``holdout`` largest; its prediction at every
   size, and for the held-out ones whether each seed's measured cell lies inside it."""
   fitted = by_size[:len(by_size) - holdout]
-  sizes = [r['size'] for r in fitted for _ in r['low']]
-  fit = fit_power_law(sizes, [v for r in fitted for v in r['low']],
-                      [v for r in fitted for v in r['high']])
+  fit = fit_power_law([r['size'] for r in fitted], [r['low'] for r in fitted],
+                      [r['high'] for r in fitted])
   out = {'fit': fit, 'fitted_sizes': [r['size'] for r in fitted], 'predictions': []}
   for i, r in enumerate(by_size):
     p = predict(fit, r['size'])
@@ -493,10 +512,10 @@ def report(res: dict) -> list[str]:
     lines.append(f'{row["label"]:>10} {row["size"]:>10.4g}  {seeds:<24} {shown:<24} {pred}')
   fit = res['power_law'].get('fit')
   if fit:
-    lines.append(f'power law f*(N) = a·N^-κ over {fit["points"]} points: a = {fit["a"]:.3g} '
+    lines.append(f'power law f*(N) = a·N^-κ over {fit["sizes"]} sizes: a = {fit["a"]:.3g} '
                  f'[{fit["a_ci95"][0]:.3g}, {fit["a_ci95"][1]:.3g}], κ = {fit["kappa"]:.3g} '
                  f'[{fit["kappa_ci95"][0]:.3g}, {fit["kappa_ci95"][1]:.3g}]'
-                 + (' (σ at the grid\'s resolution)' if fit['sigma_is_resolution'] else ''))
+                 + (' (σ from the grid and the seeds)' if fit['sigma_is_model'] else ''))
   else:
     lines.append(f'power law: {res["power_law"]["error"]}')
   for p in res.get('extrapolation', []):
