@@ -6,10 +6,10 @@ Smoke:     python -m rarelearn.main --config=configs/lever.py:smoke   (seconds; 
 Figure:    python experiments/lever_upweight_vs_scale.py   (trains this and validates the fit)
 
 What it shows: the 32-task toy of configs/sweep.py, linear widths 8, 12, 20, 28, 40, 56, 80
-(each about 1.4 × the last), 3 seeds. Task 12 (π = 0.0164) is the rare task; each member
+(each about 1.4 × the last), 3 seeds. Task 12 (π = 0.019) is the rare task; each member
 multiplies its frequency by a factor F ∈ {0.7, 1, 1.4, 2, 2.8, 4, 5.6, 8} (also about 1.4 ×
 apart; ``population.sweep.factor``, the other tasks renormalized). The utility theory's critical
-widths at these factors are 93, 67, 48, 33, 22, 16, 10, 5: every width's lowest learned
+widths at these factors are 93, 68, 48, 33, 22, 16, 10, 5: every width's lowest learned
 frequency falls inside the grid and no width sits within 10% of a critical width. All 168
 members train in one jitted program, each on its own batches, evaluated every 25 steps (the step
 at which the task is learned, ℓ_12 ≥ 0.5, known to within 25 steps).

@@ -42,6 +42,12 @@ family and task are read as one grid (e.g. a ladder and more rungs trained later
 - **The toy's theory**: the utility theory's critical width at each frequency and its own κ,
   fitted the same way to its frontier at the trained widths.
 
+Limits: the power law is an empirical form fitted where the grid measures a frontier; it says
+nothing past a size where the task set runs out (the toy's width D learns every direction) or
+the training budget does (a ladder's rungs share one number of steps). Without a swept
+frequency the tasks' own frequencies form the axis, and the tasks differ in more than frequency
+(their spectra, their parity orders). Learning steps are known to the evaluation interval.
+
 Writes ``W/lever/lever.json`` (every table, the fit, the command, versions) and
 ``W/lever/lever.png`` (the frontier per seed with the fit and its prediction band; the routes'
 costs) under the first workdir (``--out`` elsewhere).
@@ -226,8 +232,9 @@ def inside(low: float, high: float, interval: Sequence[float]) -> bool:
 # The frontier over seeds, the held-out check and the routes.
 
 def frontiers(grid: Grid, learned_NxFxZ: np.ndarray) -> dict:
-  """Per seed: each size's cell (low, high] and each frequency's smallest learning size; per
-  size: the geometric mean of the seeds' midpoints with its 95% bootstrap interval."""
+  """Per seed: each size's cell (low, high] and each frequency's smallest learning size; over
+  seeds: the geometric mean of the seeds' midpoints (sizes) and smallest sizes (frequencies)
+  with its 95% bootstrap interval."""
   Z = len(grid.seeds)
   cells = [frontier_cells(learned_NxFxZ[:, :, z], grid.freqs) for z in range(Z)]
   by_size = []
@@ -235,18 +242,24 @@ def frontiers(grid: Grid, learned_NxFxZ: np.ndarray) -> dict:
     lows = [float(c[0][i]) for c in cells]
     highs = [float(c[1][i]) for c in cells]
     mids = [midpoint(lo, hi) for lo, hi in zip(lows, highs)]
-    row = {'size': float(grid.sizes[i]), 'label': label, 'low': lows, 'high': highs,
-           'midpoint': mids, 'geometric_mean': None, 'ci95': [None, None]}
-    if all(math.isfinite(m) for m in mids):
-      logs = np.log(mids)
-      row['geometric_mean'] = float(np.exp(logs.mean()))
-      row['ci95'] = ([float(np.exp(v)) for v in claims.interval(logs)] if Z > 1
-                     else [row['geometric_mean']] * 2)
-    by_size.append(row)
-  by_freq = [{'frequency': float(f), 'smallest_size': [
-      smallest_sizes(learned_NxFxZ[:, :, z], grid.sizes)[j] for z in range(Z)]}
+    by_size.append(dict({'size': float(grid.sizes[i]), 'label': label, 'low': lows,
+                         'high': highs, 'midpoint': mids}, **_over_seeds(mids)))
+  smallest = [smallest_sizes(learned_NxFxZ[:, :, z], grid.sizes) for z in range(Z)]
+  by_freq = [dict({'frequency': float(f), 'smallest_size': [s[j] for s in smallest]},
+                  **_over_seeds([np.nan if s[j] is None else s[j] for s in smallest]))
              for j, f in enumerate(grid.freqs)]
   return {'by_size': by_size, 'by_frequency': by_freq}
+
+
+def _over_seeds(values) -> dict:
+  """The geometric mean over seeds and its 95% bootstrap interval (None where a seed has no
+  value: censored)."""
+  if not all(math.isfinite(v) for v in values):
+    return {'geometric_mean': None, 'ci95': [None, None]}
+  logs = np.log(values)
+  mean = float(np.exp(logs.mean()))
+  ci = [float(np.exp(v)) for v in claims.interval(logs)] if len(logs) > 1 else [mean, mean]
+  return {'geometric_mean': mean, 'ci95': ci}
 
 
 def fit_and_check(grid: Grid, by_size: list[dict], holdout: int) -> dict:
@@ -510,6 +523,11 @@ def report(res: dict) -> list[str]:
                                  f'{sum(p["inside_per_seed"])}/{len(p["inside_per_seed"])}'
                                  ' seeds' if p.get('held_out') else ''))
     lines.append(f'{row["label"]:>10} {row["size"]:>10.4g}  {seeds:<24} {shown:<24} {pred}')
+  label = dict(zip(res['sizes'], res['labels']))
+  lines.append('smallest learning size per frequency: ' + '; '.join(
+      f'{row["frequency"]:.3g}: ' + '/'.join('none' if s is None else label[s]
+                                             for s in row['smallest_size'])
+      for row in res['frontier']['by_frequency']))
   fit = res['power_law'].get('fit')
   if fit:
     lines.append(f'power law f*(N) = a·N^-κ over {fit["sizes"]} sizes: a = {fit["a"]:.3g} '
