@@ -524,7 +524,9 @@ def report(res: dict) -> list[str]:
                                  ' seeds' if p.get('held_out') else ''))
     lines.append(f'{row["label"]:>10} {row["size"]:>10.4g}  {seeds:<24} {shown:<24} {pred}')
   label = dict(zip(res['sizes'], res['labels']))
-  lines.append('smallest learning size per frequency: ' + '; '.join(
+  lines.append(f'smallest learning size per frequency: in lever.json ({len(res["frequencies"])} '
+               'frequencies)' if len(res['frequencies']) > 12 else
+               'smallest learning size per frequency: ' + '; '.join(
       f'{row["frequency"]:.3g}: ' + '/'.join('none' if s is None else label[s]
                                              for s in row['smallest_size'])
       for row in res['frontier']['by_frequency']))
