@@ -105,6 +105,13 @@ def learning_step(steps: Sequence[int], score: Sequence[float], threshold: float
   return int(steps[ok[0]]) if ok.size else None
 
 
+def learned_grid(grid: Grid, steps_NFZ: np.ndarray) -> np.ndarray:
+  """[N, F, Z] 1.0 learned, 0.0 not, NaN where no member was trained."""
+  present = ~np.all(np.isnan(grid.score), axis=-1)
+  learned = np.vectorize(lambda s: s is not None, otypes=[np.float64])(steps_NFZ)
+  return np.where(present, learned, np.nan)
+
+
 def learning_steps(grid: Grid, margin: float) -> np.ndarray:
   """[N, F, Z] object array: each member's learning step (None: not learned or absent)."""
   N, F, Z, _ = grid.score.shape
@@ -116,33 +123,45 @@ def learning_steps(grid: Grid, margin: float) -> np.ndarray:
   return out
 
 
-def closed_upwards(learned: Sequence[bool]) -> int | None:
-  """The index from which every later entry is True (None when the last is False)."""
-  learned = np.asarray(learned, bool)
-  if not learned.size or not learned[-1]:
+def closed_upwards(learned: Sequence[float]) -> int | None:
+  """The index from which every later entry present is learned (1/True); absent entries (NaN)
+  are skipped. None when the last present entry is not learned, or none is present."""
+  v = np.asarray(learned, np.float64)
+  idx = np.flatnonzero(~np.isnan(v))
+  if not idx.size or not v[idx[-1]]:
     return None
-  misses = np.flatnonzero(~learned)
-  return int(misses[-1] + 1) if misses.size else 0
+  misses = np.flatnonzero(v[idx] == 0)
+  return int(idx[misses[-1] + 1]) if misses.size else int(idx[0])
+
+
+def _previous_present(row: np.ndarray, j: int) -> int | None:
+  before = np.flatnonzero(~np.isnan(row[:j]))
+  return int(before[-1]) if before.size else None
 
 
 def frontier_cells(learned_NxF, freqs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-  """([N] low, [N] high): each size's lowest learned frequency lies in (low, high]. Learned at
-  every frequency: (0, lowest]; at none: (highest, inf)."""
+  """([N] low, [N] high): each size's lowest learned frequency lies in (low, high], ``low``
+  the next lower frequency the size was trained at. Learned at every frequency: (0, lowest];
+  at none: (highest, inf). ``learned``: 1/True, 0/False, or NaN where no member was trained."""
   freqs = np.asarray(freqs, np.float64)
-  low, high = np.zeros(len(learned_NxF)), np.full(len(learned_NxF), np.inf)
-  for i, row in enumerate(np.asarray(learned_NxF, bool)):
+  grid = np.asarray(learned_NxF, np.float64)
+  low, high = np.zeros(len(grid)), np.full(len(grid), np.inf)
+  for i, row in enumerate(grid):
     j = closed_upwards(row)
     if j is None:
-      low[i] = freqs[-1]
+      present = np.flatnonzero(~np.isnan(row))
+      low[i] = freqs[present[-1]] if present.size else np.nan
     else:
-      low[i], high[i] = (freqs[j - 1] if j > 0 else 0.0), freqs[j]
+      k = _previous_present(row, j)
+      low[i], high[i] = (freqs[k] if k is not None else 0.0), freqs[j]
   return low, high
 
 
 def smallest_sizes(learned_NxF, sizes: Sequence[float]) -> list[float | None]:
-  """[F] each frequency's smallest learning size (every larger one learning too), or None."""
+  """[F] each frequency's smallest learning size (every larger one trained there learning
+  too), or None."""
   out = []
-  for col in np.asarray(learned_NxF, bool).T:
+  for col in np.asarray(learned_NxF, np.float64).T:
     i = closed_upwards(col)
     out.append(None if i is None else float(sizes[i]))
   return out
@@ -219,15 +238,6 @@ def size_for(fit: dict, frequency: float) -> float:
     return math.inf
 
 
-def inside(low: float, high: float, interval: Sequence[float]) -> bool:
-  """A measured cell agrees with a prediction interval: its midpoint lies in it (a censored
-  cell: the interval reaches into its open side)."""
-  m = midpoint(low, high)
-  if math.isfinite(m):
-    return interval[0] <= m <= interval[1]
-  return interval[1] > low if math.isinf(high) else interval[0] <= high
-
-
 # ---------------------------------------------------------------------------------------------
 # The frontier over seeds, the held-out check and the routes.
 
@@ -264,17 +274,19 @@ def _over_seeds(values) -> dict:
 
 def fit_and_check(grid: Grid, by_size: list[dict], holdout: int) -> dict:
   """The power law fitted on all sizes but the ``holdout`` largest; its prediction at every
-  size, and for the held-out ones whether each seed's measured cell lies inside it."""
+  size, and for the held-out ones whether the measured point (the seeds' geometric mean of
+  midpoints; None where a seed is censored) lies inside it."""
   fitted = by_size[:len(by_size) - holdout]
   fit = fit_power_law([r['size'] for r in fitted], [r['low'] for r in fitted],
                       [r['high'] for r in fitted])
   out = {'fit': fit, 'fitted_sizes': [r['size'] for r in fitted], 'predictions': []}
   for i, r in enumerate(by_size):
     p = predict(fit, r['size'])
-    if i >= len(fitted):
+    if i >= len(fitted):  # the point the fit predicts: the seeds' mean of ln midpoint
       p['held_out'] = True
-      p['inside_per_seed'] = [inside(lo, hi, p['interval']) for lo, hi in zip(r['low'],
-                                                                              r['high'])]
+      p['measured'] = r['geometric_mean']
+      p['inside'] = (None if r['geometric_mean'] is None else
+                     bool(p['interval'][0] <= r['geometric_mean'] <= p['interval'][1]))
     out['predictions'].append(dict(p, label=r['label']))
   return out
 
@@ -303,12 +315,12 @@ def routes(grid: Grid, steps_NFZ: np.ndarray, fit: dict | None) -> list[dict]:
   at the base frequency), their costs and effect on the other tasks, and the cheaper one."""
   if grid.base_frequency is None:
     return []
-  j0, rows = base_index(grid), []
+  j0, rows, learned_NFZ = base_index(grid), [], learned_grid(grid, steps_NFZ)
   for z, seed in enumerate(grid.seeds):
-    learned = steps_NFZ[:, :, z] != None  # pylint: disable=singleton-comparison
+    learned = learned_NFZ[:, :, z]
     _, high = frontier_cells(learned, grid.freqs)
     scale = smallest_sizes(learned, grid.sizes)[j0]
-    for i in np.flatnonzero(~learned[:, j0]):
+    for i in np.flatnonzero(learned[:, j0] == 0):  # trained at the base frequency, missed it
       row = {'seed': seed, 'size': float(grid.sizes[i]), 'label': grid.labels[i],
              'upweight': None, 'scale': None}
       if math.isfinite(high[i]):
@@ -324,8 +336,9 @@ def routes(grid: Grid, steps_NFZ: np.ndarray, fit: dict | None) -> list[dict]:
                         'flops': None}
       costs = {k: row[k]['flops'] for k in ('upweight', 'scale')
                if row[k] is not None and row[k]['flops'] is not None}
-      row['cheaper'] = min(costs, key=costs.get) if len(costs) == 2 else (
-          'upweight (scale not measured)' if 'upweight' in costs else 'neither measured')
+      row['cheaper'] = (min(costs, key=costs.get) if len(costs) == 2 else
+                        f'{next(iter(costs))} (the other not measured)' if costs else
+                        'neither measured')
       rows.append(row)
   return rows
 
@@ -353,6 +366,10 @@ def _read_mlp(workdir: str, config) -> tuple[list[dict], dict]:
   r, base = config.mixture.rare_task % K, configlib.frequencies(config)
   final_loss = np.asarray(summary['final']['task_loss'], np.float64)
   swept = any(k in m for m in members for k in ('factor', 'rare_frequency'))
+  if not swept and len(set(np.round(base, 12))) < K:
+    raise ValueError(f'{workdir}: no swept frequency, and tasks share a frequency: the tasks\' '
+                     'own frequencies cannot be the frequency axis (sweep population.sweep.'
+                     'factor or rare_frequency of one task)')
   others = np.arange(K) != r
   records = []
   for m in members:
@@ -448,8 +465,9 @@ def _grid(records: list[dict], meta: dict, threshold, base_frequency) -> Grid:
 
 def toy_theory(config, grid: Grid) -> dict:
   """The utility theory on the toy's task set: the rare task's critical width at each grid
-  frequency, its lowest learned frequency at each trained width (by bisection), and the κ of a
-  power law fitted to that frontier over the trained sizes as the measured one is fitted."""
+  frequency, its lowest learned frequency at each trained width (by bisection: exact, not a
+  grid cell; NaN where not even frequency 1 is learned), and the κ of a least-squares power law
+  through that frontier over the trained sizes."""
   from rarelearn import theory  # pylint: disable=g-import-not-at-top
   from rarelearn.tasks import mixture  # pylint: disable=g-import-not-at-top
   base, spectra, _ = configlib.task_setup(config)
@@ -462,12 +480,17 @@ def toy_theory(config, grid: Grid) -> dict:
   widths = [int(label.split()[-1]) for label in grid.labels]
   frontier = []
   for w in widths:
+    if critical(1.0) > w:  # not even at frequency 1
+      frontier.append(math.nan)
+      continue
     lo, hi = math.log(base[r] * 1e-3), 0.0  # critical(e^hi) ≤ w < critical(e^lo)
     for _ in range(50):
       mid = (lo + hi) / 2
       lo, hi = (lo, mid) if critical(math.exp(mid)) <= w else (mid, hi)
     frontier.append(math.exp(hi))
-  slope = np.polyfit(np.log(grid.sizes), np.log(frontier), 1)[0]
+  keep = np.isfinite(frontier)
+  slope = (np.polyfit(np.log(grid.sizes[keep]), np.log(np.asarray(frontier)[keep]), 1)[0]
+           if keep.sum() >= 2 else math.nan)
   return {'critical_width': {float(f): critical(f) for f in grid.freqs},
           'frontier': frontier, 'kappa': float(-slope)}
 
@@ -478,8 +501,7 @@ def toy_theory(config, grid: Grid) -> dict:
 def analyse(grid: Grid, margin: float = 0.05, holdout: int = 0) -> dict:
   """Every table of the module docstring for ``grid`` (JSON-ready)."""
   steps = learning_steps(grid, margin)
-  learned = steps != None  # pylint: disable=singleton-comparison
-  fr = frontiers(grid, learned)
+  fr = frontiers(grid, learned_grid(grid, steps))
   try:
     power_law = fit_and_check(grid, fr['by_size'], holdout)
   except ValueError as e:
@@ -519,9 +541,10 @@ def report(res: dict) -> list[str]:
     shown = (f'{_fmt(row["geometric_mean"])} [{_fmt(row["ci95"][0])}, '
              f'{_fmt(row["ci95"][1])}]')
     pred = '' if p is None else (f'{p["frequency"]:.3g} [{p["interval"][0]:.3g}, '
-                                 f'{p["interval"][1]:.3g}]' + (' held out: inside in '
-                                 f'{sum(p["inside_per_seed"])}/{len(p["inside_per_seed"])}'
-                                 ' seeds' if p.get('held_out') else ''))
+                                 f'{p["interval"][1]:.3g}]' + (
+                                     ' held out: ' + {True: 'inside', False: 'outside',
+                                                      None: 'censored'}[p['inside']]
+                                     if p.get('held_out') else ''))
     lines.append(f'{row["label"]:>10} {row["size"]:>10.4g}  {seeds:<24} {shown:<24} {pred}')
   label = dict(zip(res['sizes'], res['labels']))
   lines.append(f'smallest learning size per frequency: in lever.json ({len(res["frequencies"])} '
@@ -566,16 +589,19 @@ def routes_by_size(rows: list[dict]) -> list[dict]:
            'cheaper': {c: sum(r['cheaper'] == c for r in mine)
                        for c in sorted({r['cheaper'] for r in mine})}}
     for key in ('upweight', 'scale'):
-      routes_ = [r[key] for r in mine if r[key] is not None and r[key].get('flops')]
+      routes_ = [r[key] for r in mine if r[key] is not None and r[key].get('flops') is not None]
       beyond = [r[key]['predicted_size'] for r in mine if r[key] and r[key].get('beyond_grid')]
       row[key] = None if not routes_ else {
-          'to': sorted({r['label'] if key == 'scale' else r['frequency'] for r in routes_}),
+          'to': [t for _, t in sorted({(r['size'], r['label']) if key == 'scale' else
+                                       (r['frequency'], r['frequency']) for r in routes_})],
           'seeds': len(routes_), 'flops': _gmean([r['flops'] for r in routes_]),
           'steps': _gmean([r['steps'] for r in routes_]),
           'other_loss_change': _mean([r['other_loss_change'] for r in routes_]),
           'repetitions': _mean([r['repetitions'] for r in routes_])}
-      if beyond:
-        row[key] = {'beyond_grid': True, 'predicted_size': beyond[0]}
+      if beyond:  # the seeds whose scale route lies beyond the grid
+        extra = {'beyond_grid': True, 'beyond_grid_seeds': len(beyond),
+                 'predicted_size': beyond[0]}
+        row[key] = dict(row[key] or {}, **extra)
     out.append(row)
   return out
 
@@ -591,7 +617,7 @@ def _route_lines(res: dict) -> list[str]:
     for key in ('upweight', 'scale'):
       v = r[key]
       text.append('—' if v is None else f'beyond the grid: ≈ {v["predicted_size"]:.3g}'
-                  if v.get('beyond_grid') else
+                  if 'flops' not in v else
                   f'{"/".join(_fmt(t) if key == "upweight" else t for t in v["to"])}, '
                   f'{v["steps"]:.0f} steps, {v["flops"]:.3g} FLOPs, '
                   f'Δ {_fmt(v["other_loss_change"], "+.3g")}, {_fmt(v["repetitions"])} passes')

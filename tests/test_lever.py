@@ -47,6 +47,20 @@ def test_frontier_cells_and_smallest_sizes_by_hand():
   assert math.isnan(lever.midpoint(0.0, 0.1)) and math.isnan(lever.midpoint(0.8, math.inf))
 
 
+def test_an_untrained_cell_is_unknown_not_missed():
+  """Workdirs read together may not cover every cell: an absent member (NaN) is skipped, so the
+  cell's low end is the next lower frequency the size was trained at."""
+  nan = np.nan
+  learned = np.array([[0, nan, 1, 1],  # 0.2 not trained: (0.1, 0.4]
+                      [nan, 0, nan, 1],  # (0.2, 0.8]
+                      [nan, nan, nan, nan]])  # nothing trained
+  low, high = lever.frontier_cells(learned, [0.1, 0.2, 0.4, 0.8])
+  np.testing.assert_array_equal(low[:2], [0.1, 0.2])
+  np.testing.assert_array_equal(high, [0.4, 0.8, np.inf])
+  assert math.isnan(low[2])
+  assert lever.smallest_sizes(learned, [1, 2, 3]) == [None, None, 1.0, 1.0]
+
+
 def _planted(rng, a, kappa, sigma, sizes, seeds, ratio):
   """[sizes, seeds] cells of a frequency grid (a factor ``ratio`` apart) around each seed's
   f* = a·N^-κ·e^(σ·noise)."""
@@ -188,4 +202,14 @@ def test_routes_beyond_the_grid_use_the_power_law():
   for r in rows:
     assert r['scale'] == {'beyond_grid': True, 'predicted_size': pytest.approx(1600.0),
                           'flops': None}
-    assert r['cheaper'] == 'upweight (scale not measured)'
+    assert r['cheaper'] == 'upweight (the other not measured)'
+
+
+def test_a_size_that_never_learns_has_only_the_scale_route():
+  grid = _tiny_grid()
+  grid.score[0, 1, 0] = [0, 0.3, 0.5, 0.6]  # size 100 misses 0.4 too
+  (row,) = lever.routes(grid, lever.learning_steps(grid, 0.05), None)
+  assert row['upweight'] is None and row['scale']['label'] == 's400'
+  assert row['cheaper'] == 'scale (the other not measured)'
+  (summary,) = lever.routes_by_size([row])
+  assert summary['upweight'] is None and summary['scale']['to'] == ['s400']
