@@ -45,7 +45,7 @@ def test_learned_set_matches_utility_theory(name, smoke_config, tmp_path):
   config.population.widths = _separated(setup['widths'], config)
   config.population.seeds = 2
   config.model.init_scale = 0.1
-  config.train.num_steps = 3000
+  config.train.num_steps = 2000
   config.train.batch_size = 128
   config.train.steps_per_chunk = 500
   config.train.checkpoint_every_chunks = 6
