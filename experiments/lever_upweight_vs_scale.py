@@ -172,7 +172,7 @@ def main(argv=None) -> dict:
 
 def _extra_flags(parser):
   parser.add_argument('--no_ladder', action='store_true',
-                      help='the toy only (the ladder takes about 70 minutes on a 2-core CPU)')
+                      help='no ladder (it takes about 90 minutes on a 2-core CPU)')
 
 
 def _figure(results: dict):
