@@ -90,6 +90,7 @@ class Grid:
   size_unit: str
   train_instances: int | None = None  # a finite set of instances (None: fresh draws)
   theory: dict | None = None
+  wall_time_s: float | None = None  # the runs' training time, all workdirs (summary.json)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def _read_mlp(workdir: str, config) -> tuple[list[dict], dict]:
               threshold=float(summary['learned_threshold']), size_unit='parameters',
               base_frequency=float(base[r]) if swept else None, train_instances=None,
               theory_config=config if swept and configlib.family(config) == 'block_regression'
-              else None)
+              else None, wall_time_s=summary.get('wall_time_s'))
   return records, meta
 
 
@@ -412,7 +413,8 @@ def _read_ladder(workdir: str, config) -> tuple[list[dict], dict]:
               task=f'T_{summary["task"].upper()}', threshold=float(summary['learned_threshold']),
               size_unit='non-embedding parameters',
               train_instances=tokens.NUM_TASK_TOKENS ** 2 // 2,  # the train half of all pairs
-              base_frequency=min(r['frequency'] for r in records), theory_config=None)
+              base_frequency=min(r['frequency'] for r in records), theory_config=None,
+              wall_time_s=summary.get('wall_time_s'))
   return records, meta
 
 
@@ -431,7 +433,10 @@ def read(workdirs: Sequence[str], threshold: float | None = None,
       raise ValueError(f'the workdirs differ in {key}: {[m[key] for m in metas]}')
   if any(not np.array_equal(m['steps'], metas[0]['steps']) for m in metas):
     raise ValueError('the workdirs were evaluated at different steps')
-  return _grid(records, metas[0], threshold, base_frequency)
+  times = [m['wall_time_s'] for m in metas]
+  grid = _grid(records, metas[0], threshold, base_frequency)
+  grid.wall_time_s = None if None in times else float(sum(times))
+  return grid
 
 
 def _grid(records: list[dict], meta: dict, threshold, base_frequency) -> Grid:
@@ -514,7 +519,7 @@ def analyse(grid: Grid, margin: float = 0.05, holdout: int = 0) -> dict:
          'learning_step': steps.tolist(),
          'final_score': grid.score[..., -1], 'frontier': fr, 'power_law': power_law,
          'routes': routes(grid, steps, fit), 'flops_per_step': grid.flops_per_step,
-         'train_instances': grid.train_instances}
+         'train_instances': grid.train_instances, 'wall_time_s': grid.wall_time_s}
   if fit is not None:  # beyond the largest size trained: 10 and 100 times it
     out['extrapolation'] = [predict(fit, grid.sizes[-1] * k) for k in EXTRAPOLATE]
   out['routes_by_size'] = routes_by_size(out['routes'])
