@@ -32,8 +32,8 @@ memorizing (Power et al., 2022; Nanda et al., 2023).
 
 ``:lever`` — the frontier grid of ``python -m rarelearn.lever`` (README "Up-weight or scale?"):
 the five rungs, T_CMP at seven frequencies a factor ≈ √2 apart (1 … 0.12 instances per
-sequence), 3 seeds, evaluated every 100 steps: 105 members, about 90 minutes on a 2-core CPU
-(5,865 s measured, the first 20 minutes sharing the CPU).
+sequence), 3 seeds, evaluated every 100 steps: 105 members, about 95 minutes on a 2-core CPU
+(5,638 s in its summary, the first 20 minutes sharing the CPU).
 ``:lever_long`` — its accelerator variant (not yet run): nine rungs d16 … d256, ten
 frequencies 1 … 0.044 (a factor √2 apart), 3 seeds, 6,000 steps of batch 128.
 """

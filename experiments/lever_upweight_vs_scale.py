@@ -43,8 +43,8 @@ frequency of a target rare task can be cheaper than scaling the model. Gu et al.
 2505.18091) report that the lowest frequency at which a model learns a piece of knowledge falls
 as a power law in model size. What we measured: README "Up-weight or scale?".
 
-Runtime on a 2-core CPU: about 18 minutes (toy), 90 minutes (ladder) and 7 minutes (sparse
-parity) (``--smoke``: the toy's smoke grid only, seconds; not the figure's numbers).
+Runtime on a 2-core CPU: about 18 minutes (toy), 95 minutes (ladder) and 6 minutes (sparse
+parity; the runs' times are ``wall_time_s`` in the JSON) (``--smoke``: the toy's smoke grid only, seconds; not the figure's numbers).
 """
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def main(argv=None) -> dict:
 
 def _extra_flags(parser):
   parser.add_argument('--no_ladder', action='store_true',
-                      help='no ladder (it takes about 90 minutes on a 2-core CPU)')
+                      help='no ladder (it takes about 95 minutes on a 2-core CPU)')
 
 
 def _figure(results: dict):
