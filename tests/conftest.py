@@ -22,18 +22,20 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
                     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0',
                     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
 
-# The suite compiles with LLVM's optimizations off: it compiles many small programs and runs
-# them briefly, and this takes about a third off its time on a 2-core CPU (835 s at the
-# default flags, 449-581 s at -O0, one session: docs/results/test_suite_2026-12-01.json). The
-# arithmetic is IEEE either way (XLA's CPU backend does not enable fast-math), but the kernels
-# differ, so results move by float32 rounding (at most 3e-7 against the golden smoke runs) and
-# the golden comparisons here allow GOLDEN_ATOL; ``python benchmarks/goldens.py --check``
-# compares at the default flags, bit for bit on the recording CPU. Comparisons within a test (resume, layouts,
-# devices) run at the same flags on both sides: subprocesses inherit them. An optimization
-# level already in XLA_FLAGS is kept.
-if '--xla_backend_optimization_level' not in os.environ.get('XLA_FLAGS', ''):
-  os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '')
-                             + ' --xla_backend_optimization_level=0').strip()
+# The suite compiles with LLVM's optimizations off and with XLA's CPU fusion emitters off (the
+# older elemental emitter compiles the same fused program in less than half the time): it
+# compiles many small programs and runs them briefly. On the 2-core CPU the suite took 835 s at
+# the default flags, 449-581 s at -O0, and 680 s at -O0 against 418 s with both flags in one
+# session (docs/results/test_suite_2026-12-01.json). The arithmetic is IEEE either way (XLA's
+# CPU backend does not enable fast-math), but the kernels differ, so results move by float32
+# rounding (at most 3e-7 against the golden smoke runs) and the golden comparisons here allow
+# GOLDEN_ATOL; ``python benchmarks/goldens.py --check`` compares at the default flags, bit for
+# bit on the recording CPU. Comparisons within a test (resume, layouts, devices, a measurement
+# on or off) run at the same flags on both sides: subprocesses inherit them. A value of either
+# flag already in XLA_FLAGS is kept.
+for _flag in ('--xla_backend_optimization_level=0', '--xla_cpu_use_fusion_emitters=false'):
+  if _flag.split('=')[0] not in os.environ.get('XLA_FLAGS', ''):
+    os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + _flag).strip()
 GOLDEN_ATOL = 1e-6 if '--xla_backend_optimization_level=0' in os.environ['XLA_FLAGS'] else 0.0
 
 

@@ -435,6 +435,11 @@ def test_fig6_smoke_reports_order_and_gaps(tmp_path_factory):
   steps = results['learning_step_by_frequency']
   assert set(steps) == {'0.5', '0.1'}
   assert results['claims'] == []  # one seed
+  # the middle rung, d16, at its peak lr in the ladder: 1e-2 · (N / N_d8)^(-1/3) with
+  # non-embedding counts by hand: 4d² attention + 3·d·mlp SwiGLU + 2d norms per layer, + d
+  n_d8, n_d16 = 4 * 64 + 3 * 8 * 32 + 16 + 8, 2 * (4 * 256 + 3 * 16 * 64 + 32) + 16
+  assert results['rung']['name'] == 'd16' and results['rung']['non_embedding'] == n_d16
+  assert results['lr'] == pytest.approx(1e-2 * (n_d16 / n_d8) ** (-1 / 3), rel=1e-6)
 
 
 def test_fig6_claims_on_a_hand_made_run():
