@@ -4,8 +4,9 @@ number of instances into rarer injections (N every N batches) changes how well t
     python experiments/fig6_order_and_gaps.py --workdir=DIR [--smoke] [--rung=d64] [--seeds=3]
                                               [--gap_frequency=0.25] [--config=configs/olmo_tiny.py]
 
-One rung of the config's ladder (``--rung``, default the middle one) trained as one population
-of members × ``--seeds`` seeds: (a) every ``task.frequencies`` value injected in every batch,
+One rung of the config's ladder (``--rung``, default the middle one) at its peak learning rate
+in the ladder (``optimizer.lr`` · (N / N_0)^(-1/3), ``rarelearn.ladder``) trained as one
+population of members × ``--seeds`` seeds: (a) every ``task.frequencies`` value injected in every batch,
 and (b) the frequency ``--gap_frequency`` injected as G batches' worth of instances every G
 batches, G ∈ {1, 10, 20, 50, 100} — the same instances per sequence in the long run
 (``tasks.tokens``: with batch 32 and f = 0.25, 8·G instances every G steps, spilling over
@@ -19,7 +20,7 @@ trends are Spearman ρ over every frequency or gap; ``rarelearn.claims``):
 - ``larger_gaps_hurt_loss``: ρ between G and the final task train loss, ci95 above 0.5;
 - ``larger_gaps_hurt_accuracy``: ρ between G and the final test accuracy, ci95 below −0.5.
 
-Writes ``DIR/fig6_order_and_gaps.json``: ``claims``;
+Writes ``DIR/fig6_order_and_gaps.json``: ``claims``; ``rung`` (its shape and counts) and ``lr``;
 - ``learning_step_by_frequency``: frequency → the first evaluated step from which the seeds'
   mean test accuracy stays ≥ the threshold (null if never); ``steps_to_learn_per_seed``
   [seeds][frequencies] as the first claim counts them;
@@ -105,7 +106,7 @@ def analyse(out: dict, num_freqs: int, threshold: float) -> dict:
   by_gap = {g: float(loss[num_freqs + i, -1]) for i, g in enumerate(gaps)}
   acc_by_gap = {g: float(acc[num_freqs + i, -1]) for i, g in enumerate(gaps)}
   return {
-      'rung': out['rungs'][0], 'learned_threshold': threshold,
+      'rung': out['rungs'][0], 'lr': float(out['lrs'][0]), 'learned_threshold': threshold,
       'learning_step_by_frequency': learn,
       'steps_to_learn_per_seed': steps_to_learn_per_seed(out, num_freqs, threshold).tolist(),
       'gap_frequency': float(out['frequencies'][num_freqs]) if gaps else None,
@@ -142,6 +143,8 @@ def main(argv=None) -> dict:
   config = configlib.load_config_file(args.config)
   names = list(config.model.names)
   keep = names.index(args.rung) if args.rung else len(names) // 2
+  # the rung's own peak learning rate in the ladder (the N^-1/3 rule), not the smallest rung's
+  config.optimizer.lr = float(ladder.Ladder(config, skeleton=True).lrs[keep])
   for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):
     config.model[key] = (config.model[key][keep],)
   gaps = (1, 2, 5) if args.smoke else GAPS
