@@ -121,7 +121,7 @@ def fig4_claims(bursts: dict, by_gap_seed: dict) -> list[dict]:
     out.append(claims.trend(
         f'larger_gaps_hurt_at_width_{w}', f'at width {w} and the same global frequency, the '
         'final ℓ_r falls as the gap between bursts grows', gaps,
-        np.asarray([by_gap_seed[g][w] for g in gaps]).T, below=-0.5))
+        np.asarray([by_gap_seed[g][w] for g in gaps]).T, below=-0.5, over='gap'))
   return out
 
 

@@ -85,14 +85,14 @@ def fig6_claims(out: dict, num_freqs: int, threshold: float) -> list[dict]:
   if len(freqs) >= 3:
     made.append(claims.trend('learned_in_frequency_order', 'more frequent tasks are learned '
                              'sooner', freqs, steps_to_learn_per_seed(out, num_freqs, threshold),
-                             below=-0.5))
+                             below=-0.5, over='frequency'))
   if len(gaps) >= 3:
     made += [claims.trend('larger_gaps_hurt_loss', 'at the same global frequency, the final '
                           'task loss rises with the gap between injections', gaps,
-                          final('task_train_loss'), above=0.5),
+                          final('task_train_loss'), above=0.5, over='gap'),
              claims.trend('larger_gaps_hurt_accuracy', 'at the same global frequency, the final '
                           'test accuracy falls with the gap between injections', gaps,
-                          final('test_accuracy'), below=-0.5)]
+                          final('test_accuracy'), below=-0.5, over='gap')]
   return made
 
 

@@ -96,8 +96,10 @@ def rank_correlation(sizes, values_RxN) -> np.ndarray:
 
 
 def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
-          above: float | None = None, below: float | None = None, seed: int = 0) -> dict:
-  """A claim that a statistic rises (ρ ``above`` a threshold) or falls (``below``) with size:
+          above: float | None = None, below: float | None = None, seed: int = 0,
+          over: str = 'size') -> dict:
+  """A claim that a statistic rises (ρ ``above`` a threshold) or falls (``below``) with size
+  (or what ``over`` names: a frequency, a gap; its values are still ``sizes`` in the claim):
   Spearman's ρ between ``sizes`` [N] and the mean over seeds of ``values_ZxN`` [seeds, N],
   its 95% interval from resampling the seeds, and ``p_permutation``: the share of the
   orderings of the N means (all N! up to N = 8, else 9,999 drawn) whose ρ is at least as
@@ -121,7 +123,7 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
   perm = rank_correlation(sizes, mean[orders])
   extreme = np.sum(perm >= rho - 1e-12) if up else np.sum(perm <= rho + 1e-12)
   holds = meets(low, high)  # False where the interval is NaN
-  return dict(name=name, statement=statement, statistic='Spearman ρ(size, mean over seeds)',
+  return dict(name=name, statement=statement, statistic=f'Spearman ρ({over}, mean over seeds)',
               value=rho, ci95=[low, high], seeds=int(v.shape[0]), per_seed=v.tolist(),
               sizes=list(sizes), p_permutation=float(extreme / len(orders)),
               criterion=criterion, holds=bool(holds))

@@ -460,9 +460,11 @@ def test_fig6_claims_on_a_hand_made_run():
   got = {c['name']: c for c in fig6.fig6_claims(out, 3, 0.8)}
   order = got['learned_in_frequency_order']
   assert (order['value'], order['ci95'], order['holds']) == (-1.0, [-1.0, -1.0], True)
+  assert order['statistic'] == 'Spearman ρ(frequency, mean over seeds)'
   # accuracy: seed 0 falls (ρ −1), seed 1 0.6, 0.6, 0.1 (ρ −0.87): interval [−1, −0.87]
   acc_claim = got['larger_gaps_hurt_accuracy']
   assert acc_claim['value'] == -1.0 and acc_claim['holds']
+  assert acc_claim['statistic'] == 'Spearman ρ(gap, mean over seeds)'
   assert acc_claim['ci95'][1] == pytest.approx(-np.sqrt(3) / 2)
   # loss: the means 0.325, 0.35, 0.95 rise (ρ 1), but seed 1's 0.35, 0.3, 1.0 has ρ 0.5 and a
   # resample of seed 1 twice (probability 1/4) puts the interval's low end at 0.5: not above
