@@ -80,6 +80,8 @@ json.dump(dict(offload_final={{k: offload_final[k][..., -1].reshape(-1).tolist()
                plan=made.as_dict(), compiled=compiled,
                groups=[[g.key, g.members.start, g.members.stop, dict(g.place.mesh.shape)]
                        for g in pop.groups],
+               w_gate=[[list(w.shape), list(w.addressable_shards[0].data.shape)] for w in (
+                   g.place.state(state[g.key]).params['layers']['w_gate'] for g in pop.groups)],
                final=workdir.read_summary({tmp!r} + '/run')['final']),
           open({tmp!r} + '/out.json', 'w'))
 """
@@ -102,6 +104,8 @@ def test_main_runs_the_plan_it_prints(tmp_path):
   # the run's programs: those groups, on that mesh, with the compiled memory the plan printed
   assert out['groups'] == [['d16.0', 0, 2, {'members': 2, 'model': 2}],
                            ['d16.1', 2, 4, {'members': 2, 'model': 2}]]
+  # FSDP: a program's 2 members over 2 devices, each member's MLP [L, d, 4d] over 2 more
+  assert out['w_gate'] == [[[2, 2, 16, 64], [1, 2, 16, 32]]] * 2
   for compiled in out['compiled']:
     for key, value in compiled.items():
       assert value == rung['memory'][key], (key, value, rung['memory'])
