@@ -6,11 +6,11 @@ number of instances into rarer injections (N every N batches) changes how well t
 
 One rung of the config's ladder (``--rung``, default the middle one) at its peak learning rate
 in the ladder (``optimizer.lr`` · (N / N_0)^(-1/3), ``rarelearn.ladder``) trained as one
-population of members × ``--seeds`` seeds: (a) every ``task.frequencies`` value injected in every batch,
-and (b) the frequency ``--gap_frequency`` injected as G batches' worth of instances every G
-batches, G ∈ {1, 10, 20, 50, 100} — the same instances per sequence in the long run
-(``tasks.tokens``: with batch 32 and f = 0.25, 8·G instances every G steps, spilling over
-consecutive batches when 8·G > 32).
+population of members × ``--seeds`` seeds: (a) every ``task.frequencies`` value injected in
+every batch, and (b) the frequency ``--gap_frequency`` injected as G batches' worth of
+instances every G batches, G ∈ {1, 10, 20, 50, 100} — the same instances per sequence in the
+long run (``tasks.tokens``: with batch 32 and f = 0.25, 8·G instances every G steps, spilling
+over consecutive batches when 8·G > 32).
 
 Claims, fixed before the run ("learned": test accuracy ≥ ``train.learned_threshold``, 0.8 on the
 CPU ladder, from an evaluation on to the end; statistics per seed, 95% intervals over the seeds;
