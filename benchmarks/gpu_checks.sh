@@ -23,8 +23,9 @@
 # all   python -m rarelearn.bench for every workload (goal: the toy sweep >= 10x its loop).
 # Time limits per step (seconds): ADD_TIMEOUT (480), BENCH_TIMEOUT (150), PLAN_TIMEOUT (240
 # each), ALL_TIMEOUT (400). ADD_TIMEOUT's SIGTERM lets the run end its current 500-step chunk
-# and checkpoint it (seconds on a GPU): leave the call that much time beyond it. ml-collections is installed from wheels in .whl/ where the machine
-# lacks it (pip download --no-deps ml-collections==1.1.0 -d .whl).
+# and checkpoint it (seconds on a GPU): leave the call that much time beyond it.
+# ml-collections is installed from wheels in .whl/ where the machine lacks it (pip download
+# --no-deps ml-collections==1.1.0 -d .whl).
 set -u
 out=${1:-${OUT:-/tmp/rarelearn/gpu_checks}}
 runs=${RUNS:-$PWD/workdirs/gpu_checks}

@@ -14,8 +14,8 @@ frequency falls inside the grid and no width sits within 10% of a critical width
 members train in one jitted program, each on its own batches, evaluated every 25 steps (the step
 at which the task is learned, ℓ_12 ≥ 0.5, known to within 25 steps).
 
-Runtime: about 18 minutes on a 2-core CPU (168 members, 5,000 steps of batch 256; 1,073 s in its summary,
-while another run shared the CPU).
+Runtime: about 18 minutes on a 2-core CPU (168 members, 5,000 steps of batch 256; 1,073 s in
+its summary, while another run shared the CPU).
 """
 import os
 

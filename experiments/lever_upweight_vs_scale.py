@@ -44,7 +44,8 @@ frequency of a target rare task can be cheaper than scaling the model. Gu et al.
 as a power law in model size. What we measured: README "Up-weight or scale?".
 
 Runtime on a 2-core CPU: about 18 minutes (toy), 95 minutes (ladder) and 6 minutes (sparse
-parity; the runs' times are ``wall_time_s`` in the JSON) (``--smoke``: the toy's smoke grid only, seconds; not the figure's numbers).
+parity; the runs' times are ``wall_time_s`` in the JSON) (``--smoke``: the toy's smoke grid
+only, seconds; not the figure's numbers).
 """
 from __future__ import annotations
 

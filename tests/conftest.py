@@ -26,13 +26,13 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
 # older elemental emitter compiles the same fused program in less than half the time): it
 # compiles many small programs and runs them briefly. On the 2-core CPU the suite took 835 s at
 # the default flags, 449-581 s at -O0, and 680 s at -O0 against 418 s with both flags in one
-# session (docs/results/test_suite_2026-12-01.json). The arithmetic is IEEE either way (XLA's
-# CPU backend does not enable fast-math), but the kernels differ, so results move by float32
-# rounding (at most 3e-7 against the golden smoke runs) and the golden comparisons here allow
-# GOLDEN_ATOL; ``python benchmarks/goldens.py --check`` compares at the default flags, bit for
-# bit on the recording CPU. Comparisons within a test (resume, layouts, devices, a measurement
-# on or off) run at the same flags on both sides: subprocesses inherit them. A value of either
-# flag already in XLA_FLAGS is kept.
+# session (docs/results/test_suite_2026-12-01.json, with the compile times). The arithmetic is
+# IEEE either way (XLA's CPU backend does not enable fast-math), but the kernels differ, so
+# results move by float32 rounding (at most 3e-7 against the golden smoke runs) and the golden
+# comparisons here allow GOLDEN_ATOL; ``python benchmarks/goldens.py --check`` compares at the
+# default flags, bit for bit on the recording CPU. Comparisons within a test (resume, layouts,
+# devices, a measurement on or off) run at the same flags on both sides: subprocesses inherit
+# them. A value of either flag already in XLA_FLAGS is kept.
 for _flag in ('--xla_backend_optimization_level=0', '--xla_cpu_use_fusion_emitters=false'):
   if _flag.split('=')[0] not in os.environ.get('XLA_FLAGS', ''):
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' ' + _flag).strip()
