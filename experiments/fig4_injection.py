@@ -18,7 +18,8 @@ Claims, fixed before the run (statistics per seed — ``--seeds`` seeds of every
 default — with 95% intervals over the seeds; ``rarelearn.claims``):
 - ``narrow_forgets``: at width 32 the mean fraction of a burst's gain retained until the next
   burst is below 0.5 (ci95 below 0.5): learn-then-forget;
-- ``wide_keeps``: at width 256 the final ℓ_12 is above 0.9 (ci95);
+- ``wide_keeps`` (a check: width 256 = D, full rank keeps every task): at width 256 the
+  final ℓ_12 is above 0.9 (ci95);
 - ``wide_retains_more``: width 256's retained fraction minus width 32's, ci95 above 0;
 - ``larger_gaps_hurt_at_width_<N>``, for each gap-sweep width: Spearman ρ between G and the
   final ℓ_12 over the 5 gaps, ci95 below −0.5.
@@ -112,7 +113,8 @@ def fig4_claims(bursts: dict, by_gap_seed: dict) -> list[dict]:
                         'before the next burst', 'mean retained fraction over the bursts',
                         narrow['retention'], below=0.5),
       claims.over_seeds('wide_keeps', f'width {max(bursts)} keeps the rare task',
-                        'final ℓ_r', wide['final'], above=0.9),
+                        'final ℓ_r', wide['final'], above=0.9,
+                        kind='check'),  # width = D: full rank keeps every task
       claims.over_seeds('wide_retains_more', f'width {max(bursts)} retains more of a burst '
                         f'than width {min(bursts)}', 'difference of the mean retained fractions',
                         np.subtract(wide['retention'], narrow['retention']), above=0.0)]

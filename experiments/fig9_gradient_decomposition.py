@@ -28,7 +28,8 @@ nulls:
   with size, ci95 below −0.5;
 - ``gnt_spread_shrinks_beyond_shuffled``: the ratio of that std to the std of cos(g_nt, g_s)
   falls with size, ci95 below −0.5;
-- ``g_aligned_at_injection``: the smallest over sizes of the mean cos(g, g_r), ci95 above 0.
+- ``g_aligned_at_injection`` (a check: g contains g_r on batches full of instances): the
+  smallest over sizes of the mean cos(g, g_r), ci95 above 0.
 
 Writes ``DIR/fig9_gradient_decomposition.json``:
 - ``claims`` (above); ``spread_at_injection_per_seed``: cosine → [seeds][sizes] std;
@@ -118,7 +119,8 @@ def fig9_claims(sizes, probes_RxZxTxK: np.ndarray, injecting: np.ndarray) -> lis
   out.append(claims.over_seeds('g_aligned_at_injection', 'at injection steps the batch '
                                'gradient points along the task\'s on the task neurons, at every '
                                'size', 'the smallest over sizes of the mean cos(g, g_r) at '
-                               'injection', np.min(cos_g, axis=1), above=0.0))
+                               'injection', np.min(cos_g, axis=1), above=0.0,
+                               kind='check'))  # g contains g_r on batches of instances
   return out
 
 

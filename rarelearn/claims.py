@@ -2,40 +2,57 @@
 before the run.
 
 An experiment's docstring states each claim — the statement, its statistic, the criterion and
-its threshold — before it runs; the script computes the statistic once per seed (seeds are
-members of the population) and records it here, and its JSON carries ``claims``: one dict per
-claim with ``name``, ``statement``, ``statistic``, ``value`` (the mean over seeds), ``ci95``
-(a percentile bootstrap over seeds, ``scipy.stats.bootstrap``), ``seeds``, ``per_seed``,
-``criterion`` and ``holds``. A claim holds only when its whole interval clears the threshold,
-so a claim resting on seeds that disagree does not hold. With 3 seeds the interval of a mean is
-exactly the range of the seeds' values (a resample of one seed three times has probability
-1/27 > 2.5%): wide, and meant to be.
+its threshold — before it runs (``criteria_commit`` in its JSON: ``rarelearn.expt``); the script
+computes the statistic once per seed (seeds are members of the population) and records it here.
+Its JSON carries ``claims``: one dict per claim with ``name``, ``kind``, ``statement``,
+``statistic``, ``value`` (the mean over seeds), ``ci95``, ``seeds``, ``per_seed``, ``criterion``
+and ``holds``.
 
-Trends are tested over every size, not the two ends: ``trend`` is Spearman's ρ between size
-and the seeds' mean at each size, its interval bootstrapped by resampling seeds, and an exact
-permutation p-value over the orderings of the sizes.
+``kind`` is ``'claim'`` when the outcome could have come out otherwise, ``'check'`` when it holds
+by construction (a bound, a ceiling, a theorem): checks are reported, never counted as evidence.
+
+Intervals: ``interval`` is the Student t 95% interval of the mean over seeds, mean ± t(0.975,
+n − 1)·s/√n — its coverage is exactly 95% when the per-seed values are normal, at any number of
+seeds (``tests/test_claims.py`` measures it by simulation at 3 and 5 seeds). Every statistic
+here is a mean over seeds of a per-seed value, a rank correlation included, so the t interval is
+the one method; none is a median. With 3 seeds t(0.975, 2) = 4.30: an interval is about 5
+standard errors wide, and meant to be. Seeds that agree exactly give an interval of zero width;
+``line`` says so, since that is the seeds' agreement, not a measurement without error.
+
+A claim holds only when its whole interval clears the threshold, so a claim resting on seeds
+that disagree does not hold.
+
+Trends are tested over every size, not the two ends: ``trend``'s statistic is the mean over
+seeds of each seed's Spearman ρ between size and its values, with the t interval over the
+seeds and ``p_permutation``, the exact permutation p-value of that statistic over the orderings
+of the sizes. A trend holds only when p < ``ALPHA`` AND its interval clears the criterion; over
+so few sizes that no ordering can reach p < ``ALPHA`` (3 sizes: 1/6) it cannot hold, and its
+``note`` says why.
 """
 from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Sequence
 
 import numpy as np
 from scipy import stats
 
-RESAMPLES = 9999  # bootstrap resamples; the generator is seeded, so intervals are reproducible
+LEVEL = 0.95  # the intervals' coverage
+ALPHA = 0.05  # a trend's permutation p must be below this
+PERMUTATIONS = 9999  # orderings drawn when the sizes are too many to enumerate (N > 8)
+KINDS = ('claim', 'check')
 
 
-def interval(per_seed: Sequence[float], statistic=np.mean, seed: int = 0) -> tuple[float, float]:
-  """The 95% percentile-bootstrap interval of ``statistic`` over the seeds' values (both ends
-  the value itself when they all agree)."""
+def interval(per_seed: Sequence[float]) -> tuple[float, float]:
+  """The Student t 95% interval of the mean over the seeds' values (both ends the mean when
+  they all agree)."""
   x = np.asarray(per_seed, np.float64)
-  if np.ptp(x) == 0:
-    return float(x[0]), float(x[0])
-  res = stats.bootstrap((x,), statistic, n_resamples=RESAMPLES, method='percentile',
-                        rng=np.random.default_rng(seed))
-  return float(res.confidence_interval.low), float(res.confidence_interval.high)
+  if x.size < 2:
+    raise ValueError(f'an interval over seeds needs at least 2 values, got {x.size}')
+  half = stats.t.ppf(0.5 + LEVEL / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+  return float(x.mean() - half), float(x.mean() + half)
 
 
 def _criterion(above: float | None, below: float | None, within=None):
@@ -50,33 +67,38 @@ def _criterion(above: float | None, below: float | None, within=None):
           lambda low, high: within[0] < low and high < within[1])
 
 
+def _kind(kind: str) -> str:
+  if kind not in KINDS:
+    raise ValueError(f'a claim\'s kind is one of {KINDS}, got {kind!r}')
+  return kind
+
+
 def over_seeds(name: str, statement: str, statistic: str, per_seed: Sequence[float], *,
                above: float | None = None, below: float | None = None,
-               within: tuple[float, float] | None = None) -> dict:
+               within: tuple[float, float] | None = None, kind: str = 'claim') -> dict:
   """A claim that the mean over seeds of a per-seed statistic is above (or below, or within) a
   threshold (a range): it holds when the whole 95% interval is."""
   criterion, meets = _criterion(above, below, within)
   x = np.asarray([math.nan if v is None else v for v in per_seed], np.float64)
   if x.size < 2:
     raise ValueError(f'claim {name}: needs values from at least 2 seeds, got {x}')
+  head = dict(name=name, kind=_kind(kind), statement=statement, statistic=statistic)
   if not np.all(np.isfinite(x)):  # undefined for some seed (e.g. too few subtasks learned)
-    return dict(name=name, statement=statement, statistic=statistic, value=None,
-                ci95=[None, None], seeds=int(x.size), per_seed=[_or_none(v) for v in x],
-                criterion=criterion, holds=False)
+    return dict(head, value=None, ci95=[None, None], seeds=int(x.size),
+                per_seed=[_or_none(v) for v in x], criterion=criterion, holds=False)
   low, high = interval(x)
-  return dict(name=name, statement=statement, statistic=statistic, value=float(x.mean()),
-              ci95=[low, high], seeds=int(x.size), per_seed=x.tolist(), criterion=criterion,
-              holds=bool(meets(low, high)))
+  return dict(head, value=float(x.mean()), ci95=[low, high], seeds=int(x.size),
+              per_seed=x.tolist(), criterion=criterion, holds=bool(meets(low, high)))
 
 
 def value_within(name: str, statement: str, statistic: str, value: float | None,
                  ci95: Sequence[float | None], per_seed: Sequence[float | None],
-                 interval: Sequence[float], what: str) -> dict:
+                 interval: Sequence[float], what: str, kind: str = 'claim') -> dict:
   """A claim that a measured value (with its own interval over seeds, reported) lies inside an
   interval predicted before it was measured (``what`` names it)."""
   holds = value is not None and interval[0] <= value <= interval[1]
-  return dict(name=name, statement=statement, statistic=statistic, value=value,
-              ci95=list(ci95), seeds=len(per_seed), per_seed=list(per_seed),
+  return dict(name=name, kind=_kind(kind), statement=statement, statistic=statistic,
+              value=value, ci95=list(ci95), seeds=len(per_seed), per_seed=list(per_seed),
               criterion=f'value within {what} ({interval[0]:.3g}, {interval[1]:.3g})',
               holds=bool(holds))
 
@@ -95,43 +117,107 @@ def rank_correlation(sizes, values_RxN) -> np.ndarray:
     return (b @ a) / np.sqrt((b * b).sum(axis=1) * (a @ a))
 
 
+def _rho(sizes_QxN: np.ndarray, values_ZxN: np.ndarray) -> np.ndarray:
+  """[Q, Z] ρ(sizes, each seed's values) for each ordering of the sizes (a seed whose values
+  are all equal counts as ρ = 0: it shows no trend)."""
+  a = np.apply_along_axis(stats.rankdata, 1, sizes_QxN)
+  b = stats.rankdata(values_ZxN, axis=1)
+  a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+  norm = np.sqrt((b * b).sum(axis=1))[None, :] * np.sqrt((a * a).sum(axis=1))[:, None]
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return np.where(norm > 0, (a @ b.T) / np.where(norm > 0, norm, 1), 0.0)
+
+
 def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
           above: float | None = None, below: float | None = None, seed: int = 0,
-          over: str = 'size') -> dict:
+          over: str = 'size', kind: str = 'claim') -> dict:
   """A claim that a statistic rises (ρ ``above`` a threshold) or falls (``below``) with size
   (or what ``over`` names: a frequency, a gap; its values are still ``sizes`` in the claim):
-  Spearman's ρ between ``sizes`` [N] and the mean over seeds of ``values_ZxN`` [seeds, N],
-  its 95% interval from resampling the seeds, and ``p_permutation``: the share of the
-  orderings of the N means (all N! up to N = 8, else 9,999 drawn) whose ρ is at least as
-  extreme in the claimed direction."""
+  the mean over seeds of each seed's Spearman ρ between ``sizes`` [N] and its values
+  (``values_ZxN`` [seeds, N]; a seed with no spread counts as ρ = 0), its Student t 95%
+  interval over the seeds, and ``p_permutation``: the share of the orderings of the sizes (all
+  N! up to N = 8, else 9,999 drawn with ``seed``) whose mean ρ is at least as extreme in the
+  claimed direction. It holds only when p < ``ALPHA`` and the interval clears the threshold;
+  ``rho_of_means`` is ρ between size and the seeds' mean (what a figure of the means shows)."""
   criterion, meets = _criterion(above, below)
   up = above is not None
   v = np.asarray(values_ZxN, np.float64)
   if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] != len(sizes) or len(sizes) < 3:
     raise ValueError(f'claim {name}: needs [seeds ≥ 2, sizes ≥ 3] values, got {v.shape}')
-  mean = v.mean(axis=0)
-  rho = float(rank_correlation(sizes, mean)[0])
-  rng = np.random.default_rng(seed)
-  resampled = v[rng.integers(0, v.shape[0], (RESAMPLES, v.shape[0]))].mean(axis=1)
-  boot = rank_correlation(sizes, resampled)
-  boot = boot[np.isfinite(boot)]  # a resample whose means are all equal has no ρ
-  low, high = (float(q) for q in np.percentile(boot, [2.5, 97.5])) if boot.size else (
-      math.nan, math.nan)
+  if not np.all(np.isfinite(v)):
+    raise ValueError(f'claim {name}: every seed needs a finite value at every size, got {v}')
+  sizes_N = np.asarray(sizes, np.float64)
+  per_seed_rho = np.round(_rho(sizes_N[None], v)[0], 12)  # ρ = 1 − 6Σd²/…: no float noise
+  value = float(per_seed_rho.mean())
+  low, high = (float(np.clip(x, -1, 1)) for x in interval(per_seed_rho))  # ρ lies in [−1, 1]
   n = len(sizes)
+  rng = np.random.default_rng(seed)
   orders = (np.asarray(list(itertools.permutations(range(n)))) if n <= 8
-            else np.argsort(rng.random((RESAMPLES, n)), axis=1))
-  perm = rank_correlation(sizes, mean[orders])
-  extreme = np.sum(perm >= rho - 1e-12) if up else np.sum(perm <= rho + 1e-12)
-  holds = meets(low, high)  # False where the interval is NaN
-  return dict(name=name, statement=statement, statistic=f'Spearman ρ({over}, mean over seeds)',
-              value=rho, ci95=[low, high], seeds=int(v.shape[0]), per_seed=v.tolist(),
-              sizes=list(sizes), p_permutation=float(extreme / len(orders)),
-              criterion=criterion, holds=bool(holds))
+            else np.argsort(rng.random((PERMUTATIONS, n)), axis=1))
+  perm = np.round(_rho(sizes_N[orders], v), 12).mean(axis=1)
+  extreme = np.sum(perm >= value - 1e-12) if up else np.sum(perm <= value + 1e-12)
+  p = float(extreme / len(orders))
+  out = dict(name=name, kind=_kind(kind), statement=statement,
+             statistic=f'Spearman ρ({over}, value), mean over seeds', value=value,
+             ci95=[low, high], seeds=int(v.shape[0]), per_seed=v.tolist(),
+             per_seed_rho=per_seed_rho.tolist(), sizes=list(sizes),
+             rho_of_means=float(rank_correlation(sizes, v.mean(axis=0))[0]),
+             p_permutation=p, criterion=f'{criterion} and p_permutation < {ALPHA:g}',
+             holds=bool(p < ALPHA and meets(low, high)))
+  if math.factorial(n) * ALPHA <= 1:
+    out['note'] = (f'{n} {over} values: the smallest attainable permutation p is 1/{n}! = '
+                   f'{1 / math.factorial(n):.3g} ≥ {ALPHA:g}, so this trend cannot hold')
+  return _json_nan(out)
+
+
+def _json_nan(c: dict) -> dict:
+  return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in c.items()}
+
+
+def evidence(claims_: Sequence[dict]) -> list[dict]:
+  """The entries that count as evidence: the claims, not the checks."""
+  return [c for c in claims_ if c.get('kind', 'claim') == 'claim']
 
 
 def line(c: dict) -> str:
-  """One line for a claim: name, value [interval], criterion, held or not."""
-  shown = ('undefined for some seed' if c['value'] is None else
-           f'{c["value"]:.3g} [{c["ci95"][0]:.3g}, {c["ci95"][1]:.3g}]')
-  return (f'{c["name"]}: {shown} over {c["seeds"]} seeds; {c["criterion"]}: '
-          f'{"holds" if c["holds"] else "does not hold"}')
+  """One line for a claim: name, value [interval], criterion, held or not (a check says so)."""
+  if c['value'] is None:
+    shown = 'undefined for some seed'
+  else:
+    low, high = c['ci95']
+    shown = f'{c["value"]:.3g} [{_g(low)}, {_g(high)}]'
+    if low is not None and low == high:
+      shown += ' (the seeds agree exactly)'
+  if 'p_permutation' in c:
+    shown += f', p = {c["p_permutation"]:.3g}'
+  check = ' (a check: holds by construction, not evidence)' if c.get('kind') == 'check' else ''
+  return (f'{c["name"]}{check}: {shown} over {c["seeds"]} seeds; {c["criterion"]}: '
+          f'{"holds" if c["holds"] else "does not hold"}' + (f' ({c["note"]})' if c.get('note')
+                                                             else ''))
+
+
+def _g(x) -> str:
+  return 'undefined' if x is None else f'{x:.3g}'
+
+
+_CRITERION = re.compile(r'ci95 (above|below|within) \(?(-?[\d.e+-]+)(?:, (-?[\d.e+-]+)\))?')
+
+
+def recompute(c: dict, kind: str = 'claim') -> dict:
+  """A committed claim rebuilt from the per-seed values it stores, with this module's intervals
+  and rules (``kind`` as given); a ``value within`` claim (its interval comes from the lever's
+  fit, not from here) keeps its verdict and gains ``kind`` only."""
+  if c['criterion'].startswith('value within'):
+    return dict(c, kind=_kind(kind))
+  m = _CRITERION.match(c['criterion'])
+  if m is None:
+    raise ValueError(f'claim {c["name"]}: criterion {c["criterion"]!r} not understood')
+  side, a, b = m.groups()
+  bound = ({'above': float(a)} if side == 'above' else {'below': float(a)} if side == 'below'
+           else {'within': (float(a), float(b))})
+  if 'sizes' in c:  # a trend
+    over = re.search(r'ρ\((\w+)', c['statistic']).group(1)
+    return trend(c['name'], c['statement'], c['sizes'], c['per_seed'], over=over, kind=kind,
+                 **bound)
+  return over_seeds(c['name'], c['statement'], c['statistic'], c['per_seed'], kind=kind,
+                    **bound)

@@ -37,7 +37,10 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
     extra(parser)
   args = parser.parse_args(argv)
   global _STARTED
-  _STARTED = _code_state()  # a commit made while the run trains is not the code it ran
+  _STARTED = _code_state(name)  # a commit made while the run trains is not the code it ran
+  if not args.smoke and _STARTED['criteria_commit'] is None:
+    fail(name, f'experiments/{name}.py differs from its last commit: commit its claims before '
+         'any run of it, pilots included (its JSON records that commit as criteria_commit)')
   if config is not None and args.smoke:
     args.config = f'{config}:smoke'
   os.makedirs(args.workdir, exist_ok=True)
@@ -77,15 +80,25 @@ def _plain(obj: Any) -> Any:
 _STARTED: dict | None = None  # the code's state when the script parsed its arguments
 
 
-def _code_state() -> dict:
-  """The commit checked out and the tracked files that differ from it."""
+def _code_state(name: str | None = None) -> dict:
+  """The commit checked out (``run_commit``; also ``commit``, as results made before
+  ``run_commit`` name it), the tracked files that differ from it and, for the experiment
+  ``name``, ``criteria_commit``: the last commit that changed ``experiments/<name>.py``, whose
+  docstring states the claims as run (None when the script differs from it, or is not in git:
+  claims not committed before the run)."""
   import subprocess  # pylint: disable=g-import-not-at-top
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   git = lambda *a: subprocess.run(['git', '-C', repo, *a], capture_output=True, text=True,
                                   check=False).stdout.strip()
   changed = [line.split(maxsplit=1)[1] for line in
              git('status', '--porcelain', '--untracked-files=no').splitlines()]
-  return {'commit': git('rev-parse', 'HEAD'), 'uncommitted_changes_in': changed}
+  head = git('rev-parse', 'HEAD')
+  state = {'commit': head, 'run_commit': head, 'uncommitted_changes_in': changed}
+  if name is not None:
+    script = f'experiments/{name}.py'
+    state['criteria_commit'] = (None if script in changed else
+                                git('log', '-1', '--format=%H', '--', script) or None)
+  return state
 
 
 def provenance() -> dict:
@@ -100,11 +113,13 @@ def provenance() -> dict:
 
 
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
-  """Writes ``<name>.json`` with its ``provenance`` (and ``<name>.png`` from a matplotlib
-  figure); returns the JSON path."""
+  """Writes ``<name>.json`` with ``criteria_commit``, ``run_commit`` and its ``provenance`` (and
+  ``<name>.png`` from a matplotlib figure); returns the JSON path."""
   path = os.path.join(workdir, f'{name}.json')
+  made = provenance()
+  commits = {k: made.pop(k) for k in ('criteria_commit', 'run_commit') if k in made}
   with open(path, 'w') as f:
-    json.dump(_plain(dict(results, provenance=provenance())), f, indent=1)
+    json.dump(_plain(dict(results, **commits, provenance=made)), f, indent=1)
   if figure is not None:
     figure.savefig(os.path.join(workdir, f'{name}.png'), dpi=120, bbox_inches='tight')
   print(f'{name}: wrote {path}' + (' and .png' if figure is not None else ''))

@@ -9,7 +9,8 @@ member's task instances depend only on its frequency (and the step), never on it
 are compared on identical data.
 
 Learning rate per rung: ``optimizer.lr`` · (N / N_0)^(-1/3), N the rung's non-embedding
-parameter count and N_0 the smallest rung's (the N^-1/3 rule of OLMo's ladder).
+parameter count and N_0 the smallest rung's (the N^-1/3 rule of OLMo's ladder); with
+``optimizer.lr_scaling = 'none'`` every rung takes ``optimizer.lr``.
 
 Shape letters (rarelearn/__init__.py): R rungs, F frequencies (settings), Z seeds, P evaluations
 (one per chunk, plus step 0).
@@ -53,6 +54,16 @@ class Rung:
                             vocab)
     # OLMo names its weight-tied models by non-embedding + one V × d embedding
     return dict(c, ladder_size=c['non_embedding'] + vocab * self.d_model)
+
+
+def peak_lrs(config, non_embedding) -> list[float]:
+  """Each rung's peak learning rate: ``optimizer.lr`` · (N / N_0)^(-1/3) (N its non-embedding
+  parameters, N_0 the smallest rung's) by default, or ``optimizer.lr`` on every rung with
+  ``optimizer.lr_scaling = 'none'`` (experiments/ladder_controls.py: one learning rate)."""
+  n = np.asarray(non_embedding, np.float64)
+  if config.optimizer.get('lr_scaling', 'n_third') == 'none':
+    return [float(config.optimizer.lr)] * len(n)
+  return list(config.optimizer.lr * (n / n.min()) ** (-1.0 / 3.0))  # the N^-1/3 rule
 
 
 def rungs(config) -> list[Rung]:
@@ -252,7 +263,7 @@ class Ladder(population.Population):
     self.settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
     counts = [r.counts(config.model.vocab) for r in self.ladder]
     n = np.array([c['non_embedding'] for c in counts], np.float64)
-    self.lrs = list(config.optimizer.lr * (n / n.min()) ** (-1.0 / 3.0))  # the N^-1/3 rule
+    self.lrs = peak_lrs(config, n)
     self.hps = [hyper(config, rung) for rung in self.ladder]
     self.grids, self.rung_members = zip(*(members_of(r, lr, self.settings, self.seeds)
                                           for r, lr in zip(self.ladder, self.lrs)))

@@ -185,20 +185,22 @@ def test_fig4_retention_and_gap_sweep_from_the_runs(fig4):
 def test_fig4_claims_on_hand_made_seeds():
   fig4 = _module('fig4_injection')
   bursts = {32: {'final': [-0.9, -0.8, -1.0], 'retention': [-0.1, 0.2, 0.6], 'burst_end': [0] * 3},
-            256: {'final': [0.99, 0.95, 0.92], 'retention': [1.0, 0.9, 0.95], 'burst_end': [1] * 3}}
+            256: {'final': [0.99, 0.98, 0.97], 'retention': [1.0, 0.9, 0.95], 'burst_end': [1] * 3}}
   # gap → width → 3 seeds: width 32 falls with G in every seed, width 256 rises at G = 1000
   by_gap = {1: {32: [0.5, 0.4, 0.6], 256: [0.9] * 3}, 10: {32: [0.3, 0.3, 0.2], 256: [0.8] * 3},
             50: {32: [0.1, 0.2, 0.1], 256: [0.7] * 3}, 1000: {32: [0.0, 0.0, 0.0],
                                                               256: [0.95, 0.9, 0.99]}}
   got = {c['name']: c for c in fig4.fig4_claims(bursts, by_gap)}
-  # the seed at 0.6 breaks "retained below 0.5": the interval of 3 seeds is their range
-  np.testing.assert_allclose(got['narrow_forgets']['ci95'], [-0.1, 0.6])
+  # retained −0.1, 0.2, 0.6: mean 0.2333, s = 0.3512, t interval 0.2333 ∓ 4.3027 · 0.3512 / √3
+  np.testing.assert_allclose(got['narrow_forgets']['ci95'], [-0.639067, 1.105734], atol=1e-6)
   assert not got['narrow_forgets']['holds']
-  assert got['wide_keeps']['holds'] and got['wide_retains_more']['holds']
+  # 0.99, 0.98, 0.97: 0.98 ∓ 4.3027 · 0.01 / √3 = [0.955, 1.005]; a check, not evidence
+  assert got['wide_keeps']['holds'] and got['wide_keeps']['kind'] == 'check'
+  assert not got['wide_retains_more']['holds']  # differences 1.1, 0.7, 0.35: [−0.22, 1.65]
   assert got['larger_gaps_hurt_at_width_32']['value'] == -1.0
   assert got['larger_gaps_hurt_at_width_32']['holds']
   # means 0.9, 0.8, 0.7, 0.947: ranks 3 2 1 4, Σd² = 8, ρ = 1 − 6·8 / (4·15)
-  assert got['larger_gaps_hurt_at_width_256']['value'] == pytest.approx(0.2)
+  assert got['larger_gaps_hurt_at_width_256']['rho_of_means'] == pytest.approx(0.2)
   assert not got['larger_gaps_hurt_at_width_256']['holds']
   one = {w: {k: v[:1] for k, v in b.items()} for w, b in bursts.items()}
   assert fig4.fig4_claims(one, by_gap) == []  # one seed (smoke): no claims
@@ -225,7 +227,8 @@ def test_lever_claims_on_a_hand_made_analysis():
   assert lever.toy_seed_values(res) == [(1.0, 0.5, 0.3), (0.75, 1.0, 0.05)]
   got = {c['name']: c for c in lever.toy_claims(res)}
   assert not got['toy_kappa_matches_theory']['holds']  # 0.9 is outside [0.5, 0.8]
-  assert got['toy_frontier_matches_theory']['ci95'] == pytest.approx([0.75, 1.0])
+  # seeds 1.0 and 0.75: 0.875 ∓ t(0.975, 1) · 0.17678 / √2 = 0.875 ∓ 12.7062 · 0.125
+  assert got['toy_frontier_matches_theory']['ci95'] == pytest.approx([-0.713276, 2.463276])
   assert not got['toy_frontier_matches_theory']['holds']
   assert not got['toy_upweight_cheaper']['holds']  # seed 0's 0.5 is not above 0.5
   assert not got['toy_upweight_costs_others_little']['holds']  # seed 0's 0.3
@@ -360,18 +363,23 @@ def test_fig5_frontier_and_claims_on_a_hand_made_grid():
   seed1 = [[0.5, 0.1, 0.0], [0.9, 0.5, 0.1], [0.6, 0.85, 0.2]]
   grid = np.stack([seed0, seed1], axis=-1)  # [R, F, Z]
   freqs = [0.5, 0.2, 0.1]
-  # lowest learned per seed; never → 2 × 0.5; means 0.75, 0.35, 0.15: ρ = −1 in every resample
+  # lowest learned per seed; never → 2 × 0.5; each seed falls (ρ = −1), but over 3 rungs the
+  # smallest permutation p is 1/6: it cannot hold
   np.testing.assert_array_equal(fig5.frontier_per_seed(grid, freqs, 0.8),
                                 [[0.5, 0.2, 0.1], [1.0, 0.5, 0.2]])
   made = {c['name']: c for c in fig5.task_claims('cmp', ['10', '20', '40'], freqs, grid, 0.8)}
   frontier = made['cmp_frontier_falls_with_size']
-  assert (frontier['value'], frontier['ci95'], frontier['holds']) == (-1.0, [-1.0, -1.0], True)
-  assert frontier['p_permutation'] == pytest.approx(1 / 6)
-  # at 0.5 the means are 0.675, 0.9, 0.6: ranks 2, 3, 1 against 1, 2, 3 → ρ = −0.5, fails
+  assert (frontier['value'], frontier['ci95'], frontier['holds']) == (-1.0, [-1.0, -1.0], False)
+  assert frontier['p_permutation'] == pytest.approx(1 / 6) and 'cannot hold' in frontier['note']
+  # at 0.5 seed 0 ranks 2, 3, 1 (ρ −0.5), seed 1 1, 3, 2 (ρ 0.5): mean 0; the means 0.675,
+  # 0.9, 0.6 rank 2, 3, 1 (ρ −0.5)
   at = made['cmp_accuracy_rises_with_size_at_0.5']
-  assert at['value'] == pytest.approx(-0.5) and not at['holds']
-  # at 0.2 (0.2, 0.655, 0.875) and 0.1 (0.05, 0.15, 0.525) both seeds rise: ρ = 1, holds
-  assert all(made[f'cmp_accuracy_rises_with_size_at_{f}']['holds'] for f in ('0.2', '0.1'))
+  assert at['value'] == pytest.approx(0.0) and at['rho_of_means'] == pytest.approx(-0.5)
+  assert not at['holds']
+  # at 0.2 (0.2, 0.655, 0.875) and 0.1 (0.05, 0.15, 0.525) both seeds rise: ρ = 1, and still
+  # no claim over 3 rungs holds
+  assert all(made[f'cmp_accuracy_rises_with_size_at_{f}']['value'] == 1.0 and
+             not made[f'cmp_accuracy_rises_with_size_at_{f}']['holds'] for f in ('0.2', '0.1'))
   # at 0.9: rung 1 learns 0.5 in both seeds, rung 2 learns 0.2 in seed 0 only (1.0 in seed 1)
   rows = {r['threshold']: r for r in fig5.sensitivity('cmp', ['10', '20', '40'], freqs, grid)}
   np.testing.assert_allclose(rows[0.9]['min_learned_frequency_mean'], [1.0, 0.5, 0.6])
@@ -459,17 +467,21 @@ def test_fig6_claims_on_a_hand_made_run():
                                 [[400, 600, 800], [400, 600, 2000]])
   got = {c['name']: c for c in fig6.fig6_claims(out, 3, 0.8)}
   order = got['learned_in_frequency_order']
-  assert (order['value'], order['ci95'], order['holds']) == (-1.0, [-1.0, -1.0], True)
-  assert order['statistic'] == 'Spearman ρ(frequency, mean over seeds)'
-  # accuracy: seed 0 falls (ρ −1), seed 1 0.6, 0.6, 0.1 (ρ −0.87): interval [−1, −0.87]
+  # both seeds in frequency order (ρ −1), but 3 frequencies cannot give p < 0.05 (1/6)
+  assert (order['value'], order['ci95'], order['holds']) == (-1.0, [-1.0, -1.0], False)
+  assert order['statistic'] == 'Spearman ρ(frequency, value), mean over seeds'
+  # accuracy: seed 0 falls (ρ −1), seed 1 0.6, 0.6, 0.1 (ρ −√3/2): mean −0.933, and with 2
+  # seeds t(0.975, 1) = 12.706: the interval reaches −1 (clipped) … −0.082
   acc_claim = got['larger_gaps_hurt_accuracy']
-  assert acc_claim['value'] == -1.0 and acc_claim['holds']
-  assert acc_claim['statistic'] == 'Spearman ρ(gap, mean over seeds)'
-  assert acc_claim['ci95'][1] == pytest.approx(-np.sqrt(3) / 2)
-  # loss: the means 0.325, 0.35, 0.95 rise (ρ 1), but seed 1's 0.35, 0.3, 1.0 has ρ 0.5 and a
-  # resample of seed 1 twice (probability 1/4) puts the interval's low end at 0.5: not above
+  assert acc_claim['per_seed_rho'] == pytest.approx([-1.0, -np.sqrt(3) / 2])
+  assert acc_claim['value'] == pytest.approx(-(1 + np.sqrt(3) / 2) / 2)
+  assert acc_claim['statistic'] == 'Spearman ρ(gap, value), mean over seeds'
+  assert acc_claim['ci95'] == pytest.approx(
+      [-1.0, acc_claim['value'] + 12.7062 * (1 - np.sqrt(3) / 2) / 2], abs=1e-4)
+  assert acc_claim['rho_of_means'] == -1.0 and not acc_claim['holds']
+  # loss: the means 0.325, 0.35, 0.95 rise (ρ 1), seed 1's 0.35, 0.3, 1.0 has ρ 0.5: mean 0.75
   loss_claim = got['larger_gaps_hurt_loss']
-  assert loss_claim['value'] == 1.0 and loss_claim['ci95'][0] == 0.5
+  assert loss_claim['value'] == 0.75 and loss_claim['rho_of_means'] == 1.0
   assert not loss_claim['holds']
 
 
@@ -551,12 +563,14 @@ def test_fig8_retention_on_hand_made_trajectories():
   # 3 rungs × 2 seeds of [drop-weighted, plain] retention, by hand
   per_seed = np.array([[[0.0, 0.1], [0.5, 0.2], [0.75, 0.3]], [[0.1, 0.3], [0.4, 0.2], [0.8, 0.1]]])
   got = {c['name']: c for c in fig8.fig8_claims(['1', '2', '3'], per_seed)}
-  assert got['retention_rises_with_size']['value'] == 1.0  # means 0.05, 0.45, 0.775
-  assert got['retention_rises_with_size']['holds']
-  # means 0.2, 0.2, 0.2: no ranking, no ρ, and the claim does not hold
-  assert np.isnan(got['plain_retention_rises_with_size']['value'])
-  assert not got['plain_retention_rises_with_size']['holds']
-  assert got['loss_climbs_back']['per_seed'] == [0.75, 0.8] and got['loss_climbs_back']['holds']
+  rises = got['retention_rises_with_size']  # both seeds rise, but over 3 rungs p ≥ 1/6
+  assert rises['value'] == 1.0 and not rises['holds'] and 'cannot hold' in rises['note']
+  # seed 0 rises, seed 1 falls: mean ρ 0, interval [−1, 1]
+  plain = got['plain_retention_rises_with_size']
+  assert plain['value'] == 0.0 and plain['ci95'] == [-1.0, 1.0] and not plain['holds']
+  climbs = got['loss_climbs_back']
+  # 2 seeds: 0.775 ∓ 12.706 · 0.0354 / √2 = [0.457, 1.093] does not clear 1
+  assert climbs['per_seed'] == [0.75, 0.8] and climbs['kind'] == 'check' and not climbs['holds']
 
 
 def test_fig9_statistics_on_hand_made_probes():
@@ -592,13 +606,15 @@ def test_fig9_statistics_on_hand_made_probes():
       made[r, z, :, lm.PROBES.index('cos_gnt_shuffled')] = [0.1, -0.1]
       made[r, z, :, lm.PROBES.index('cos_g')] = [0.2 - 0.2 * r, 0.1]
   got = {c['name']: c for c in fig9.fig9_claims(['1', '2', '3'], made, np.array([True, True]))}
-  assert got['gnt_spread_shrinks']['holds'] and got['gnt_spread_shrinks']['value'] == -1.0
-  assert got['gnt_spread_shrinks_beyond_shuffled']['holds']
+  # every seed's spread falls (ρ −1), but over 3 rungs no trend holds (p ≥ 1/6)
+  assert got['gnt_spread_shrinks']['value'] == -1.0 and not got['gnt_spread_shrinks']['holds']
+  assert got['gnt_spread_shrinks_beyond_shuffled']['value'] == -1.0
   beyond_random = got['gnt_spread_shrinks_beyond_random']  # ratios 3, 4, 4 and 4, 4, 2
   np.testing.assert_allclose(beyond_random['per_seed'], [[3, 4, 4], [4, 4, 2]])
   assert not beyond_random['holds']
   g = got['g_aligned_at_injection']  # min over sizes of the mean cos(g, g_r): (−0.2 + 0.1) / 2
   assert g['per_seed'] == pytest.approx([-0.05, -0.05]) and not g['holds']
+  assert g['kind'] == 'check'
 
 
 def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
@@ -620,10 +636,19 @@ def test_fig8_fig9_smoke_runs_report_their_own_probes(tmp_path_factory):
 def test_provenance_records_the_code_the_run_started_with(tmp_path, monkeypatch):
   """A commit made while an experiment trains is not the code it ran: the commit and the changed
   files are read when the script parses its arguments."""
-  expt.parse_args('x', None, ['--workdir', str(tmp_path)])
+  expt.parse_args('x', None, ['--workdir', str(tmp_path), '--smoke'])
   started = expt.provenance()
   monkeypatch.setattr(expt, '_code_state',
                       lambda: {'commit': 'later', 'uncommitted_changes_in': []})
   later = expt.provenance()
   assert later['commit'] == started['commit'] != 'later' and len(started['commit']) == 40
   assert later['uncommitted_changes_in'] == started['uncommitted_changes_in']
+  assert started['run_commit'] == started['commit'] and started['criteria_commit'] is None
+
+
+def test_a_run_whose_claims_are_not_committed_is_refused(tmp_path):
+  """Claims before runs: a script that is not the one in git (here: none is) may run as a
+  smoke test only."""
+  with pytest.raises(SystemExit) as stop:
+    expt.parse_args('not_committed', None, ['--workdir', str(tmp_path)])
+  assert stop.value.code == 2
