@@ -20,7 +20,7 @@ phase diagrams with their predicted boundaries. Run directories (metrics, checkp
 ``DIR/sweep`` and ``DIR/complexity``.
 
 Claims, fixed before the run (each statistic is computed per seed — a seed is one init of every
-width — and its 95% interval bootstrapped over the 3 seeds; ``rarelearn.claims``):
+width — and its Student t 95% interval over the 5 seeds; ``rarelearn.claims``):
 - ``utility_predicts_default``: on the default sweep the utility ranking predicts which
   (member, task) cells are learned — the share of cells it calls right, ci95 above 0.9;
 - ``utility_predicts_complexity``: the same on the complexity sweep, ci95 above 0.9;
@@ -36,7 +36,7 @@ boundary matches the measured one; with large complexity gaps, utility — not f
 predicts which tasks are learned. What we measured: README "Reproducing the paper"
 (``docs/results/fig2_phase_diagram_2026-12-01.json``).
 
-Runtime: about 4 minutes on a 2-core CPU (3 seeds; ``--smoke``: under 20 s, tiny configs whose
+Runtime: about 7 minutes on a 2-core CPU (5 seeds; ``--smoke``: under 20 s, tiny configs whose
 numbers are not the figure's, 2 seeds).
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
     config = configlib.load_config_file(os.path.join(CONFIGS, f'{name}.py') + variant)
     config.measure.every = 0  # the learned sets are all this figure needs
     if not args.smoke:  # the claims' seeds
-      config.population.seeds = max(3, config.population.seeds)
+      config.population.seeds = max(5, config.population.seeds)
     print(f'{NAME}: training configs/{name}.py{variant}', file=sys.stderr)
     summaries[name] = run.train_and_evaluate(config, os.path.join(args.workdir, name),
                                              overwrite=True, progress=not args.smoke)
