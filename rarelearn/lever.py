@@ -20,7 +20,7 @@ family and task are read as one grid (e.g. a ladder and more rungs trained later
   learning size (likewise closed upwards). A size's frontier is only known to lie between that
   frequency and the next lower one of the grid: its geometric midpoint is the point estimate,
   and a size learning at every frequency (or at none) is censored. Across seeds: the geometric
-  mean with a 95% bootstrap interval (``rarelearn.claims.interval``).
+  mean with the Student t 95% interval of the mean log (``rarelearn.claims.interval``).
 - **The power law** ln f* = ln a − κ·ln N, least squares with one point per size (the seeds'
   mean of ln midpoint; sizes censored in any seed left out), with 95% intervals for a and κ
   and 90% prediction intervals for a size's point at sizes not trained: 10 and 100 times the
@@ -245,7 +245,7 @@ def size_for(fit: dict, frequency: float) -> float:
 def frontiers(grid: Grid, learned_NxFxZ: np.ndarray) -> dict:
   """Per seed: each size's cell (low, high] and each frequency's smallest learning size; over
   seeds: the geometric mean of the seeds' midpoints (sizes) and smallest sizes (frequencies)
-  with its 95% bootstrap interval."""
+  with its 95% interval (Student t on the logs)."""
   Z = len(grid.seeds)
   cells = [frontier_cells(learned_NxFxZ[:, :, z], grid.freqs) for z in range(Z)]
   by_size = []
@@ -263,8 +263,8 @@ def frontiers(grid: Grid, learned_NxFxZ: np.ndarray) -> dict:
 
 
 def _over_seeds(values) -> dict:
-  """The geometric mean over seeds and its 95% bootstrap interval (None where a seed has no
-  value: censored)."""
+  """The geometric mean over seeds and its 95% interval (Student t on the logs; None where a
+  seed has no value: censored)."""
   if not all(math.isfinite(v) for v in values):
     return {'geometric_mean': None, 'ci95': [None, None]}
   logs = np.log(values)
