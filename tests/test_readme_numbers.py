@@ -69,3 +69,43 @@ def test_the_number_check_can_fail():
   assert not _shown('−0.10', 0.1) and not _shown('.00', 0.0072) and _shown('.01', 0.0072)
   assert NUMBER.findall('at .39, −0.25…0.23 and 1.4e-3; widths 8…256') == [
       '.39', '−0.25', '0.23', '1.4e-3']
+
+
+def _entries(made: dict, key: str):
+  """A result's entry named ``key``: its claim of that name, else its top-level key."""
+  named = [c for c in made.get('claims', []) if c['name'] == key]
+  if named:
+    return named[0]
+  assert key in made, f'{key} is neither a claim nor a key'
+  return made[key]
+
+
+def test_what_we_find_shows_numbers_from_the_entries_its_rows_name():
+  """README "What we find": each row names its results (``docs/results/<file>.json``) and, in
+  backticks, the claims or keys of them it shows; every measured number of its statistic
+  column is in one of those entries (not merely somewhere in the file), and its verdict is one
+  of the four."""
+  with open(os.path.join(REPO, 'README.md')) as f:
+    section = f.read().split('## What we find', 1)[1].split('\n## ', 1)[0]
+  rows = [line for line in section.splitlines() if line.startswith('| ')
+          and not line.startswith('| the paper') and '---' not in line]
+  assert len(rows) >= 12
+  verdicts = ('supported', 'not supported', 'inconclusive', 'not testable here')
+  for row in rows:
+    claim, _, statistic, verdict, source = [c.strip() for c in row.strip('|').split(' | ')]
+    assert verdict.strip('*').split(':')[0].split(' (')[0] in verdicts, (claim, verdict)
+    files = SOURCE.findall(source)
+    if verdict.startswith('not testable here') and not files:
+      continue
+    assert files, f'{claim}: names no docs/results JSON'
+    keys = re.findall(r'`([^`/]+)`', source)
+    assert keys, f'{claim}: names no claim or key of {files}'
+    values = []
+    for path in files:
+      with open(os.path.join(REPO, path)) as f:
+        made = json.load(f)
+      values.extend(x for k in keys if k in made or any(c['name'] == k for c in
+                                                         made.get('claims', []))
+                    for x in _numbers(_entries(made, k)))
+    missing = [t for t in NUMBER.findall(statistic) if not any(_shown(t, x) for x in values)]
+    assert not missing, f'{claim}: {missing} not in {keys} of {files}'
