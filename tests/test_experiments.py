@@ -652,3 +652,28 @@ def test_a_run_whose_claims_are_not_committed_is_refused(tmp_path):
   with pytest.raises(SystemExit) as stop:
     expt.parse_args('not_committed', None, ['--workdir', str(tmp_path)])
   assert stop.value.code == 2
+
+
+def test_ladder_controls_long_arm_smoke(tmp_path):
+  """configs/olmo_tiny.py:smoke, the long arm: rung d8 alone at f = 0.5 for 40 and 2 × 40 steps
+  at its ladder lr (the smallest rung's: optimizer.lr); with one seed no claims. One learning
+  rate for every rung: ``optimizer.lr_scaling = 'none'`` against the N^-1/3 rule."""
+  from rarelearn import configlib, ladder  # pylint: disable=g-import-not-at-top
+  controls = _module('ladder_controls')
+  config = configlib.load_config_file(os.path.join(EXPERIMENTS, os.pardir, 'configs', 'olmo_tiny.py') + ':smoke')
+  lrs = controls.ladder_lrs(config)
+  n = np.array([ladder.Ladder(config, skeleton=True).ladder[i].counts(160)['non_embedding']
+                for i in range(2)], float)
+  assert lrs == pytest.approx({'d8': 1e-2, 'd16': 1e-2 * (n[1] / n[0]) ** (-1 / 3)})
+  cut = controls.one_rung(config, 'd16', 0.003, 60)
+  assert ladder.Ladder(cut, skeleton=True).lrs == [0.003] and cut.train.steps_per_chunk == 20
+  config.optimizer.lr_scaling = 'none'
+  assert ladder.Ladder(config, skeleton=True).lrs == [1e-2, 1e-2]
+  results = controls.main(['--workdir', str(tmp_path), '--smoke', '--arm=long'])['long']
+  assert [(c['rung'], c['frequency'], c['steps'], c['lr']) for c in results['cells']] == [
+      ('d8', 0.5, 40, 1e-2), ('d8', 0.5, 80, 1e-2)]
+  assert results['claims'] == [] and results['wall_time_s'] > 0
+  with open(tmp_path / 'ladder_controls_long.json') as f:
+    written = json.load(f)
+  assert written['run_commit'] == written['provenance']['commit']
+  assert (tmp_path / 'ladder_controls_long.png').exists()
