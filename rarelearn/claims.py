@@ -137,16 +137,22 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
   the mean over seeds of each seed's Spearman ρ between ``sizes`` [N] and its values
   (``values_ZxN`` [seeds, N]; a seed with no spread counts as ρ = 0), its Student t 95%
   interval over the seeds, and ``p_permutation``: the share of the orderings of the sizes (all
-  N! up to N = 8, else 9,999 drawn with ``seed``) whose mean ρ is at least as extreme in the
-  claimed direction. It holds only when p < ``ALPHA`` and the interval clears the threshold;
+  N! up to N = 8, else 9,999 drawn with ``seed``, the observed one counted among them) whose
+  mean ρ is at least as extreme in the claimed direction; undefined (not holding) where a
+  seed has no finite value at some size. It holds only when p < ``ALPHA`` and the interval clears the threshold;
   ``rho_of_means`` is ρ between size and the seeds' mean (what a figure of the means shows)."""
   criterion, meets = _criterion(above, below)
   up = above is not None
   v = np.asarray(values_ZxN, np.float64)
   if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] != len(sizes) or len(sizes) < 3:
     raise ValueError(f'claim {name}: needs [seeds ≥ 2, sizes ≥ 3] values, got {v.shape}')
-  if not np.all(np.isfinite(v)):
-    raise ValueError(f'claim {name}: every seed needs a finite value at every size, got {v}')
+  head = dict(name=name, kind=_kind(kind), statement=statement,
+              statistic=f'Spearman ρ({over}, value), mean over seeds')
+  criterion = f'{criterion} and p_permutation < {ALPHA:g}'
+  if not np.all(np.isfinite(v)):  # undefined for some seed at some size
+    return dict(head, value=None, ci95=[None, None], seeds=int(v.shape[0]),
+                per_seed=[[_or_none(x) for x in row] for row in v], sizes=list(sizes),
+                p_permutation=None, criterion=criterion, holds=False)
   sizes_N = np.asarray(sizes, np.float64)
   per_seed_rho = np.round(_rho(sizes_N[None], v)[0], 12)  # ρ = 1 − 6Σd²/…: no float noise
   value = float(per_seed_rho.mean())
@@ -157,14 +163,12 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
             else np.argsort(rng.random((PERMUTATIONS, n)), axis=1))
   perm = np.round(_rho(sizes_N[orders], v), 12).mean(axis=1)
   extreme = np.sum(perm >= value - 1e-12) if up else np.sum(perm <= value + 1e-12)
-  p = float(extreme / len(orders))
-  out = dict(name=name, kind=_kind(kind), statement=statement,
-             statistic=f'Spearman ρ({over}, value), mean over seeds', value=value,
-             ci95=[low, high], seeds=int(v.shape[0]), per_seed=v.tolist(),
+  # every ordering counted exactly; of drawn ones, the observed ordering counts as one more
+  p = float(extreme / len(orders)) if n <= 8 else float((extreme + 1) / (len(orders) + 1))
+  out = dict(head, value=value, ci95=[low, high], seeds=int(v.shape[0]), per_seed=v.tolist(),
              per_seed_rho=per_seed_rho.tolist(), sizes=list(sizes),
              rho_of_means=float(rank_correlation(sizes, v.mean(axis=0))[0]),
-             p_permutation=p, criterion=f'{criterion} and p_permutation < {ALPHA:g}',
-             holds=bool(p < ALPHA and meets(low, high)))
+             p_permutation=p, criterion=criterion, holds=bool(p < ALPHA and meets(low, high)))
   if math.factorial(n) * ALPHA <= 1:
     out['note'] = (f'{n} {over} values: the smallest attainable permutation p is 1/{n}! = '
                    f'{1 / math.factorial(n):.3g} ≥ {ALPHA:g}, so this trend cannot hold')
@@ -189,7 +193,7 @@ def line(c: dict) -> str:
     shown = f'{c["value"]:.3g} [{_g(low)}, {_g(high)}]'
     if low is not None and low == high:
       shown += ' (the seeds agree exactly)'
-  if 'p_permutation' in c:
+  if c.get('p_permutation') is not None:
     shown += f', p = {c["p_permutation"]:.3g}'
   check = ' (a check: holds by construction, not evidence)' if c.get('kind') == 'check' else ''
   return (f'{c["name"]}{check}: {shown} over {c["seeds"]} seeds; {c["criterion"]}: '

@@ -101,6 +101,11 @@ def test_seeds_that_disagree_on_a_trend_leave_it_open():
   assert not three['holds'] and 'cannot hold' in three['note']
   with pytest.raises(ValueError, match='seeds'):
     claims.trend('t', 's', [1, 2], [[1.0, 2.0], [1.0, 3.0]], above=0)
+  undefined = claims.trend('t', 's', [1, 2, 3, 4], [[1.0, 2.0, None, 4.0], [1.0, 2.0, 3.0, 4.0]],
+                           above=0)  # e.g. no injection to measure retention on at one size
+  assert undefined['value'] is None and not undefined['holds']
+  assert undefined['per_seed'][0] == [1.0, 2.0, None, 4.0]
+  assert 'undefined for some seed' in claims.line(undefined)
 
 
 def test_recomputed_claims_keep_their_criterion():
