@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -39,8 +40,11 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, meta: dict,
 def restore_partial(mngr: ocp.CheckpointManager, step: int, like: Any) -> Any:
   """The ``partial`` item of checkpoint ``step``, shaped like ``like``."""
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, {'partial': like})
-  return mngr.restore(step, args=ocp.args.Composite(
+  out = mngr.restore(step, args=ocp.args.Composite(
       partial=ocp.args.StandardRestore(abstract)))['partial']['partial']
+  # several processes: orbax restores each value whole on one local device; as host values the
+  # next piece's program takes them (like the replicated zeros they stand for)
+  return out if jax.process_count() == 1 else jax.tree.map(np.asarray, out)
 
 
 def restore(mngr: ocp.CheckpointManager, step: int, like: Any) -> tuple[Any, dict]:

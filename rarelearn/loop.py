@@ -1,10 +1,12 @@
 """The one host loop: every family's population trains, checkpoints, resumes and reports here.
 
 ``run(pop, workdir)`` drives a population (a family's members grouped into jitted programs,
-``population.py``) chunk by chunk. The device runs a chunk of ``steps_per_chunk`` steps per
-call; the host writes the previous chunk's rows while the next chunk runs (results are read
-one chunk late, so the device never waits on the host, and there is one read per chunk however
-many groups the population has), saves an orbax checkpoint of the whole population every
+``population.py``) chunk by chunk. The device runs a chunk of ``steps_per_chunk`` steps in
+pieces (one compiled program for any piece length) that each take at most a third of the stop
+deadline, then the chunk's evaluation; the host writes the previous chunk's rows while the
+next chunk's first piece runs (results are read one chunk late, and there is one read per
+chunk however many groups the population has; the host waits for each piece, a round trip of
+a few ms per piece of seconds), saves an orbax checkpoint of the whole population every
 ``checkpoint_every`` chunks and at the end, and resumes from the newest readable checkpoint of
 an existing workdir with the same config — bit-identical to an uninterrupted run, since every
 batch comes from ``fold_in(data_key, step)``. Without a workdir the same loop runs in memory.
@@ -12,8 +14,10 @@ batch comes from ``fold_in(data_key, step)``. Without a workdir the same loop ru
 What the loop asks of a population (duck-typed; ``population.Population`` is the base):
 ``config``, ``members`` (one row per member), ``num_steps``, ``steps_per_chunk``,
 ``checkpoint_every``, ``keep_checkpoints``; ``init()`` (the requested members' state),
-``place(state)`` / ``requested(tree)`` (onto the mesh and back), ``chunk(state, step)`` →
-(state, out) with ``out`` a pytree of device arrays over the requested members,
+``place(state)`` / ``requested(tree)`` (onto the mesh and back), ``unit`` (a piece's steps
+are a multiple of it), ``begin(state, step)`` → ``done`` (a chunk's outputs so far),
+``piece(state, done, step, offset, count)`` → (state, done) and ``finish(state, done, step)``
+→ ``out``, a pytree of device arrays over the requested members,
 ``evaluate(state)`` (an ``out`` without training: step 0 where ``evaluates_at_start``, and
 the summary of a run that had already finished), ``diverged(state)`` [M], ``rows(step, out)``
 (metric rows), ``observe(workdir, step, out)`` (extra files or in-memory records),

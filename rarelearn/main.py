@@ -141,5 +141,16 @@ def train(config, workdir: str, progress: bool = True, overwrite: bool = False,
   return summary
 
 
+def _main(argv: list[str]) -> None:
+  try:
+    main(argv)
+  except loop.Stopped as e:  # everything is written and closed: one process skips the
+    if hosts.many():  # interpreter's teardown (about a second) to keep within the deadline
+      raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(e.code)  # pylint: disable=protected-access
+
+
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(_main, flags_parser=parse_flags)
