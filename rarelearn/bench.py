@@ -136,7 +136,8 @@ def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
   config.train.steps_per_chunk = steps
   pop, total, first_loss = ladder.Ladder(config), 0.0, []
   eval_bg = pop.eval_background[:8]
-  for hp, grid, members, chunk in zip(pop.hps, pop.grids, pop.rung_members, pop.chunks):
+  chunks = [population.make_lm_chunk(hp) for hp in pop.hps]  # one piece and its evaluation
+  for hp, grid, members, chunk in zip(pop.hps, pop.grids, pop.rung_members, chunks):
     for g in [slice(m, m + 1) for m in range(len(grid))] if one_member else [slice(None)]:
       member = jax.tree.map(lambda a, g=g: a[g], members)
       holder = [population.init_lm(pop.init_key, [s for _, _, s in grid[g]], member, hp)]

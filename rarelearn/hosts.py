@@ -92,17 +92,18 @@ def _all_devices() -> Mesh:
   return Mesh(np.asarray(jax.devices()), ('devices',))
 
 
-def any_process(flag: bool):
-  """Whether ``flag`` holds in any process — the same answer in all — as a device value to read
-  later (dispatched, not awaited); in one process ``flag`` itself."""
+def agreed_max(values) -> np.ndarray:
+  """The elementwise maximum of the int vector ``values`` over every process — the same answer
+  in all (every process waits for the others here); in one process ``values`` itself."""
+  values = np.asarray(values, np.int32)
   if not many():
-    return flag
+    return values
   mesh = _all_devices()
-  local = np.full((jax.local_device_count(),), flag, np.int32)
+  local = np.broadcast_to(values, (jax.local_device_count(), values.size))
   votes = jax.make_array_from_process_local_data(NamedSharding(mesh, P('devices')), local)
-  return _copy_max(NamedSharding(mesh, P()))(votes)
+  return np.asarray(jax.device_get(_copy_max(NamedSharding(mesh, P()))(votes)))
 
 
 @functools.cache
 def _copy_max(sharding):
-  return jax.jit(jnp.max, out_shardings=sharding)
+  return jax.jit(lambda a: jnp.max(a, axis=0), out_shardings=sharding)

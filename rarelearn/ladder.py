@@ -247,7 +247,7 @@ def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
 
 class Ladder(population.Population):
   """A ladder config's rungs × settings × seeds for ``loop.run``: each rung one group (one
-  vmapped, jitted chunk of training and evaluation), all advancing one chunk per call; the
+  vmapped, jitted program of training, one of evaluation), all advancing one piece per call; the
   state is {rung name: lm.State}; every step's evaluation becomes one metrics row per member."""
   evaluates_at_start = True
   figure_files = {'heatmap.png': plots.ladder_heatmap,
@@ -291,7 +291,8 @@ class Ladder(population.Population):
         self.ladder, self.hps, self.rung_members, per_rung(config, 'model.model_shards'),
         per_rung(config, 'model.group_size'))) for g in rung_groups(i, *args)]
     self.offload = bool(config.train.get('offload', False))
-    self.chunks = [population.make_lm_chunk(g.hp) for g in self.groups]
+    self.pieces = [population.make_lm_pieces(g.hp) for g in self.groups]
+    self.chunk_background = (None, None)  # (step, the token file's batches of its chunk)
     self.placed = [g.place.per_member(jax.tree.map(lambda a, g=g: a[g.members],
                                                    self.rung_members[g.rung]))
                    for g in self.groups]
@@ -322,25 +323,47 @@ class Ladder(population.Population):
   def requested(self, state: dict) -> dict:
     return {g.key: g.place.requested(state[g.key]) for g in self.groups}
 
-  def chunk(self, state: dict, step: int):
-    background, outs = None, []  # None: the synthetic background
-    if self.token_file is not None:  # the token file's batches of this chunk
-      c = self.config
-      background = jnp.asarray(np.stack([self.token_file.batch(c.seed, t, c.train.batch_size)
-                                         for t in range(step, step + self.steps_per_chunk)]))
-    for g, fn, member in zip(self.groups, self.chunks, self.placed):
-      placed = g.place.state(state[g.key]) if self.offload else state[g.key]
-      new, loss, probes, ev = fn(placed, self.data_key, jnp.int32(step), member, self.data,
-                                 self.eval_background, background)
+  def begin(self, state: dict, step: int) -> dict:
+    """Each group's chunk outputs so far (``population.make_lm_pieces``), by group key."""
+    return {g.key: p.blank(self._placed(g, state)) for g, p in zip(self.groups, self.pieces)}
+
+  def piece(self, state: dict, done: dict, step: int, offset: int, count: int):
+    background = self._background(step)
+    for g, p, member in zip(self.groups, self.pieces, self.placed):
+      new, done[g.key] = p.piece(self._placed(g, state), done[g.key], self.data_key,
+                                 jnp.int32(step), jnp.int32(offset), jnp.int32(count), member,
+                                 self.data, background)
       state[g.key] = hosts.fetch(g.place.requested(new)) if self.offload else new
+    return state, done
+
+  def finish(self, state: dict, done: dict, step: int):
+    outs = []
+    for g, p, member in zip(self.groups, self.pieces, self.placed):
+      loss, probes, ev = p.finish(self._placed(g, state), done[g.key], member, self.data,
+                                  self.eval_background)
       outs.append(g.place.requested(dict(ev, loss=loss,
                                          **({'probes': probes} if self.probing else {}))))
-    return state, _joined(outs)
+    return _joined(outs)
+
+  def _placed(self, g: Group, state: dict):
+    return g.place.state(state[g.key]) if self.offload else state[g.key]
+
+  def _background(self, step: int):
+    """The token file's batches of the chunk from ``step`` (None: the synthetic background),
+    read once per chunk."""
+    if self.token_file is None:
+      return None
+    if self.chunk_background[0] != step:
+      c = self.config
+      self.chunk_background = (step, jnp.asarray(np.stack([
+          self.token_file.batch(c.seed, t, c.train.batch_size)
+          for t in range(step, step + self.steps_per_chunk)])))
+    return self.chunk_background[1]
 
   def evaluate(self, state: dict):
-    return _joined([g.place.requested(population.make_lm_evaluate(g.hp)(
-        g.place.state(state[g.key]).params, m, self.data, self.eval_background))
-                    for g, m in zip(self.groups, self.placed)])
+    """``finish``'s evaluation (the same program: one compile) without a chunk's losses."""
+    out = self.finish(state, self.begin(state, 0), 0)
+    return {k: v for k, v in out.items() if k not in ('loss', 'probes')}
 
   def rung_params(self, state: dict, i: int):
     """Rung ``i``'s parameters (its groups' members joined) on the host."""

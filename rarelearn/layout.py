@@ -92,7 +92,9 @@ def padded_units(widths, layout: str, factor: float) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# The trainers: (state_M, data_key, first_step, member_M, spec, mix, num_steps) → (state_M, loss_M)
+# The trainers: (state_M, data_key, first_step, member_M, spec, mix, num_steps, into=None) →
+# (state_M, each step's loss [M, num_steps]); ``into`` = (losses [M, num_steps] so far, offset,
+# count) runs steps offset … offset + count − 1 of the chunk only (``train.run_steps``)
 
 def member_axes(spec, mixture_axis):
   """vmap axes of (spec, mix): with a schedule per member (``mixture_axis`` 0) the spec's
@@ -103,10 +105,16 @@ def member_axes(spec, mixture_axis):
 
 
 def padded_trainer(hp: train.Hyper, mixture_axis: int | None) -> Callable:
-  def run(state, data_key, first, member, spec, mix, num_steps):
+  def run(state, data_key, first, member, spec, mix, num_steps, into=None):
     spec_axes, mix_axis = member_axes(spec, mixture_axis)
-    one = lambda s, m, sp, mx: train.train_chunk(s, data_key, first, m, sp, hp, num_steps, mx)
-    return jax.vmap(one, in_axes=(0, 0, spec_axes, mix_axis))(state, member, spec, mix)
+    if into is None:
+      one = lambda s, m, sp, mx: train.train_steps(s, data_key, first, m, sp, hp, num_steps, mx)
+      return jax.vmap(one, in_axes=(0, 0, spec_axes, mix_axis))(state, member, spec, mix)
+    losses, offset, count = into
+    one = lambda s, m, sp, mx, ls: train.train_steps(s, data_key, first, m, sp, hp, num_steps,
+                                                     mx, (ls, offset, count))
+    return jax.vmap(one, in_axes=(0, 0, spec_axes, mix_axis, 0))(state, member, spec, mix,
+                                                                 losses)
   return run
 
 
@@ -127,16 +135,18 @@ def _plans(widths, factor: float, hp: train.Hyper) -> list:
       jax.random.key(0), 1, hp, w))) for g in buckets(widths, factor)]
 
 
-def _by_groups(fn, plans, mixture_axis, state, member, spec, mix):
-  """fn(state cropped to the group's width, member, spec, mix) for every group of ``plans``,
-  the results joined back in member order."""
+def _by_groups(fn, plans, mixture_axis, state, member, spec, mix, *per_member):
+  """fn(state cropped to the group's width, member, spec, mix, *per_member) for every group of
+  ``plans`` (``per_member``: more arrays with a member axis), the results joined back in member
+  order."""
   take = lambda tree, g: jax.tree.map(lambda a: a[g], tree)
   outs = []
   for g, shapes in plans:
     spec_g, mix_g = spec, mix
     if mixture_axis == 0:  # each member its own π and schedule
       spec_g, mix_g = spec.replace(log_freqs_K=spec.log_freqs_K[g]), take(mix, g)
-    outs.append(fn(_crop(take(state, g), shapes), take(member, g), spec_g, mix_g))
+    outs.append(fn(_crop(take(state, g), shapes), take(member, g), spec_g, mix_g,
+                   *take(per_member, g)))
   inverse = np.argsort(np.concatenate([g for g, _ in plans]))
   return jax.tree.map(lambda *a: jnp.concatenate(a)[inverse], *outs)
 
@@ -147,11 +157,13 @@ def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
   plans = _plans(widths, factor, hp)
   trainer = padded_trainer(hp, mixture_axis)  # the padded width is read from the shapes
 
-  def run(state, data_key, first, member, spec, mix, num_steps):
-    def group(sub, member, spec, mix):
-      sub, loss = trainer(sub, data_key, first, member, spec, mix, num_steps)
+  def run(state, data_key, first, member, spec, mix, num_steps, into=None):
+    def group(sub, member, spec, mix, *losses):
+      sub, loss = trainer(sub, data_key, first, member, spec, mix, num_steps,
+                          into and (losses[0], *into[1:]))
       return _uncrop(sub, state), loss
-    return _by_groups(group, plans, mixture_axis, state, member, spec, mix)
+    return _by_groups(group, plans, mixture_axis, state, member, spec, mix,
+                      *([] if into is None else [into[0]]))
   return run
 
 
@@ -170,7 +182,7 @@ def evaluator(layout: str, hp: train.Hyper, mixture_axis: int | None, widths,
     return vmapped
   plans = _plans(widths, 1.0 if layout == 'packed' else bucket_factor, hp)
   return lambda state, member, spec, eval_batch: _by_groups(
-      lambda s, m, sp, _: vmapped(s, m, sp, eval_batch), plans, mixture_axis, state, member,
+      lambda s, m, sp, *_: vmapped(s, m, sp, eval_batch), plans, mixture_axis, state, member,
       spec, None)
 
 
@@ -350,21 +362,22 @@ def packed_trainer(hp: train.Hyper, widths) -> Callable:
   p = Packing(tuple(int(w) for w in widths),
               block=len(widths) * (hp.out_dim or hp.dim) <= hp.dim)
 
-  def run(state, data_key, first, member, spec, mix, num_steps):
-    def step_fn(carry, step):
+  def run(state, data_key, first, member, spec, mix, num_steps, into=None):
+    def step_fn(carry, j):
       params, opt_state, diverged = carry
+      step = first + j
       batch = train.batch_at(data_key, step, spec, hp, mix)
       grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch, p, hp.activation,
                                                           hp.compute_dtype, hp.family)
       return packed_update(params, opt_state, diverged, grads, loss_M, step, member.lr, hp.opt,
                            p), loss_M
 
-    steps = first + jnp.arange(num_steps, dtype=jnp.int32)
-    (params, opt_state, diverged), losses = jax.lax.scan(
-        step_fn, (pack(state.params, p), pack(state.opt_state, p), state.diverged_at), steps)
+    carry = (pack(state.params, p), pack(state.opt_state, p), state.diverged_at)
+    (params, opt_state, diverged), losses_SxM = train.run_steps(
+        step_fn, carry, num_steps, into and (into[0].T, *into[1:]))
     state = train.TrainState(unpack(params, state.params, p),
                              unpack(opt_state, state.opt_state, p), diverged)
-    return state, jnp.mean(losses, axis=0)
+    return state, losses_SxM.T
   return run
 
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from rarelearn import optim
+from rarelearn import train as train_lib
 from rarelearn.measure import decomposition, features
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk
@@ -156,19 +157,27 @@ def train_step(state: State, tokens_BxS1: jax.Array, step: jax.Array, member: Me
   return State(params, opt_state, diverged), loss, probes
 
 
-def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Member,
-                data: Data, hp: Hyper, background: jax.Array | None = None
-                ) -> tuple[State, jax.Array, jax.Array]:
-  """``hp.steps_per_chunk`` steps from ``start`` (``background``: [steps, B, S + 1] given
-  background batches, e.g. from a token file); returns the state, the mean training loss and
-  the probe values of every step [steps, len(PROBES)] (NaN where none was taken)."""
-  def body(state, step_and_background):
-    step, bg = step_and_background
+def train_steps(state: State, data_key: jax.Array, start: jax.Array, member: Member,
+                data: Data, hp: Hyper, background: jax.Array | None = None, into=None
+                ) -> tuple[State, tuple[jax.Array, jax.Array]]:
+  """The ``hp.steps_per_chunk`` steps of a chunk from ``start`` (``background``: [steps, B,
+  S + 1] given background batches, e.g. from a token file): (state, (each step's training loss
+  [steps], its probe values [steps, len(PROBES)], NaN where none was taken)); ``into``: only
+  some of the steps (``train.run_steps``)."""
+  def body(state, j):
+    step, bg = start + j, None if background is None else background[j]
     tokens, carriers = batch_at(data_key, step, data, member, hp, bg)
     state, loss, probes = train_step(state, tokens, step, member, hp, carriers, data.task)
     return state, (loss, probes)
-  steps = start + jnp.arange(hp.steps_per_chunk, dtype=jnp.int32)
-  state, (losses, probes) = jax.lax.scan(body, state, (steps, background))
+  return train_lib.run_steps(body, state, hp.steps_per_chunk, into)
+
+
+def train_chunk(state: State, data_key: jax.Array, start: jax.Array, member: Member,
+                data: Data, hp: Hyper, background: jax.Array | None = None
+                ) -> tuple[State, jax.Array, jax.Array]:
+  """``train_steps``' chunk: the state, the mean training loss and the probe values of every
+  step [steps, len(PROBES)]."""
+  state, (losses, probes) = train_steps(state, data_key, start, member, data, hp, background)
   return state, jnp.mean(losses), probes
 
 

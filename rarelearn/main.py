@@ -8,6 +8,7 @@ the one host loop (``loop.run``): one workdir format, resume, ``--overwrite``, c
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import sys
@@ -29,6 +30,10 @@ _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 _TENSORBOARD = flags.DEFINE_bool(
     'tensorboard', False, 'Also write the metrics as TensorBoard event files in '
     '<workdir>/tensorboard (pip install -e ".[tensorboard]"; tensorboard --logdir=<workdir>).')
+_STOP_DEADLINE = flags.DEFINE_float(
+    'stop_deadline_s', loop.STOP_DEADLINE_S, 'With a workdir: after SIGTERM or SIGINT the run '
+    'checkpoints and exits within this many seconds (it trains in pieces of a third of it; '
+    'under SLURM give --signal=TERM@<at least this>).')
 _DISTRIBUTED = flags.DEFINE_bool(
     'distributed', False, 'One of several processes (TPU pod slice, several GPU hosts, SLURM): '
     'join them first (jax.distributed.initialize), so the mesh spans every process\'s devices; '
@@ -97,6 +102,10 @@ def main(argv: list[str]) -> None:
   elif any(f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES, _PROCESS_ID)):
     expt.fail('rarelearn', '--coordinator_address, --num_processes and --process_id need '
               '--distributed')
+  deadline = _STOP_DEADLINE.value
+  if not (math.isfinite(deadline) and deadline > 0):
+    expt.fail('rarelearn', f'--stop_deadline_s={deadline}: expected a finite number of seconds '
+              '> 0')
   config = _CONFIG.value
   try:
     configlib.validate(config)
@@ -109,20 +118,21 @@ def main(argv: list[str]) -> None:
   if _TENSORBOARD.value and importlib.util.find_spec('tensorboardX') is None:
     expt.fail('rarelearn', '--tensorboard needs tensorboardX: pip install -e ".[tensorboard]"')
   train(config, workdir, progress=_PROGRESS.value, overwrite=_OVERWRITE.value,
-        tensorboard=_TENSORBOARD.value)
+        tensorboard=_TENSORBOARD.value, stop_deadline_s=deadline)
 
 
 def train(config, workdir: str, progress: bool = True, overwrite: bool = False,
-          tensorboard: bool = False) -> dict:
+          tensorboard: bool = False, stop_deadline_s: float = loop.STOP_DEADLINE_S) -> dict:
   """Trains ``config``'s family (``families.population``) in ``workdir`` through the one host
-  loop and prints the one-line result; returns the summary. Bad input: one line, exit 2."""
+  loop and prints the one-line result; returns the summary. Bad input: one line, exit 2.
+  ``stop_deadline_s``: see ``loop.run``."""
   try:
     configlib.validate(config)
     config = plan.planned(config, progress)
     configlib.check_devices(config)
     pop = families.population(config)
     summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress,
-                       tensorboard=tensorboard).summary
+                       tensorboard=tensorboard, stop_deadline_s=stop_deadline_s).summary
   except (configlib.ConfigError, tokens.TokenFileError) as e:
     expt.fail('rarelearn', str(e))
   if hosts.primary():
@@ -131,5 +141,16 @@ def train(config, workdir: str, progress: bool = True, overwrite: bool = False,
   return summary
 
 
+def _main(argv: list[str]) -> None:
+  try:
+    main(argv)
+  except loop.Stopped as e:  # everything is written and closed: one process skips the
+    if hosts.many():  # interpreter's teardown (about a second) to keep within the deadline
+      raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(e.code)  # pylint: disable=protected-access
+
+
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  app.run(_main, flags_parser=parse_flags)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +55,7 @@ class Members:
 class Population:
   """A family's members as the host loop (``loop.run``) drives them: the defaults of what the
   loop asks (see ``loop.py``); a family's population overrides ``init``, ``chunk``,
-  ``evaluate``, ``rows``, ``summary`` and ``result`` (the one line ``rarelearn.main`` prints of
+  ``evaluate``, ``begin``, ``piece``, ``finish``, ``rows``, ``summary`` and ``result`` (the one line ``rarelearn.main`` prints of
   a summary) and, where it has them, the others."""
   evaluates_at_start = False  # the loop evaluates (and writes rows of) step 0 too
   num_tasks = 1
@@ -69,6 +69,26 @@ class Population:
     self.checkpoint_every = int(t.checkpoint_every_chunks)
     self.keep_checkpoints = int(t.keep_checkpoints)
     self.description = f'{len(members)} members'
+
+  def chunk(self, state, step: int):
+    """The chunk from ``step`` in one piece: (state, out)."""
+    done = self.begin(state, step)
+    state, done = self.piece(state, done, step, 0, self.steps_per_chunk)
+    return state, self.finish(state, done, step)
+
+  # A chunk in pieces (``loop.py``): ``begin`` → ``done`` (its outputs so far, all zeros),
+  # ``piece`` trains ``count`` of its steps from ``offset`` (multiples of ``unit``) and
+  # ``finish`` evaluates its end; a chunk's ``out`` does not depend on where it was cut.
+  unit = 1
+
+  def begin(self, state, step: int):
+    raise NotImplementedError
+
+  def piece(self, state, done, step: int, offset: int, count: int):
+    raise NotImplementedError
+
+  def finish(self, state, done, step: int):
+    raise NotImplementedError
 
   def place(self, state):
     return state if self.placement is None else self.placement.state(state)
@@ -159,34 +179,91 @@ def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
   call to call. With measurement (``mh.every`` > 0) the chunk runs as periods of ``mh.every``
   steps, each followed by ``measure_step.measure`` of the state it reached; ``metrics`` holds
   arrays [M, P, ...] for the P = steps_per_chunk / every measurements (empty dict without).
+  ``make_pieces`` runs the same chunk in pieces.
   """
+  train_part, finish = _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor,
+                                    state_sharding)
+
+  def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
+    state, done = train_part(state, data_key, start_step, member, spec, measure_key, mix)
+    return (state, *finish(state, done, member, spec, eval_batch))
+  return jax.jit(batched, donate_argnums=(0,))
+
+
+class Pieces(NamedTuple):
+  """A chunk in pieces (``loop.py``): ``blank(state)`` → the chunk's outputs so far (zeros);
+  ``piece(state, done, data_key, start_step, offset, count, member, spec, measure_key, mix)``
+  → (state, done) trains the ``count`` units (steps, or measurement periods) from ``offset``
+  on (both traced: one compile for every piece; state and ``done`` donated);
+  ``finish(state, done, member, spec, eval_batch)`` → (train_loss_M, task_loss_MxK, metrics)
+  as ``make_chunk`` returns them. ``unit``: steps per unit."""
+  blank: Callable
+  piece: Callable
+  finish: Callable
+  unit: int
+
+
+def make_pieces(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
+                mixture_axis: int | None = None, widths=None, layout: str = 'padded',
+                bucket_factor: float = 2.0, state_sharding=None) -> Pieces:
+  """``make_chunk``'s chunk as ``Pieces``: every step (and measurement) computes what the
+  whole chunk's does, and a piece's outputs land where the whole chunk's would."""
+  train_part, finish = _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor,
+                                    state_sharding)
+  every = mh.every if mh is not None else 0
+
+  def blank(state, *args):
+    shapes = jax.eval_shape(lambda s: train_part(s, *args)[1], state)
+    return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+
+  def piece(state, done, data_key, start_step, offset, count, member, spec, measure_key,
+            mix=None):
+    return train_part(state, data_key, start_step, member, spec, measure_key, mix,
+                      (done, offset, count))
+  return Pieces(jax.jit(blank), jax.jit(piece, donate_argnums=(0, 1)), jax.jit(finish),
+                every or 1)
+
+
+def _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor, state_sharding):
+  """(train_part, finish) of ``make_chunk``: train_part(state, data_key, start_step, member,
+  spec, measure_key, mix, into=None) → (state, done): the chunk's steps (``into``: some of
+  them, ``train.run_steps``), ``done`` their outputs — each step's loss [M, steps], or per
+  measurement period its mean loss [P, M] and measurements [P, M, …]; finish(state, done,
+  member, spec, eval_batch) → (train_loss_M, task_loss_MxK, metrics)."""
   every = mh.every if mh is not None else 0
   args = (layout, hp, mixture_axis, widths, bucket_factor, state_sharding is not None)
   trainer, evaluate = layout_lib.trainer(*args), layout_lib.evaluator(*args)
 
-  def batched(state, data_key, start_step, member, spec, eval_batch, measure_key, mix=None):
+  def train_part(state, data_key, start_step, member, spec, measure_key, mix=None, into=None):
     spec_axes, mix_axis = layout_lib.member_axes(spec, mixture_axis)
     if every == 0:
-      state, loss = trainer(state, data_key, start_step, member, spec, mix, hp.steps_per_chunk)
-      metrics = {}
+      state, done = trainer(state, data_key, start_step, member, spec, mix, hp.steps_per_chunk,
+                            into)
     else:
       def measure(state, t, member, spec, mix):
         return measure_step.measure(state, train.batch_at(data_key, t, spec, hp, mix), t,
                                     member, spec, measure_key, hp, mh)
       measure_all = jax.vmap(measure, in_axes=(0, None, 0, spec_axes, mix_axis))
 
-      def period(state, first):
-        state, loss = trainer(state, data_key, first, member, spec, mix, every)
-        return state, (loss, measure_all(state, first + every, member, spec, mix))
-      firsts = start_step + every * jnp.arange(hp.steps_per_chunk // every, dtype=jnp.int32)
-      state, (losses, metrics) = jax.lax.scan(period, state, firsts)
-      loss = jnp.mean(losses, axis=0)
-      metrics = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), metrics)  # [P, M, …] → [M, P, …]
+      def period(state, p):
+        first = start_step + every * p
+        state, losses = trainer(state, data_key, first, member, spec, mix, every)
+        return state, (jnp.mean(losses, axis=1),
+                       measure_all(state, first + every, member, spec, mix))
+      state, done = train.run_steps(period, state, hp.steps_per_chunk // every, into)
     if state_sharding is not None:
       state = jax.lax.with_sharding_constraint(state, state_sharding)
-    task_loss = evaluate(state, member, spec, eval_batch)
-    return state, loss, task_loss, metrics
-  return jax.jit(batched, donate_argnums=(0,))
+    return state, done
+
+  def finish(state, done, member, spec, eval_batch):
+    if every == 0:
+      loss, metrics = jnp.mean(done, axis=1), {}
+    else:
+      losses, metrics = done
+      loss = jnp.mean(losses, axis=0)
+      metrics = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), metrics)  # [P, M, …] → [M, P, …]
+    return loss, evaluate(state, member, spec, eval_batch), metrics
+  return train_part, finish
 
 
 def make_evaluate(hp: train.Hyper) -> Callable:
@@ -225,25 +302,54 @@ def _lm_init_fn(hp: lm.Hyper) -> Callable:
 
 
 @functools.lru_cache(maxsize=None)
-def make_lm_evaluate(hp: lm.Hyper) -> Callable:
-  """jit(vmap(lm.evaluate)): (params, members, data, eval_background) → dict of [M]."""
-  return jax.jit(jax.vmap(lambda p, m, data, bg: lm.evaluate(p, m, data, bg, hp),
-                          in_axes=(0, 0, None, None)))
-
-
-@functools.lru_cache(maxsize=None)
 def make_lm_chunk(hp: lm.Hyper) -> Callable:
   """jit(vmap(lm.train_chunk + lm.evaluate)); the state is donated.
 
   (state, data_key, start_step, members, data, eval_background, background=None) → (state,
   train_loss_M, probes [M, steps, len(lm.PROBES)], ``lm.evaluate``'s dict of [M]). The
   background batch depends on the step only (or is given: ``background`` [steps, B, S + 1]),
-  so it is drawn once for all members.
+  so it is drawn once for all members. ``make_lm_pieces`` runs the same chunk in pieces.
   """
+  train_part, finish = _lm_parts(hp)
+
   def batched(state, data_key, start, member, data, eval_background, background=None):
-    def chunk(state, member):  # one member; the other arguments are shared
-      state, loss, probes = lm.train_chunk(state, data_key, start, member, data, hp, background)
-      return state, loss, probes, lm.evaluate(state.params, member, data, eval_background, hp)
-    spmd = sharding.MEMBERS if hp.batch_sharding else None
-    return jax.vmap(chunk, spmd_axis_name=spmd)(state, member)
+    state, done = train_part(state, data_key, start, member, data, background)
+    return (state, *finish(state, done, member, data, eval_background))
   return jax.jit(batched, donate_argnums=(0,))
+
+
+@functools.lru_cache(maxsize=None)
+def make_lm_pieces(hp: lm.Hyper) -> Pieces:
+  """``make_lm_chunk``'s chunk as ``Pieces`` (units of one step): ``piece(state, done,
+  data_key, start, offset, count, members, data, background=None)``, ``finish(state, done,
+  members, data, eval_background)`` → (train_loss_M, probes, ``lm.evaluate``'s dict)."""
+  train_part, finish = _lm_parts(hp)
+
+  def blank(state):
+    m, s = state.diverged_at.shape[0], hp.steps_per_chunk
+    return jnp.zeros((m, s), jnp.float32), jnp.zeros((m, s, len(lm.PROBES)), jnp.float32)
+
+  def piece(state, done, data_key, start, offset, count, member, data, background=None):
+    return train_part(state, data_key, start, member, data, background, (done, offset, count))
+  return Pieces(jax.jit(blank), jax.jit(piece, donate_argnums=(0, 1)), jax.jit(finish), 1)
+
+
+def _lm_parts(hp: lm.Hyper):
+  """(train_part, finish) of ``make_lm_chunk``: train_part(state, data_key, start, members,
+  data, background=None, into=None) → (state, done): the chunk's steps (``into``: some of
+  them), ``done`` each step's (loss [M, steps], probes [M, steps, len(lm.PROBES)]);
+  finish(state, done, members, data, eval_background) → (train_loss_M, probes, evaluation)."""
+  spmd = sharding.MEMBERS if hp.batch_sharding else None
+
+  def train_part(state, data_key, start, member, data, background=None, into=None):
+    def one(state, member, *done):  # one member; the other arguments are shared
+      return lm.train_steps(state, data_key, start, member, data, hp, background,
+                            into and (done, *into[1:]))
+    return jax.vmap(one, spmd_axis_name=spmd)(state, member, *(into[0] if into else ()))
+
+  def finish(state, done, member, data, eval_background):
+    losses, probes = done
+    evaluation = jax.vmap(lambda p, m: lm.evaluate(p, m, data, eval_background, hp),
+                          spmd_axis_name=spmd)(state.params, member)
+    return jnp.mean(losses, axis=1), probes, evaluation
+  return train_part, finish

@@ -63,9 +63,10 @@ class Sweep(population.Population):
         members.size, hp, members.max_width, shards if jax.device_count() % shards == 0 else 1)
     self.member_hp = place.per_member(members.hparams())
     self.mh = configlib.measure_hyper(config)
-    self.chunk_fn = population.make_chunk(
+    self.pieces = population.make_pieces(
         hp, self.mh, self.mixture_axis, place.widths(members.widths), config.population.layout,
         config.population.bucket_factor, place.shardings)
+    self.unit = self.pieces.unit
     self.member_spec, self.schedule = self.spec, schedule
     if self.mixture_axis == 0:  # each member its own π and schedule, split like the members
       self.member_spec = self.spec.replace(log_freqs_K=place.per_member(
@@ -78,12 +79,20 @@ class Sweep(population.Population):
   def init(self):
     return population.init(self.keys['init'], self.grid, self.hp)
 
-  def chunk(self, state, step: int):
-    state, loss_M, task_loss_MxK, metrics = self.chunk_fn(
-        state, self.keys['data'], jnp.int32(step), self.member_hp, self.member_spec,
-        self.eval_batch, self.keys['measure'], self.schedule)
-    return state, self.requested({'loss': loss_M, 'task_loss': task_loss_MxK,
-                                  'metrics': metrics})
+  def begin(self, state, step: int):
+    return self.pieces.blank(state, self.keys['data'], jnp.int32(step), self.member_hp,
+                             self.member_spec, self.keys['measure'], self.schedule)
+
+  def piece(self, state, done, step: int, offset: int, count: int):
+    return self.pieces.piece(state, done, self.keys['data'], jnp.int32(step),
+                             jnp.int32(offset // self.unit), jnp.int32(count // self.unit),
+                             self.member_hp, self.member_spec, self.keys['measure'],
+                             self.schedule)
+
+  def finish(self, state, done, step: int):
+    loss_M, task_loss_MxK, metrics = self.pieces.finish(state, done, self.member_hp,
+                                                        self.member_spec, self.eval_batch)
+    return self.requested({'loss': loss_M, 'task_loss': task_loss_MxK, 'metrics': metrics})
 
   def evaluate(self, state):
     return {'task_loss': self.requested(population.make_evaluate(self.hp)(

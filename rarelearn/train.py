@@ -123,17 +123,42 @@ def batch_at(data_key: jax.Array, step: jax.Array, spec, hp: Hyper,
   return task.batch_of_tasks(k_z, spec, mixture.task_ids(k_task, step, mix, hp.batch_size))
 
 
+def run_steps(body, carry, num_steps: int, into=None):
+  """``body(carry, j) → (carry, y)`` for the steps j of a chunk: all ``num_steps`` of them in one
+  ``lax.scan`` (→ (carry, the ys stacked)), or with ``into`` = (ys, offset, count) — ``ys`` the
+  chunk's stacked outputs so far — only j = offset … offset + count − 1, each y written to
+  ys[j] (→ (carry, ys)). ``offset`` and ``count`` are traced, so one compiled program runs a
+  chunk in pieces of any length (``loop.py``); each step computes what the scan's step does."""
+  if into is None:
+    return jax.lax.scan(body, carry, jnp.arange(num_steps, dtype=jnp.int32))
+  ys, offset, count = into
+
+  def one(i, c):
+    carry, ys = c
+    carry, y = body(carry, offset + i)
+    return carry, jax.tree.map(lambda a, v: a.at[offset + i].set(v), ys, y)
+  return jax.lax.fori_loop(0, count, one, (carry, ys))
+
+
+def train_steps(state: TrainState, data_key: jax.Array, start_step: jax.Array,
+                member: MemberHparams, spec, hp: Hyper, num_steps: int | None = None,
+                mix: mixture.Mixture | None = None, into=None) -> tuple[TrainState, jax.Array]:
+  """The steps of a chunk of ``num_steps`` (default ``hp.steps_per_chunk``) from ``start_step``
+  on batches from ``batch_at`` (``mix``: the task schedule): (state, each step's training loss
+  [num_steps]); ``into``: only some of them (``run_steps``)."""
+  def body(state, j):
+    step = start_step + j
+    return train_step(state, batch_at(data_key, step, spec, hp, mix), step, member, hp)
+  return run_steps(body, state, num_steps or hp.steps_per_chunk, into)
+
+
 def train_chunk(state: TrainState, data_key: jax.Array, start_step: jax.Array,
                 member: MemberHparams, spec: br.BlockRegressionSpec, hp: Hyper,
                 num_steps: int | None = None,
                 mix: mixture.Mixture | None = None) -> tuple[TrainState, jax.Array]:
   """``num_steps`` (default ``hp.steps_per_chunk``) steps from ``start_step`` on batches from
   ``batch_at`` (``mix``: the task schedule); returns the mean training loss."""
-  def body(state, step):
-    return train_step(state, batch_at(data_key, step, spec, hp, mix), step, member, hp)
-
-  steps = start_step + jnp.arange(num_steps or hp.steps_per_chunk, dtype=jnp.int32)
-  state, losses = jax.lax.scan(body, state, steps)
+  state, losses = train_steps(state, data_key, start_step, member, spec, hp, num_steps, mix)
   return state, jnp.mean(losses)
 
 

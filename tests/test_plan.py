@@ -51,7 +51,7 @@ SCRIPT = r"""
 import contextlib, io, json, sys
 import jax, jax.numpy as jnp
 sys.path.insert(0, {repo!r})
-from rarelearn import configlib, ladder, main, plan, workdir
+from rarelearn import configlib, ladder, main, plan, population, workdir
 assert jax.device_count() == 4
 config = configlib.load_config_file({tiny!r} + ':smoke')
 # the d16 rung alone, 2 seeds, at the learning rate it has in the ladder (the N^-1/3 rule)
@@ -69,7 +69,8 @@ pop = ladder.Ladder(stored)
 state = pop.init()
 compiled = [plan.memory_gib(fn.lower(g.place.state(state[g.key]), pop.data_key, jnp.int32(0),
                                      member, pop.data, pop.eval_background, None).compile())
-            for g, fn, member in zip(pop.groups, pop.chunks, pop.placed)]
+            for g, member in zip(pop.groups, pop.placed)
+            for fn in [population.make_lm_chunk(g.hp)]]  # the program the planner compiles
 offloaded = plan.placed(stored, *(stored.model.model_shards, stored.model.group_size,
                                    stored.train.microbatch), offload=True)
 offloaded.train.plan = False

@@ -131,31 +131,40 @@ def test_a_corrupted_checkpoint_is_skipped_and_the_run_resumes_bit_identical(tmp
 # The MLP families share one population (run.Sweep): SIGKILL on sparse parity and SIGTERM on the
 # toy cover both (the toy's resume from a periodic checkpoint, with its measurement files, is
 # also the corrupted-checkpoint test above). Every family's signals and checkpoints go through
-# one loop (rarelearn/loop.py), so the ladder takes SIGKILL only (SIGTERM: the toy here, and one
-# of two processes of a sweep in tests/test_processes.py).
-@pytest.mark.parametrize('spec,num_steps,first,signals', [
-    ('msp.py:smoke', 2000, 50, [signal.SIGKILL]), ('sweep.py:smoke', 4000, 20, [signal.SIGTERM]),
-    ('olmo_tiny.py:smoke', 120, 20, [signal.SIGKILL])],
-    ids=['msp-SIGKILL', 'sweep-SIGTERM', 'ladder-SIGKILL'])
-def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, first, signals):
+# one loop (rarelearn/loop.py), so SIGKILL is tried on sparse parity alone; SIGTERM inside a long
+# evaluation interval (the stop deadline) on every family: its checkpoint carries the
+# interval's partial results.
+STOP_DEADLINE_S = 3.0  # the test's --stop_deadline_s: pieces of about 1 s
+# (spec, steps, steps per chunk (about 3 s of training on the 2-core CPU at the suite's XLA
+# flags), the first step to pass, signals)
+KILL_CASES = [('msp.py:smoke', 30000, 10000, 10000, [signal.SIGTERM, signal.SIGKILL]),
+              ('sweep.py:smoke', 18000, 9000, 9000, [signal.SIGTERM]),
+              ('olmo_tiny.py:smoke', 600, 300, 300, [signal.SIGTERM])]
+
+
+@pytest.mark.parametrize('spec,num_steps,chunk,first,signals', KILL_CASES,
+                         ids=['msp-SIGTERM-SIGKILL', 'sweep-SIGTERM', 'ladder-SIGTERM'])
+def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, chunk, first,
+                                                  signals):
   """Every family through ``rarelearn.main``: SIGKILL at a random moment after a checkpoint,
   then the same command again: the result equals an uninterrupted run's, bit for bit (summary,
-  metrics rows, final checkpoint). SIGTERM (a preempted machine): the run ends its chunk,
-  checkpoints it, says how to resume and exits with status 143; then the same. Signals in
-  sequence are allowed (after a SIGTERM, the next one waits for the resumed run's next
-  checkpoint)."""
+  metrics rows, final checkpoint). SIGTERM (a preempted machine) at a random moment inside an
+  evaluation interval several times longer than the stop deadline: the run ends its piece,
+  checkpoints it there (mid-interval), says so and exits with status 143 within the deadline;
+  then the same. Signals in sequence are allowed (after a SIGTERM, the next one waits for the
+  resumed run's next checkpoint)."""
   spec = os.path.join(REPO, 'configs', spec)
-  # SIGTERM alone: no periodic checkpoints, so the one the run resumes from is the signal's
-  every = 1000 if signals == [signal.SIGTERM] else 1
   overrides = [f'--config.train.num_steps={num_steps}',
-               f'--config.train.checkpoint_every_chunks={every}']
+               f'--config.train.steps_per_chunk={chunk}',
+               '--config.train.checkpoint_every_chunks=1']
   config = configlib.load_config_file(spec)
-  config.train.num_steps, config.train.checkpoint_every_chunks = num_steps, every
+  config.train.num_steps, config.train.steps_per_chunk = num_steps, chunk
+  config.train.checkpoint_every_chunks = 1
   train = ladder.train if configlib.is_ladder(config) else run.train_and_evaluate
-  train(config, workdir=str(tmp_path / 'full'), progress=False)
+  train(config, workdir=str(tmp_path / 'full'), progress=False)  # pieces of the default 30 s
   wd = str(tmp_path / 'killed')
   cmd = [sys.executable, '-m', 'rarelearn.main', f'--config={spec}', f'--workdir={wd}',
-         '--noprogress', *overrides]
+         '--noprogress', f'--stop_deadline_s={STOP_DEADLINE_S}', *overrides]
   for sig in signals:
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -163,17 +172,21 @@ def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, fir
       time.sleep(0.02)
     time.sleep(np.random.default_rng(int(time.time())).uniform(0.0, 0.5))
     proc.send_signal(sig)
+    sent = time.time()
     proc.wait(timeout=60)
-    err = proc.stderr.read().decode()
+    took, err = time.time() - sent, proc.stderr.read().decode()
     assert not os.path.exists(os.path.join(wd, 'summary.json'))
     if sig == signal.SIGKILL:
       assert proc.returncode == -signal.SIGKILL, err
-    else:  # the step it names is the newest checkpoint
+    else:  # within the deadline, at the newest checkpoint, the step it names
       assert proc.returncode == 128 + signal.SIGTERM, err
+      print(f'SIGTERM to exit: {took:.2f} s (deadline {STOP_DEADLINE_S} s)')
+      assert took < STOP_DEADLINE_S, err
       first = int(re.search(r'SIGTERM: stopped at step (\d+) with a checkpoint; the same '
                             r'command resumes', err.strip().splitlines()[-1]).group(1))
       assert first == max(int(s) for s in os.listdir(checkpoint.directory(wd)) if s.isdigit())
-      first += config.train.steps_per_chunk  # a SIGKILL next: after the resumed run's checkpoint
+      assert first % chunk, 'stopped at the end of an interval, not inside it'
+      first += chunk - first % chunk  # a SIGKILL next: after the resumed run's checkpoint
   again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert again.returncode == 0, again.stderr
   assert 'resuming' in again.stderr
