@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 from typing import Sequence
 
@@ -240,7 +239,7 @@ def recompute_file(path: str, commit: str, date: str, git) -> dict:
   ``CHECKS``), the verdicts as first computed kept under ``claims_as_first_computed``, what was
   done under ``claims_recomputed`` and, where missing, ``run_commit`` (its provenance's commit)
   and ``criteria_commit`` (the last commit at ``run_commit`` that changed the experiment's
-  script, ``experiments/<name>.py`` for ``<name>_<date>.json``; ``git(*args)`` → stdout);
+  script, ``expt.script_of``; ``git(*args)`` → stdout);
   returns the JSON."""
   import json  # pylint: disable=g-import-not-at-top
   with open(path) as f:
@@ -256,9 +255,9 @@ def recompute_file(path: str, commit: str, date: str, git) -> dict:
              'and each entry\'s kind; claims_as_first_computed keeps the percentile-bootstrap '
              'verdicts'}
   made.setdefault('run_commit', made['provenance']['commit'])
-  script = 'experiments/' + re.sub(r'_\d{4}-\d\d-\d\d\w?\.json$', '.py', os.path.basename(path))
+  from rarelearn import expt  # pylint: disable=g-import-not-at-top
   made.setdefault('criteria_commit', git('log', '-1', '--format=%H', made['run_commit'], '--',
-                                         script))
+                                         expt.script_of(path)))
   with open(path, 'w') as f:
     json.dump(made, f, indent=1)
   return made

@@ -126,12 +126,12 @@ _LADDER = {
                            'over (FSDP)')}
 _PER_RUNG = lambda rule, what: (lambda v: rule[0](v) or tuple_of(rule, '')[0](v),
                                 f'{what}, one value or one per rung')
-_LADDER_PLACEMENT = {  # fields a ladder config made before them may lack
+_LADDER_PLACEMENT = {  # fields a ladder config written before them may lack
     'train.microbatch': _PER_RUNG(integer(0), 'sequences per pass dividing train.batch_size '
                                   '(0: all)'),
     'model.group_size': _PER_RUNG(integer(0), "members per program (0: all of a rung's)"),
     'train.offload': FLAG, 'train.plan': FLAG, 'train.device_memory_gib': number(ge=0),
-    # how a rung's peak lr follows from optimizer.lr (rarelearn/ladder.py LR_SCALINGS)
+    # how a rung's peak lr follows from optimizer.lr (rarelearn/ladder.py peak_lrs)
     'optimizer.lr_scaling': one_of(('n_third', 'none'))}
 _MLP = {  # block regression and sparse parity
     'population.widths': tuple_of(integer(), 'a non-empty tuple of positive integers, e.g. '

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -110,6 +111,13 @@ def provenance() -> dict:
   return {'command': ' '.join(['python', *sys.orig_argv[1:]]), **(_STARTED or _code_state()),
           'versions': wd.provenance(), 'machine': wd.machine(),
           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
+
+
+def script_of(result_path: str) -> str:
+  """``experiments/<name>.py`` for a committed result ``docs/results/<name>_<date>.json`` (the
+  JSONs of ladder_controls' arms, ``ladder_controls_<arm>_<date>.json``, are all its)."""
+  name = re.sub(r'_\d{4}-\d\d-\d\d\w?\.json$', '', os.path.basename(result_path))
+  return f'experiments/{"ladder_controls" if name.startswith("ladder_controls_") else name}.py'
 
 
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:

@@ -230,10 +230,10 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard, pi
   for line in pop.banner if progress else ():
     hosts.say(f'rarelearn: {line}')
   host, last = _Host(pop, workdir, start, progress, tensorboard), None
-  if start == 0 and pop.evaluates_at_start:
-    last, _ = host.record(hosts.gathered((0, pop.evaluate(state), pop.diverged(state), False)))
   first = start - start % spc  # the chunk the run resumes in
-  if start < pop.num_steps:  # the evaluation compiles now, not when a signal waits on it
+  if start == 0 and pop.evaluates_at_start:  # finish's program: it compiles here
+    last, _ = host.record(hosts.gathered((0, pop.evaluate(state), pop.diverged(state), False)))
+  elif start < pop.num_steps:  # the evaluation compiles now, not when a signal waits on it
     pop.finish(state, pop.begin(state, first), first)
   pending, chunks_run, end, stopping = None, 0, start, False
   for step in range(first, pop.num_steps, spc):

@@ -54,10 +54,12 @@ class Members:
 
 class Population:
   """A family's members as the host loop (``loop.run``) drives them: the defaults of what the
-  loop asks (see ``loop.py``); a family's population overrides ``init``, ``chunk``,
-  ``evaluate``, ``begin``, ``piece``, ``finish``, ``rows``, ``summary`` and ``result`` (the one line ``rarelearn.main`` prints of
-  a summary) and, where it has them, the others."""
-  evaluates_at_start = False  # the loop evaluates (and writes rows of) step 0 too
+  loop asks (see ``loop.py``); a family's population overrides ``init``, ``evaluate``,
+  ``begin``, ``piece``, ``finish``, ``rows``, ``summary`` and ``result`` (the one line
+  ``rarelearn.main`` prints of a summary) and, where it has them, the others."""
+  # the loop evaluates (and writes rows of) step 0 too, with ``evaluate`` running ``finish``'s
+  # program (so it is compiled before training, as the loop needs)
+  evaluates_at_start = False
   num_tasks = 1
   placement = None  # sharding.Placement over the mesh; None: one device
   banner = ()  # lines printed once the workdir is ready (with progress output)

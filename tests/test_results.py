@@ -12,20 +12,15 @@ import subprocess
 import pytest
 
 from rarelearn import claims
+from rarelearn.expt import script_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
 WITH_CLAIMS = [p for p in RESULTS if isinstance(json.load(open(p)).get('claims'), list)]
 
 
-def script_of(path: str) -> str:
-  """experiments/<name>.py for docs/results/<name>_<date>.json (one script, one JSON per arm for
-  ladder_controls)."""
-  name = re.sub(r'_\d{4}-\d\d-\d\d\w?\.json$', '', os.path.basename(path))
-  return 'experiments/' + ('ladder_controls' if name.startswith('ladder_controls_') else name) + '.py'
-
-
-EXPERIMENT_RESULTS = [p for p in RESULTS if os.path.exists(os.path.join(ROOT, script_of(p)))]
+EXPERIMENT_RESULTS = [p for p in RESULTS
+                      if os.path.exists(os.path.join(ROOT, script_of(p)))]
 
 
 def _git(*args) -> subprocess.CompletedProcess:
