@@ -17,15 +17,13 @@ import os
 import ml_collections
 import numpy as np
 
-from rarelearn import layout, optim, population, train, workdir
+from rarelearn import families, layout, optim, population, train, workdir
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.models import transformer
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens
-
-FAMILIES = ('block_regression', 'sparse_parity', 'token_ladder')  # see rarelearn/families.py
 
 
 ConfigError = workdir.ConfigError  # str(e) is the one line shown to the user
@@ -57,8 +55,12 @@ def unknown_key_message(config: ml_collections.ConfigDict, path: str) -> str | N
   return None
 
 
-def _fail(field: str, value, accepted: str):
+def fail(field: str, value, accepted: str):
+  """Raises the ConfigError of an unusable value: one line naming the field."""
   raise ConfigError(f'config.{field}={value!r} is not valid: expected {accepted}')
+
+
+_fail = fail
 
 
 def _get(config, field: str):
@@ -176,8 +178,8 @@ def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) 
 def family(config) -> str:
   """``config.family``, checked (ConfigError names the field)."""
   value = config.get('family')
-  if value not in FAMILIES:
-    _fail('family', value, ', '.join(FAMILIES))
+  if value not in families.names():
+    _fail('family', value, ', '.join(families.names()))
   return value
 
 
@@ -194,6 +196,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if steps % chunk:
     _fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
+  module = families.get(family(config))
+  if hasattr(module, 'Family'):  # a family written for one member: its schema and rules
+    _check(config, module.Family.SCHEMA)
+    module.Family.check(config)
+    return
   if is_ladder(config):
     _validate_ladder(config)
     return
@@ -299,6 +306,8 @@ def check_devices(config) -> None:
   run can be inspected elsewhere)."""
   import jax  # pylint: disable=g-import-not-at-top
   field = 'model.model_shards' if is_ladder(config) else 'population.model_shards'
+  if hasattr(families.get(family(config)), 'Family'):  # one device (not sharded yet)
+    return
   shards = _get(config, field)
   if any(jax.device_count() % k for k in (shards if isinstance(shards, (tuple, list))
                                           else [shards])):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import checkpoint, configlib, families, ladder, loop, population, run
+from rarelearn import checkpoint, configlib, families, loop, main, population, run
 from rarelearn import workdir as workdir_lib
 from conftest import REPO, SWEEP, assert_golden
 
@@ -94,7 +94,7 @@ def _assert_identical_runs(wd, full_wd, config):
     cut, whole = (np.load(os.path.join(d, 'measurements', name)) for d in (wd, full_wd))
     for key in whole.files:
       np.testing.assert_array_equal(cut[key], whole[key])
-  like = (ladder.Ladder if configlib.is_ladder(config) else run.Sweep)(config).init()
+  like = families.population(config).init()
   states = []
   for d in (wd, full_wd):
     mngr = checkpoint.manager(d, 2)
@@ -160,8 +160,7 @@ def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, chu
   config = configlib.load_config_file(spec)
   config.train.num_steps, config.train.steps_per_chunk = num_steps, chunk
   config.train.checkpoint_every_chunks = 1
-  train = ladder.train if configlib.is_ladder(config) else run.train_and_evaluate
-  train(config, workdir=str(tmp_path / 'full'), progress=False)  # pieces of the default 30 s
+  main.train(config, str(tmp_path / 'full'), progress=False)  # pieces of the default 30 s
   wd = str(tmp_path / 'killed')
   cmd = [sys.executable, '-m', 'rarelearn.main', f'--config={spec}', f'--workdir={wd}',
          '--noprogress', f'--stop_deadline_s={STOP_DEADLINE_S}', *overrides]

@@ -1,0 +1,50 @@
+"""The registry of families: a config's ``family`` names a module of this package.
+
+A family is a module ``rarelearn/families/<name>.py`` (not ``base``, nor a name starting with
+``_``); its file name is the ``family`` a config gives. It defines either ``Family`` (a
+subclass of ``base.Family``, written for ONE member: the population layer adds the member axis)
+or, for the families still written as their own population, ``population(config)`` and
+``validate(config)``:
+
+- ``block_regression`` (configs/sweep.py and its kin) and ``sparse_parity`` (configs/msp.py):
+  MLP members over widths × seeds × swept scalars (``run.Sweep``);
+- ``token_ladder`` (configs/olmo_tiny.py, configs/olmo_ladder.py): transformer rungs ×
+  injection frequencies × seeds (``ladder.Ladder``).
+
+A new family is one new module here and a config: ``names()`` finds it, ``rarelearn.main``,
+``rarelearn.inspect``, the bench and the tests build its population through ``population``.
+Modules are imported when a config asks for them, so that reading this registry imports no
+family.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+import types
+
+_NOT_FAMILIES = ('base',)
+
+
+@functools.lru_cache(maxsize=None)
+def names() -> tuple[str, ...]:
+  """Every family's name (its module's), sorted."""
+  return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
+                      if m.name not in _NOT_FAMILIES and not m.name.startswith('_')))
+
+
+def get(name: str) -> types.ModuleType:
+  """The module of the family ``name`` (KeyError naming the known ones if there is none)."""
+  if name not in names():
+    raise KeyError(f'unknown family {name!r}; expected one of {", ".join(names())}')
+  return importlib.import_module(f'{__name__}.{name}')
+
+
+def population(config):
+  """The population ``loop.run`` drives for a (validated) config: the family's own, or its
+  ``Family`` with the member axis added (``population.FamilyPopulation``)."""
+  module = get(config.family)
+  if hasattr(module, 'population'):
+    return module.population(config)
+  from rarelearn import population as population_lib  # pylint: disable=g-import-not-at-top
+  return population_lib.FamilyPopulation(module.Family(config))
