@@ -15,7 +15,7 @@ VARIANTS = {'bench_large.py': ('', 'smoke'), 'complexity.py': ('', 'smoke'),
             'msp.py': ('', 'smoke', 'full', 'complexity'),
             'olmo_ladder.py': ('', 'small', 'smoke', 'colab'),
             'olmo_tiny.py': ('', 'smoke', 'long', 'lever', 'lever_long'),
-            'sweep.py': ('', 'smoke')}
+            'superposition.py': ('', 'zipf', 'smoke'), 'sweep.py': ('', 'smoke')}
 
 
 def test_every_config_file_is_listed():

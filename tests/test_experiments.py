@@ -677,3 +677,32 @@ def test_ladder_controls_long_arm_smoke(tmp_path):
     written = json.load(f)
   assert written['run_commit'] == written['provenance']['commit']
   assert (tmp_path / 'ladder_controls_long.png').exists()
+
+
+def test_superposition_numbers_equal_the_runs_final_norms(tmp_path_factory):
+  """experiments/superposition_sparsity.py --smoke (400 steps, 2 seeds): every count, the
+  dense claim's per-seed values and the lowest represented frequencies recomputed from the
+  final rows of each run's metrics.jsonl (‖W_i‖ > 0.5)."""
+  results, workdir = _run('superposition_sparsity', tmp_path_factory)
+  final = {}
+  for name in ('sparsity', 'zipf'):
+    history = results_lib.History.load(str(workdir / name))
+    final[name] = (history.members, history.array('norm')[:, -1] > 0.5)  # [M, K]
+  members, rep = final['sparsity']
+  for density, mean in results['represented_by_density'].items():
+    rows = [m for m, r in enumerate(members) if r['density'] == float(density)]
+    assert mean == pytest.approx(rep[rows].sum(1).mean())
+  dense = [m for m, r in enumerate(members) if r['density'] == 1.0]  # one per seed
+  top = np.arange(20) < 5
+  by_name = {c['name']: c for c in results['claims']}
+  assert by_name['dense_represents_exactly_top_m']['per_seed'] == [
+      float(np.array_equal(rep[m], top)) for m in dense]
+  members, rep = final['zipf']
+  freqs = 0.2 * np.arange(1, 41) ** -1.2
+  np.testing.assert_allclose(results['frequencies'], freqs)
+  for z in (0, 1):
+    mine = [m for m, r in enumerate(members) if r['seed'] == z]
+    np.testing.assert_allclose(results['lowest_represented_frequency'][z],
+                               [freqs[rep[m]].min() if rep[m].any() else 0.4 for m in mine])
+  assert [c['kind'] for c in results['claims']] == ['claim'] * 8
+  assert all(c['seeds'] == 2 for c in results['claims'])

@@ -139,11 +139,13 @@ STOP_DEADLINE_S = 3.0  # the test's --stop_deadline_s: pieces of about 1 s
 # flags), the first step to pass, signals)
 KILL_CASES = [('msp.py:smoke', 30000, 10000, 10000, [signal.SIGTERM, signal.SIGKILL]),
               ('sweep.py:smoke', 18000, 9000, 9000, [signal.SIGTERM]),
-              ('olmo_tiny.py:smoke', 600, 300, 300, [signal.SIGTERM])]
+              ('olmo_tiny.py:smoke', 600, 300, 300, [signal.SIGTERM]),
+              ('superposition.py:smoke', 2000, 500, 500, [signal.SIGKILL])]
 
 
 @pytest.mark.parametrize('spec,num_steps,chunk,first,signals', KILL_CASES,
-                         ids=['msp-SIGTERM-SIGKILL', 'sweep-SIGTERM', 'ladder-SIGTERM'])
+                         ids=['msp-SIGTERM-SIGKILL', 'sweep-SIGTERM', 'ladder-SIGTERM',
+                              'superposition-SIGKILL'])
 def test_a_killed_run_restarts_to_the_same_result(tmp_path, spec, num_steps, chunk, first,
                                                   signals):
   """Every family through ``rarelearn.main``: SIGKILL at a random moment after a checkpoint,
