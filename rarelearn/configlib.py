@@ -10,17 +10,17 @@ import difflib
 import functools
 import importlib.util
 import itertools
-import math
-import numbers
 import os
+import re
 
 import ml_collections
 import numpy as np
 
-from rarelearn import layout, optim, population, train, workdir
+from rarelearn import layout, optim, population, rules, train, workdir
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.models import transformer
+from rarelearn.rules import FLAG, integer, number, one_of, tuple_of
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens
@@ -57,6 +57,55 @@ def unknown_key_message(config: ml_collections.ConfigDict, path: str) -> str | N
   return None
 
 
+def from_command_line(args) -> ml_collections.ConfigDict:
+  """The config that ``--config=path.py[:arg]`` and its ``--config.a.b=value`` overrides in
+  ``args`` give, parsed as ``rarelearn.main`` parses them (``config_flags``, locked: a key not
+  in the config is refused, a value is read as its field's type); a bad one raises
+  ``ConfigError`` with one line (``flag_error``)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  argv = ['config', *args]
+  values = flags.FlagValues()
+  holder = config_flags.DEFINE_config_file('config', None, '', flag_values=values,
+                                           lock_config=True, sys_argv=argv)
+  try:
+    values(argv)
+    config = holder.value
+    if config is not None:
+      config.keys()  # a file that failed to load raises here
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(flag_error(args, e)) from None
+  if config is None:
+    raise ConfigError('--config is required, e.g. --config=configs/sweep.py')
+  return config
+
+
+def _config_arg(argv) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg.startswith('--config='):
+      return arg.split('=', 1)[1]
+    if arg == '--config' and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def flag_error(argv, error: Exception) -> str:
+  """A flag-parsing failure as one line that names the config field (or the file)."""
+  spec = _config_arg(argv)
+  if spec:
+    try:
+      base = load_config_file(spec)
+    except ConfigError as e:
+      return str(e)
+    except Exception as e:  # pylint: disable=broad-except
+      return f'--config={spec}: cannot load ({type(e).__name__}: {e})'.splitlines()[0]
+    for arg in argv:
+      match = re.match(r'--config\.([\w.]+)', arg)
+      if match and (message := unknown_key_message(base, match.group(1))):
+        return message
+  return ' '.join(str(error).split()).replace('flag --config.', 'config.')
+
+
 def _fail(field: str, value, accepted: str):
   raise ConfigError(f'config.{field}={value!r} is not valid: expected {accepted}')
 
@@ -65,42 +114,8 @@ def _get(config, field: str):
   return functools.reduce(lambda node, part: node[part], field.split('.'), config)
 
 
-# Field rules: (test of the value, what is accepted). Each field's rule is declared once in the
-# tables below; ``_check`` applies a table in order and stops at the first failure.
-def _is_int(v) -> bool:
-  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-  return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def integer(lo: int = 1, hi: int | None = None, note: str = ''):
-  accepted = {1: 'a positive integer', 0: 'an integer >= 0'}.get(lo, f'an integer >= {lo}')
-  if hi is not None:
-    accepted = f'an integer in [{lo}, {hi}]'
-  return (lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi),
-          accepted + (f' ({note})' if note else ''))
-
-
-def number(gt=None, ge=None, lt=None, le=None):
-  bounds = [(gt, '>', lambda v: v > gt), (ge, '>=', lambda v: v >= ge),
-            (lt, '<', lambda v: v < lt), (le, '<=', lambda v: v <= le)]
-  bounds = [(b, op, ok) for b, op, ok in bounds if b is not None]
-  accepted = ' and '.join(f'{op} {b}' for b, op, _ in bounds)
-  return (lambda v: _is_num(v) and all(ok(v) for _, _, ok in bounds),
-          f'a number {accepted}' if bounds else 'a finite number')
-
-
-def one_of(choices):
-  return (lambda v: v in choices, f'one of {", ".join(map(str, choices))}')
-
-
-def tuple_of(rule, what: str):
-  return (lambda v: isinstance(v, (tuple, list)) and bool(v) and all(map(rule[0], v)), what)
-
-
-FLAG = (lambda v: isinstance(v, bool), 'True or False')
+# Field rules (``rules``): each field's rule is declared once in the tables below; ``_check``
+# applies a table in order and stops at the first failure.
 
 _SHARED = {  # every family
     'optimizer.lr': number(gt=0), 'optimizer.weight_decay': number(ge=0),
@@ -147,7 +162,7 @@ _MLP = {  # block regression and sparse parity
     'mixture.schedule': one_of(('iid', 'upweight', 'injection')), 'mixture.factor': number(gt=0),
     'mixture.gap': integer(), 'mixture.offset': integer(0),
     'population.layout': one_of(layout.LAYOUTS), 'population.bucket_factor': number(ge=1),
-    'population.model_shards': integer(), 'seed': (_is_int, 'an integer')}
+    'population.model_shards': integer(), 'seed': (rules.is_int, 'an integer')}
 _BLOCK_REGRESSION = {'tasks.dims_per_task': integer(), 'tasks.rotate': FLAG}
 _SPARSE_PARITY = {'tasks.num_data_bits': integer()}
 # Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
@@ -166,7 +181,7 @@ def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) 
   """A tuple with one value (for every task) or one value per task."""
   value = _get(config, field)
   values = list(value) if isinstance(value, (tuple, list)) else [value]
-  bad = [v for v in values if not _is_num(v) or v < minimum or (strict and v == minimum)]
+  bad = [v for v in values if not rules.is_num(v) or v < minimum or (strict and v == minimum)]
   if not values or bad or len(values) not in (1, num_tasks):
     _fail(field, value, f'one number or {num_tasks} numbers (one per task), each '
           f'{">" if strict else ">="} {minimum}')
@@ -216,7 +231,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
   for field in ('measure.rare_task', 'mixture.rare_task'):
     value = _get(config, field)
-    if not (_is_int(value) and -num_tasks <= value < num_tasks):
+    if not (rules.is_int(value) and -num_tasks <= value < num_tasks):
       _fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
   _validate_sweep(config)
   _validate_mixture(config, num_tasks)
@@ -254,7 +269,7 @@ def _validate_ladder(config) -> None:
 
 def _validate_mixture(config, num_tasks: int) -> None:
   gap, burst = config.mixture.gap, config.mixture.burst_steps
-  if not (_is_int(burst) and 0 <= burst <= gap):
+  if not (rules.is_int(burst) and 0 <= burst <= gap):
     _fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
           'batches as hold a burst)')
   if config.mixture.schedule != 'injection':
