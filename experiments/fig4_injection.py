@@ -190,8 +190,7 @@ def main(argv=None) -> dict:
 
 
 def _extra_flags(parser):
-  parser.add_argument('--seeds', type=int, default=5, help='seeds per member (the claims\' '
-                      'intervals are over them; --smoke keeps its config\'s)')
+  expt.seeds_flag(parser, 5, 'member')
 
 
 def _figure(traces, widths, m, r, by_gap):

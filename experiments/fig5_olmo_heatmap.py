@@ -184,8 +184,7 @@ def figure(outs: dict, results: dict):
 
 def _extra_flags(parser):
   parser.add_argument('--tasks', default='cmp', help='comma-separated: cmp, add')
-  parser.add_argument('--seeds', type=int, default=3, help='seeds per cell (the claims\' '
-                      'intervals are over them; --smoke keeps its config\'s)')
+  expt.seeds_flag(parser, 3, 'cell')
 
 
 def main(argv=None) -> dict:

@@ -59,10 +59,9 @@ GAPS = (1, 10, 20, 50, 100)
 
 def _extra_flags(parser):
   parser.add_argument('--rung', default=None, help='rung name (default: the middle rung)')
-  parser.add_argument('--gap_frequency', type=float, default=0.25,
+  parser.add_argument('--gap_frequency', type=expt.number(gt=0, le=1), default=0.25,
                       help='instances per sequence of the gap ablation')
-  parser.add_argument('--seeds', type=int, default=5, help='seeds per member (the claims\' '
-                      'intervals are over them; --smoke keeps its config\'s)')
+  expt.seeds_flag(parser, 5, 'member')
 
 
 def steps_to_learn_per_seed(out: dict, num_freqs: int, threshold: float) -> np.ndarray:
@@ -143,6 +142,8 @@ def main(argv=None) -> dict:
                          extra=_extra_flags)
   config = configlib.load_config_file(args.config)
   names = list(config.model.names)
+  if args.rung is not None and args.rung not in names:
+    expt.fail(NAME, f'--rung={args.rung}: expected one of {", ".join(names)}')
   keep = names.index(args.rung) if args.rung else len(names) // 2
   # the rung's own peak learning rate in the ladder (the N^-1/3 rule), not the smallest rung's
   config.optimizer.lr = float(ladder.Ladder(config, skeleton=True).lrs[keep])

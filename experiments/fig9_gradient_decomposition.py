@@ -76,7 +76,7 @@ PAPER = {'cos_g_at_injection': {'1B': (0.08, 0.02), '300M': (0.04, 0.04), '20M':
 
 def _extra_flags(parser):
   expt.periodic_flags(parser)
-  parser.add_argument('--neurons', type=int, default=16,
+  parser.add_argument('--neurons', type=expt.integer(), default=16,
                       help='task neurons K (≤ the smallest rung\'s MLP width)')
 
 

@@ -286,8 +286,7 @@ ARM_FUNCTIONS = {'long': arm_long, 'matched': arm_matched, 'gaps': arm_gaps,
 
 def _extra_flags(parser):
   parser.add_argument('--arm', required=True, choices=(*ARMS, 'all'), help='which control')
-  parser.add_argument('--seeds', type=int, default=3, help='seeds per cell (the claims\' '
-                      'intervals are over them; --smoke keeps its config\'s)')
+  expt.seeds_flag(parser, 3, 'cell')
 
 
 def main(argv=None) -> dict:

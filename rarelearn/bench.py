@@ -24,13 +24,14 @@ batch 64; population figures only). For each (measurement off), in one run on on
 - the cost exponent (toy and msp): population time per step against member count over 4
   population sizes, 1…4 seeds per width (1 means linear in members × steps).
 
-Times are medians of ``--repeats`` calls after a compile-and-warm-up call. The first workload's
+Times are medians of ``--repeats`` (≥ 1, default 3) calls after a compile-and-warm-up call.
+The workloads are fixed configs, not a ``--config``: tables from different commits and
+machines compare, and each workload's steps, timers and cost sizes are chosen for it. The first workload's
 figures are also printed as ``speedup_vs_sequential: X``, ``speedup_vs_torch: Y``,
 ``flop_utilization: Z``; every workload's as ``<workload>.<key>: value``.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import runpy
@@ -42,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, families, ladder, population, run, train
+from rarelearn import configlib, expt, families, ladder, population, run, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
@@ -219,14 +220,15 @@ def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool
 
 
 def main(argv=None) -> list[dict]:
-  parser = argparse.ArgumentParser(prog='python -m rarelearn.bench',
-                                   description=__doc__.split('\n')[0])
+  parser = expt.Parser('bench', prog='python -m rarelearn.bench',
+                       description=__doc__.split('\n')[0])
   parser.add_argument('--quick', action='store_true',
                       help='tiny sizes, seconds: checks that everything runs (tests)')
   parser.add_argument('--workloads', default=None,
                       help=f'comma-separated, of {", ".join(WORKLOADS)} (default: '
                       f'{",".join(DEFAULT)}; toy with --quick)')
-  parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--repeats', type=expt.integer(), default=3,
+                      help='timed calls per figure (their median)')
   parser.add_argument('--bfloat16', action='store_true',
                       help='also time bfloat16 compute and report its loss against float32')
   args = parser.parse_args(argv)

@@ -10,17 +10,17 @@ import difflib
 import functools
 import importlib.util
 import itertools
-import math
-import numbers
 import os
+import re
 
 import ml_collections
 import numpy as np
 
-from rarelearn import families, layout, optim, population, train, workdir
+from rarelearn import families, layout, optim, population, rules, train, workdir
 from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
 from rarelearn.models import transformer
+from rarelearn.rules import FLAG, integer, number, one_of, tuple_of
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens
@@ -55,54 +55,67 @@ def unknown_key_message(config: ml_collections.ConfigDict, path: str) -> str | N
   return None
 
 
+def from_command_line(args) -> ml_collections.ConfigDict:
+  """The config that ``--config=path.py[:arg]`` and its ``--config.a.b=value`` overrides in
+  ``args`` give, parsed as ``rarelearn.main`` parses them (``config_flags``, locked: a key not
+  in the config is refused, a value is read as its field's type); a bad one raises
+  ``ConfigError`` with one line (``flag_error``)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  argv = ['config', *args]
+  values = flags.FlagValues()
+  holder = config_flags.DEFINE_config_file('config', None, '', flag_values=values,
+                                           lock_config=True, sys_argv=argv)
+  try:
+    values(argv)
+    config = holder.value
+    if config is not None:
+      config.keys()  # a file that failed to load raises here
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(flag_error(args, e)) from None
+  if config is None:
+    raise ConfigError('--config is required, e.g. --config=configs/sweep.py')
+  return config
+
+
+def _config_arg(argv) -> str | None:
+  for i, arg in enumerate(argv):
+    if arg.startswith('--config='):
+      return arg.split('=', 1)[1]
+    if arg == '--config' and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def flag_error(argv, error: Exception) -> str:
+  """A flag-parsing failure as one line that names the config field (or the file)."""
+  spec = _config_arg(argv)
+  if spec:
+    try:
+      base = load_config_file(spec)
+    except ConfigError as e:
+      return str(e)
+    except Exception as e:  # pylint: disable=broad-except
+      return f'--config={spec}: cannot load ({type(e).__name__}: {e})'.splitlines()[0]
+    for arg in argv:
+      match = re.match(r'--config\.([\w.]+)', arg)
+      if match and (message := unknown_key_message(base, match.group(1))):
+        return message
+  return ' '.join(str(error).split()).replace('flag --config.', 'config.')
+
+
 def fail(field: str, value, accepted: str):
   """Raises the ConfigError of an unusable value: one line naming the field."""
   raise ConfigError(f'config.{field}={value!r} is not valid: expected {accepted}')
 
-
-_fail = fail
 
 
 def _get(config, field: str):
   return functools.reduce(lambda node, part: node[part], field.split('.'), config)
 
 
-# Field rules: (test of the value, what is accepted). Each field's rule is declared once in the
-# tables below; ``_check`` applies a table in order and stops at the first failure.
-def _is_int(v) -> bool:
-  return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-  return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def integer(lo: int = 1, hi: int | None = None, note: str = ''):
-  accepted = {1: 'a positive integer', 0: 'an integer >= 0'}.get(lo, f'an integer >= {lo}')
-  if hi is not None:
-    accepted = f'an integer in [{lo}, {hi}]'
-  return (lambda v: _is_int(v) and v >= lo and (hi is None or v <= hi),
-          accepted + (f' ({note})' if note else ''))
-
-
-def number(gt=None, ge=None, lt=None, le=None):
-  bounds = [(gt, '>', lambda v: v > gt), (ge, '>=', lambda v: v >= ge),
-            (lt, '<', lambda v: v < lt), (le, '<=', lambda v: v <= le)]
-  bounds = [(b, op, ok) for b, op, ok in bounds if b is not None]
-  accepted = ' and '.join(f'{op} {b}' for b, op, _ in bounds)
-  return (lambda v: _is_num(v) and all(ok(v) for _, _, ok in bounds),
-          f'a number {accepted}' if bounds else 'a finite number')
-
-
-def one_of(choices):
-  return (lambda v: v in choices, f'one of {", ".join(map(str, choices))}')
-
-
-def tuple_of(rule, what: str):
-  return (lambda v: isinstance(v, (tuple, list)) and bool(v) and all(map(rule[0], v)), what)
-
-
-FLAG = (lambda v: isinstance(v, bool), 'True or False')
+# Field rules (``rules``): each field's rule is declared once in the tables below; ``_check``
+# applies a table in order and stops at the first failure.
 
 _SHARED = {  # every family
     'optimizer.lr': number(gt=0), 'optimizer.weight_decay': number(ge=0),
@@ -149,7 +162,7 @@ _MLP = {  # block regression and sparse parity
     'mixture.schedule': one_of(('iid', 'upweight', 'injection')), 'mixture.factor': number(gt=0),
     'mixture.gap': integer(), 'mixture.offset': integer(0),
     'population.layout': one_of(layout.LAYOUTS), 'population.bucket_factor': number(ge=1),
-    'population.model_shards': integer(), 'seed': (_is_int, 'an integer')}
+    'population.model_shards': integer(), 'seed': (rules.is_int, 'an integer')}
 _BLOCK_REGRESSION = {'tasks.dims_per_task': integer(), 'tasks.rotate': FLAG}
 _SPARSE_PARITY = {'tasks.num_data_bits': integer()}
 # Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
@@ -161,16 +174,16 @@ def _check(config, table: dict) -> None:
   for field, (test, accepted) in table.items():
     value = _get(config, field)
     if not test(value):
-      _fail(field, value, accepted)
+      fail(field, value, accepted)
 
 
 def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) -> list[float]:
   """A tuple with one value (for every task) or one value per task."""
   value = _get(config, field)
   values = list(value) if isinstance(value, (tuple, list)) else [value]
-  bad = [v for v in values if not _is_num(v) or v < minimum or (strict and v == minimum)]
+  bad = [v for v in values if not rules.is_num(v) or v < minimum or (strict and v == minimum)]
   if not values or bad or len(values) not in (1, num_tasks):
-    _fail(field, value, f'one number or {num_tasks} numbers (one per task), each '
+    fail(field, value, f'one number or {num_tasks} numbers (one per task), each '
           f'{">" if strict else ">="} {minimum}')
   return [float(v) for v in values] * (num_tasks if len(values) == 1 else 1)
 
@@ -179,7 +192,7 @@ def family(config) -> str:
   """``config.family``, checked (ConfigError names the field)."""
   value = config.get('family')
   if value not in families.names():
-    _fail('family', value, ', '.join(families.names()))
+    fail('family', value, ', '.join(families.names()))
   return value
 
 
@@ -194,7 +207,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config, _SHARED)
   steps, chunk = config.train.num_steps, config.train.steps_per_chunk
   if steps % chunk:
-    _fail('train.num_steps', steps,
+    fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
   module = families.get(family(config))
   if hasattr(module, 'Family'):  # a family written for one member: its schema and rules
@@ -216,20 +229,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if freqs:
     values = _per_task(config, 'tasks.frequencies', num_tasks, 0.0, strict=True)
     if len(freqs) != num_tasks or abs(sum(values) - 1.0) > 1e-6:
-      _fail('tasks.frequencies', freqs, f'{num_tasks} positive numbers summing to 1 '
+      fail('tasks.frequencies', freqs, f'{num_tasks} positive numbers summing to 1 '
             '(or () for Zipf frequencies)')
   every = config.measure.every
   if every and chunk % every:
-    _fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
+    fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
   for field in ('measure.rare_task', 'mixture.rare_task'):
     value = _get(config, field)
-    if not (_is_int(value) and -num_tasks <= value < num_tasks):
-      _fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
+    if not (rules.is_int(value) and -num_tasks <= value < num_tasks):
+      fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
   _validate_sweep(config)
   _validate_mixture(config, num_tasks)
   if config.population.layout == 'packed' and not layout.packable(config.model.depth,
                                                                    shared_data(config)):
-    _fail('population.layout', 'packed', "'auto', 'bucketed' or 'padded' here: packing needs "
+    fail('population.layout', 'packed', "'auto', 'bucketed' or 'padded' here: packing needs "
           'model.depth=1 and members that share their batches (no swept rare_frequency, factor '
           'or gap)')
 
@@ -243,7 +256,7 @@ def _validate_ladder(config) -> None:
   micro = config.train.get('microbatch', 0)
   if any(b and config.train.batch_size % b for b in (micro if isinstance(micro, (tuple, list))
                                                      else [micro])):
-    _fail('train.microbatch', micro, f'0 or a divisor of train.batch_size='
+    fail('train.microbatch', micro, f'0 or a divisor of train.batch_size='
           f'{config.train.batch_size}, one value or one per rung')
   m = config.model
   lengths = [len(_get(config, k)) for k in ('model.names', 'model.d_model', 'model.num_heads',
@@ -251,18 +264,18 @@ def _validate_ladder(config) -> None:
                                             'model.group_size', 'train.microbatch')
              if isinstance(config[k.split('.')[0]].get(k.split('.')[1]), (tuple, list))]
   if len(set(lengths)) != 1:
-    _fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp, depth '
+    fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp, depth '
           f'and the per-rung placement fields (lengths {lengths})')
   for name, d, h in zip(m.names, m.d_model, m.num_heads):
     if d % h or (d // h) % 2:
-      _fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '
+      fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '
             f'(rung {name}: d_model {d}, {h} heads)')
 
 
 def _validate_mixture(config, num_tasks: int) -> None:
   gap, burst = config.mixture.gap, config.mixture.burst_steps
-  if not (_is_int(burst) and 0 <= burst <= gap):
-    _fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
+  if not (rules.is_int(burst) and 0 <= burst <= gap):
+    fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
           'batches as hold a burst)')
   if config.mixture.schedule != 'injection':
     return
@@ -273,22 +286,22 @@ def _validate_mixture(config, num_tasks: int) -> None:
     total = mixture.burst_total(freq, gap, batch)
     shortest = mixture.shortest_burst(freq, gap, batch)
     if burst and total > burst * batch:
-      _fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
+      fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
             f'burst every {gap} steps (at least {shortest}; 0 chooses that)')
     if not burst and shortest > gap:
-      _fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} batches')
+      fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} batches')
 
 
 def _validate_parity(config, num_tasks: int) -> None:
   bits, orders = config.tasks.num_data_bits, config.tasks.orders
   if not (tuple_of(integer(1, bits), '')[0](orders) and len(orders) in (1, num_tasks)):
-    _fail('tasks.orders', orders, f'one order or {num_tasks} (one per subtask), each in '
+    fail('tasks.orders', orders, f'one order or {num_tasks} (one per subtask), each in '
           f'1…tasks.num_data_bits={bits}')
   if config.measure.every:
-    _fail('measure.every', config.measure.every, '0: per-task gradient measurements exist for '
+    fail('measure.every', config.measure.every, '0: per-task gradient measurements exist for '
           'the block_regression family only')
   if config.model.init == 'uniform' and config.model.depth != 1:
-    _fail('model.depth', config.model.depth, "1 with model.init='uniform'")
+    fail('model.depth', config.model.depth, "1 with model.init='uniform'")
 
 
 def parity_orders(config) -> list[int]:
@@ -311,7 +324,7 @@ def check_devices(config) -> None:
   shards = _get(config, field)
   if any(jax.device_count() % k for k in (shards if isinstance(shards, (tuple, list))
                                           else [shards])):
-    _fail(field, shards, f'a divisor of the {jax.device_count()} devices of this machine')
+    fail(field, shards, f'a divisor of the {jax.device_count()} devices of this machine')
 
 
 def _validate_sweep(config) -> None:
@@ -319,15 +332,15 @@ def _validate_sweep(config) -> None:
   for key, (test, accepted) in _SWEEP.items():
     values = sweep[key]
     if not isinstance(values, (tuple, list)):
-      _fail(f'population.sweep.{key}', values, 'a tuple of values, one member group per value '
+      fail(f'population.sweep.{key}', values, 'a tuple of values, one member group per value '
             '(() = not swept)')
     if not all(map(test, values)):
-      _fail(f'population.sweep.{key}', values, f'values each {accepted}')
+      fail(f'population.sweep.{key}', values, f'values each {accepted}')
   if sweep.rare_frequency and sweep.factor:
-    _fail('population.sweep.factor', sweep.factor,
+    fail('population.sweep.factor', sweep.factor,
           '() when population.sweep.rare_frequency is swept (both set π_r)')
   if sweep.gap and config.mixture.schedule != 'injection':
-    _fail('population.sweep.gap', sweep.gap, "() unless mixture.schedule='injection'")
+    fail('population.sweep.gap', sweep.gap, "() unless mixture.schedule='injection'")
 
 
 def sweep_settings(config) -> list[dict]:

@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rarelearn import rules
+
 
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
                config: str | None = None,
@@ -25,8 +27,7 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
   """``--workdir`` (default /tmp/rarelearn/experiments/<name>) and ``--smoke``; with ``config``
   (a default ``path.py``) also ``--config``, which ``--smoke`` sets to ``path.py:smoke``;
   ``extra(parser)`` adds a script's own."""
-  parser = argparse.ArgumentParser(prog=f'experiments/{name}.py',
-                                   description=(doc or '').split('\n')[0])
+  parser = Parser(name, prog=f'experiments/{name}.py', description=(doc or '').split('\n')[0])
   parser.add_argument('--workdir', default=os.path.join('/tmp/rarelearn/experiments', name),
                       help='where <name>.json and <name>.png are written')
   parser.add_argument('--smoke', action='store_true',
@@ -51,17 +52,66 @@ def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
 def periodic_flags(parser: argparse.ArgumentParser) -> None:
   """--gap and --gap_frequency: G batches' worth of a token task's instances every G batches
   (fig8_retention.py, fig9_gradient_decomposition.py); --seeds."""
-  parser.add_argument('--gap', type=int, default=100, help='batches between injections (G)')
-  parser.add_argument('--gap_frequency', type=float, default=0.25,
+  parser.add_argument('--gap', type=integer(), default=100,
+                      help='batches between injections (G)')
+  parser.add_argument('--gap_frequency', type=number(gt=0, le=1), default=0.25,
                       help='instances per sequence in the long run')
-  parser.add_argument('--seeds', type=int, default=3, help='seeds per rung (the claims\' '
-                      'intervals are over them; --smoke keeps its config\'s)')
+  seeds_flag(parser, 3, 'rung')
+
+
+def seeds_flag(parser: argparse.ArgumentParser, default: int, per: str) -> None:
+  """--seeds: seeds per ``per`` (the claims' intervals are over them)."""
+  parser.add_argument('--seeds', type=integer(), default=default, help=f'seeds per {per} (the '
+                      'claims\' intervals are over them; --smoke keeps its config\'s)')
 
 
 def fail(name: str, error: Exception | str) -> None:
   """A bad input (config value, token file): one line on stderr, exit status 2."""
   print(f'{name}: error: {error}', file=sys.stderr)
   sys.exit(2)
+
+
+class Parser(argparse.ArgumentParser):
+  """A tool's flags whose every error is one line (``fail``): a value its ``type`` refuses as
+  ``--flag=value: expected …``, any other (a missing or unknown flag) in argparse's words."""
+
+  def __init__(self, name: str, **kwargs):
+    super().__init__(**kwargs)
+    self.name = name
+
+  def error(self, message: str):
+    fail(self.name, message)
+
+  def _get_value(self, action, arg_string):
+    try:
+      return super()._get_value(action, arg_string)
+    except argparse.ArgumentError as e:
+      flag = action.option_strings[-1] if action.option_strings else action.dest
+      fail(self.name, f'{flag}={arg_string}: {e.message}')
+
+
+def integer(lo: int = 1, hi: int | None = None, note: str = ''):
+  """A flag's ``type``: an integer in [lo, hi] (``rules.integer``)."""
+  return _flag_type(rules.integer(lo, hi, note), int)
+
+
+def number(gt=None, ge=None, lt=None, le=None):
+  """A flag's ``type``: a finite number within these bounds (``rules.number``)."""
+  return _flag_type(rules.number(gt, ge, lt, le), float)
+
+
+def _flag_type(rule, parse):
+  ok, accepted = rule
+
+  def value(text: str):
+    try:
+      v = parse(text)
+    except ValueError:
+      v = None
+    if v is None or not ok(v):
+      raise argparse.ArgumentTypeError(f'expected {accepted}')
+    return v
+  return value
 
 
 def _plain(obj: Any) -> Any:

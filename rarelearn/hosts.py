@@ -12,6 +12,7 @@ reads them. In one process every function here is the identity (or nothing).
 from __future__ import annotations
 
 import functools
+import re
 import sys
 
 import jax
@@ -20,14 +21,41 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from rarelearn import rules
+
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, heartbeat_timeout_s: int = 100) -> None:
   """``jax.distributed.initialize``: arguments left None are detected where JAX can (TPU pods,
   SLURM, Open MPI); a process that stops answering for ``heartbeat_timeout_s`` ends the run in
-  every other process with an error."""
-  jax.distributed.initialize(coordinator_address, num_processes, process_id,
-                             heartbeat_timeout_seconds=heartbeat_timeout_s)
+  every other process with an error. Arguments that cannot be right (``check``), and a failure
+  to join, raise ``ValueError`` with one line."""
+  check(coordinator_address, num_processes, process_id, heartbeat_timeout_s)
+  try:
+    jax.distributed.initialize(coordinator_address, num_processes, process_id,
+                               heartbeat_timeout_seconds=heartbeat_timeout_s)
+  except (RuntimeError, ValueError) as e:
+    raise ValueError(f'--distributed: cannot join the processes ({type(e).__name__}: '
+                     f'{" ".join(str(e).split())})') from None
+
+
+def check(coordinator_address: str | None, num_processes: int | None, process_id: int | None,
+          heartbeat_timeout_s: int) -> None:
+  """Raises ``ValueError`` (one line naming ``rarelearn.main``'s flag) unless the address is
+  host:port, there is at least one process, the index is one of them and the heartbeat is at
+  least a second (None: detected by JAX)."""
+  address = re.fullmatch(r'(\[[0-9a-fA-F:.]+\]|[\w.-]+):(\d+)', coordinator_address or '')
+  last = None if num_processes is None else num_processes - 1
+  for flag, value, (ok, accepted) in (
+      ('--coordinator_address', coordinator_address,
+       (lambda v: address is not None and 1 <= int(address.group(2)) <= 65535,
+        'host:port with a port in [1, 65535]')),
+      ('--num_processes', num_processes, rules.integer(1)),
+      ('--process_id', process_id,
+       rules.integer(0, last, f'--num_processes={num_processes}' if last is not None else '')),
+      ('--heartbeat_timeout_s', heartbeat_timeout_s, rules.integer(1))):
+    if value is not None and not ok(value):
+      raise ValueError(f'{flag}={value}: expected {accepted}')
 
 
 def many() -> bool:

@@ -19,7 +19,6 @@ rung — and one result dict per member).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -28,7 +27,7 @@ from typing import Any, Sequence
 
 import jax
 
-from rarelearn import checkpoint, configlib, families
+from rarelearn import checkpoint, configlib, expt, families
 from rarelearn import workdir as workdir_lib
 
 
@@ -76,12 +75,15 @@ _NOT_HEADLINE = ('members', 'final', 'predicted', 'tasks', 'learned', 'diverged'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m rarelearn.inspect', description=__doc__.split(
-      '\n')[0])
+  parser = expt.Parser('rarelearn.inspect', prog='python -m rarelearn.inspect',
+                       description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', required=True, help='a rarelearn run directory')
-  parser.add_argument('--step', type=int, help='checkpoint step (default: the latest)')
-  parser.add_argument('--member', type=int, action='append', help='only this member (repeatable)')
-  parser.add_argument('--task', type=int, action='append', help='only this task (repeatable)')
+  parser.add_argument('--step', type=expt.integer(0),
+                      help='checkpoint step (default: the latest)')
+  parser.add_argument('--member', type=expt.integer(0), action='append',
+                      help='only this member (repeatable)')
+  parser.add_argument('--task', type=expt.integer(0), action='append',
+                      help='only this task (repeatable)')
   parser.add_argument('--json', action='store_true', help='print JSON instead of the table')
   parser.add_argument('--plot', action='store_true', help='write figures to W/inspect/<step>/')
   args = parser.parse_args(argv)

@@ -5,6 +5,9 @@ what each route to "learned" costs.
     python -m rarelearn.lever --workdir=W [--workdir=W2 …] [--threshold=T] [--margin=0.05]
                               [--base_frequency=F] [--holdout=K]
 
+(T and F in (0, 1], the margin finite ≥ 0, K ≥ 0: else one line, exit status 2.) The lever reads
+finished workdirs and trains nothing: it takes no config.
+
 Reads any run of the MLP families (a toy or MSP population with a swept ``factor`` or
 ``rare_frequency`` of ``mixture.rare_task``; without one, the tasks' own frequencies are the
 frequency axis) or of the token ladder (rungs × injection frequencies). Several workdirs of one
@@ -54,7 +57,6 @@ costs) under the first workdir (``--out`` elsewhere).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
@@ -696,18 +698,18 @@ def route_panel(ax, res: dict) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict:
   from rarelearn import expt  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser(prog='python -m rarelearn.lever',
-                                   description=__doc__.split('\n')[0])
+  parser = expt.Parser('lever', prog='python -m rarelearn.lever',
+                       description=__doc__.split('\n')[0])
   parser.add_argument('--workdir', action='append', required=True,
                       help='a finished run (repeat to read several as one grid)')
-  parser.add_argument('--threshold', type=float, default=None,
+  parser.add_argument('--threshold', type=expt.number(gt=0, le=1), default=None,
                       help='learned at a score ≥ this (default: the run\'s learned_threshold)')
-  parser.add_argument('--margin', type=float, default=0.05,
+  parser.add_argument('--margin', type=expt.number(ge=0), default=0.05,
                       help='once learned, the score stays above threshold − margin')
-  parser.add_argument('--base_frequency', type=float, default=None,
+  parser.add_argument('--base_frequency', type=expt.number(gt=0, le=1), default=None,
                       help='where the routes start (default: the toy\'s own π_r, the ladder\'s '
                       'lowest frequency)')
-  parser.add_argument('--holdout', type=int, default=0,
+  parser.add_argument('--holdout', type=expt.integer(0), default=0,
                       help='fit on all sizes but this many of the largest, and score them')
   parser.add_argument('--out', default=None, help='default: <first workdir>/lever')
   args = parser.parse_args(argv)

@@ -1,16 +1,18 @@
-"""Command-line entry: ``python -m rarelearn.main --config=configs/sweep.py [--workdir=DIR]``.
+"""Command-line entry: ``python -m rarelearn.main --config=configs/sweep.py[:variant]
+[--config.<key>=value …] [--workdir=DIR]``.
 
-Parses flags, validates the config (bad input: one line naming the field, exit status 2, nothing
-written) and trains the config's ``family`` — its population (``families.population``) through
-the one host loop (``loop.run``): one workdir format, resume, ``--overwrite``, checkpoints that
-``rarelearn.inspect`` opens, and the family's one-line result.
+Parses flags, validates them and the config (bad input — a key, a value, a ``--distributed``
+misconfiguration: one line naming it, exit status 2, nothing written) and trains the config's
+``family`` — its population (``families.population``) through the one host loop
+(``loop.run``): one workdir format, resume, ``--overwrite``, checkpoints that
+``rarelearn.inspect`` opens, and the family's one-line result. Other tools read a config the
+same way: ``configlib.from_command_line``.
 """
 from __future__ import annotations
 
 import importlib.util
 import math
 import os
-import re
 import sys
 
 from absl import app, flags, logging
@@ -50,37 +52,11 @@ _HEARTBEAT = flags.DEFINE_integer(
     'every other process with an error.')
 
 
-def _config_arg(argv: list[str]) -> str | None:
-  for i, arg in enumerate(argv):
-    if arg.startswith('--config='):
-      return arg.split('=', 1)[1]
-    if arg == '--config' and i + 1 < len(argv):
-      return argv[i + 1]
-  return None
-
-
-def _explain(argv: list[str], error: Exception) -> str:
-  """Turns a flag-parsing failure into one line that names the config field."""
-  spec = _config_arg(argv)
-  if spec:
-    try:
-      base = configlib.load_config_file(spec)
-    except configlib.ConfigError as e:
-      return str(e)
-    except Exception as e:  # pylint: disable=broad-except
-      return f'--config={spec}: cannot load ({type(e).__name__}: {e})'.splitlines()[0]
-    for arg in argv:
-      match = re.match(r'--config\.([\w.]+)', arg)
-      if match and (message := configlib.unknown_key_message(base, match.group(1))):
-        return message
-  return ' '.join(str(error).split()).replace('flag --config.', 'config.')
-
-
 def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except Exception as e:  # pylint: disable=broad-except
-    expt.fail('rarelearn', _explain(argv, e))
+    expt.fail('rarelearn', configlib.flag_error(argv, e))
 
 
 def default_workdir(config_spec: str) -> str:
@@ -96,23 +72,26 @@ def main(argv: list[str]) -> None:
     expt.fail('rarelearn', '--config is required, e.g. --config=configs/sweep.py')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  if _DISTRIBUTED.value:
-    hosts.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                     _HEARTBEAT.value)
-  elif any(f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES, _PROCESS_ID)):
-    expt.fail('rarelearn', '--coordinator_address, --num_processes and --process_id need '
-              '--distributed')
   deadline = _STOP_DEADLINE.value
   if not (math.isfinite(deadline) and deadline > 0):
     expt.fail('rarelearn', f'--stop_deadline_s={deadline}: expected a finite number of seconds '
               '> 0')
+  if _DISTRIBUTED.value:
+    try:
+      hosts.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                       _HEARTBEAT.value)
+    except ValueError as e:
+      expt.fail('rarelearn', e)
+  elif any(f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES, _PROCESS_ID)):
+    expt.fail('rarelearn', '--coordinator_address, --num_processes and --process_id need '
+              '--distributed')
   config = _CONFIG.value
   try:
     configlib.validate(config)
   except configlib.ConfigError as e:
     expt.fail('rarelearn', str(e))
   except OSError as e:  # config_flags loads the file lazily: a missing file surfaces here
-    expt.fail('rarelearn', _explain(sys.argv, e))
+    expt.fail('rarelearn', configlib.flag_error(sys.argv, e))
   workdir = _WORKDIR.value or default_workdir(
       config_flags.get_config_filename(flags.FLAGS['config']))
   if _TENSORBOARD.value and importlib.util.find_spec('tensorboardX') is None:

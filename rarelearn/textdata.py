@@ -15,7 +15,6 @@ Needs Hugging Face tokenizers: ``pip install -e '.[text]'``.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import os
 import shlex
@@ -118,13 +117,13 @@ def write_token_file(paths: list[str], out: str, tokenizer: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-  parser = argparse.ArgumentParser(prog='python -m rarelearn.textdata',
-                                   description=__doc__.split('\n')[0])
-  parser.error = lambda message: expt.fail('textdata', message)
+  parser = expt.Parser('textdata', prog='python -m rarelearn.textdata',
+                       description=__doc__.split('\n')[0])
   parser.add_argument('paths', nargs='*', metavar='FILES_OR_DIRS')
   parser.add_argument('--out', required=True)
   parser.add_argument('--tokenizer', help='a Hugging Face tokenizer.json')
-  parser.add_argument('--train_vocab', type=int, help='or: train a byte-level BPE of ≤ N ids')
+  parser.add_argument('--train_vocab', type=expt.integer(),
+                      help='or: train a byte-level BPE of ≤ N ids')
   parser.add_argument('--eod_token', default=EOD_TOKEN)
   parser.add_argument('--dtype', default='auto', choices=('auto',) + tk.TOKEN_DTYPES)
   args = parser.parse_args(argv)

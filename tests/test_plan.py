@@ -123,10 +123,12 @@ def test_plan_command_and_refusal(tmp_path):
   """``python -m rarelearn.plan`` ends in ``plan: fits`` (exit 0) where the config fits;
   ``rarelearn.main`` refuses one that cannot fit with one line, exit 2, nothing written."""
   proc = subprocess.run([sys.executable, '-m', 'rarelearn.plan', f'--config={TINY}:smoke',
-                         '--devices=2', '--device_memory_gib=1', '--peak_tflops=1'],
+                         '--devices=2', '--device_memory_gib=1', '--peak_tflops=1',
+                         '--config.train.num_steps=60'],
                         capture_output=True, text=True, timeout=300, check=False, cwd=REPO)
   lines = proc.stdout.splitlines()
   assert proc.returncode == 0 and lines[-1] == 'plan: fits', proc.stdout + proc.stderr
+  assert lines[-3].startswith('plan: 60 steps at 1 TFLOP/s per device'), lines
   assert [line.split()[:4] for line in lines[2:4]] == [['d8', '2', '2', '2x1'],
                                                        ['d16', '2', '2', '2x1']]
   work = tmp_path / 'refused'
@@ -138,3 +140,26 @@ def test_plan_command_and_refusal(tmp_path):
   assert proc.stderr.strip().splitlines()[-1].startswith(
       'rarelearn: error: plan: does not fit: d8 needs '), proc.stderr
   assert not work.exists()
+
+
+def test_plan_reads_config_overrides_as_main_does(tmp_path, monkeypatch, capsys):
+  """``--config.<key>=value`` (``configlib.from_command_line``, as ``rarelearn.main``): two seeds
+  double each rung's members and FLOPs, the steps set the run's time; the plan's JSON holds the
+  config as overridden. A made-up memory model in place of compiling."""
+  monkeypatch.setattr(plan, 'compiled_memory', lambda *a: dict(
+      argument=0.01, output=0.01, alias=0.01, temp=0.01, peak=0.02, state=0.01))
+
+  def planned(*overrides):
+    out = tmp_path / f'plan{len(overrides)}.json'
+    assert plan.main([f'--config={TINY}:smoke', '--local', '--device_memory_gib=1',
+                      '--peak_tflops=1', f'--json={out}', *overrides]) == 0
+    capsys.readouterr()
+    with open(out) as f:
+      return json.load(f)
+  base = planned()
+  made = planned('--config.model.seeds=2', '--config.train.num_steps=80')
+  assert made['config']['model']['seeds'] == 2 and made['config']['train']['num_steps'] == 80
+  assert (base['steps'], made['steps']) == (40, 80)
+  for b, m in zip(base['rungs'], made['rungs'], strict=True):
+    assert m['members'] == 2 * b['members'] and m['flops_per_step'] == 2 * b['flops_per_step']
+  assert made['lines'][-3] != base['lines'][-3]  # the run's hours

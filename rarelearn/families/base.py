@@ -12,7 +12,7 @@ regression's tasks, parity's subtasks, superposition's features).
 
 What a family provides, and what the population calls:
 
-- ``SCHEMA``: config field → rule (``configlib.integer``, ``number``, ``one_of``, …), checked in
+- ``SCHEMA``: config field → rule (``rules.integer``, ``number``, ``one_of``, …), checked in
   order before anything compiles; ``check(config)``: the rules that relate fields (raise
   ``configlib.ConfigError`` through ``configlib.fail``).
 - ``__init__(config)``: the static settings (part of the compiled program) in ``self``.

@@ -36,7 +36,7 @@ import numpy as np
 matplotlib.use('Agg')
 from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
 
-from rarelearn import configlib, optim
+from rarelearn import configlib, optim, rules
 from rarelearn.families import base
 
 
@@ -59,14 +59,15 @@ def _probabilities(density: float, zipf: float, n: int) -> np.ndarray:
 class Family(base.Family):
   """Toy models of superposition: members over hidden sizes × densities × seeds."""
   SCHEMA = {
-      'model.features': configlib.integer(2), 'model.seeds': configlib.integer(),
-      'model.hidden': configlib.tuple_of(configlib.integer(), 'a non-empty tuple of positive '
+      'model.features': rules.integer(2), 'model.seeds': rules.integer(),
+      'model.hidden': rules.tuple_of(rules.integer(), 'a non-empty tuple of positive '
                                          'integers, one member group per hidden size'),
-      'data.density': configlib.tuple_of(configlib.number(gt=0, le=1), 'a non-empty tuple of '
+      'data.density': rules.tuple_of(rules.number(gt=0, le=1), 'a non-empty tuple of '
                                          'probabilities in (0, 1], one member group each'),
-      'model.init_norm': configlib.number(gt=0), 'data.zipf': configlib.number(ge=0), 'data.importance': configlib.number(gt=0, le=1),
-      'eval.examples': configlib.integer(), 'optimizer.name': configlib.one_of(optim.OPTIMIZERS),
-      'optimizer.schedule': configlib.one_of(optim.SCHEDULES), 'seed': configlib.integer(0)}
+      'model.init_norm': rules.number(gt=0), 'data.zipf': rules.number(ge=0),
+      'data.importance': rules.number(gt=0, le=1),
+      'eval.examples': rules.integer(), 'optimizer.name': rules.one_of(optim.OPTIMIZERS),
+      'optimizer.schedule': rules.one_of(optim.SCHEDULES), 'seed': rules.integer(0)}
 
   def __init__(self, config):
     super().__init__(config)
