@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rarelearn import configlib, ladder, population, run  # pylint: disable=wrong-import-position
+from rarelearn import configlib, families, population, run  # pylint: disable=wrong-import-position
 
 CONFIGS = {  # (config, steps per chunk)
     'toy (sweep.py:smoke)': ('configs/sweep.py:smoke', 480),
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
   for name, (spec, spc) in CONFIGS.items():
     config = configlib.load_config_file(spec)
     config.train.steps_per_chunk, config.train.num_steps = spc, spc * (args.chunks + 1)
-    pop = ladder.Ladder(config) if configlib.is_ladder(config) else run.Sweep(config)
+    pop = families.population(config)
     ways = {'fused chunk (before pieces)': _fused(pop), '1 piece + evaluation': _in_pieces(pop, 1),
             '4 pieces': _in_pieces(pop, 4), '16 pieces': _in_pieces(pop, 16)}
     for way, chunk in ways.items():

@@ -182,8 +182,8 @@ def figure(a: dict):
 
 
 def main(argv=None) -> dict:
-  args = expt.parse_args(NAME, __doc__, argv, extra=lambda p: p.add_argument(
-      '--seeds', type=int, default=5, help='seeds per member group (the claims\' intervals)'))
+  args = expt.parse_args(NAME, __doc__, argv,
+                         extra=lambda parser: expt.seeds_flag(parser, 5, 'member group'))
   t0 = time.time()
   seeds = 2 if args.smoke else args.seeds
   a = analyse(*(_train(CONFIG + variant, os.path.join(args.workdir, name), seeds, args.smoke)

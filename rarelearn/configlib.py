@@ -16,14 +16,11 @@ import re
 import ml_collections
 import numpy as np
 
-from rarelearn import families, layout, optim, population, rules, train, workdir
+from rarelearn import families, optim, population, rules, train, workdir
 from rarelearn.measure import step as measure_step
-from rarelearn.models import mlp
-from rarelearn.models import transformer
-from rarelearn.rules import FLAG, integer, number, one_of, tuple_of
+from rarelearn.rules import integer, number
 from rarelearn.tasks import block_regression as br
 from rarelearn.tasks import mixture
-from rarelearn.tasks import tokens
 
 
 ConfigError = workdir.ConfigError  # str(e) is the one line shown to the user
@@ -110,12 +107,13 @@ def fail(field: str, value, accepted: str):
 
 
 
-def _get(config, field: str):
+def get(config, field: str):
+  """The value of a dotted field."""
   return functools.reduce(lambda node, part: node[part], field.split('.'), config)
 
 
-# Field rules (``rules``): each field's rule is declared once in the tables below; ``_check``
-# applies a table in order and stops at the first failure.
+# Field rules (``rules``): each field's rule is declared once in a table (here, and in each
+# family's module); ``check_fields`` applies a table in order and stops at the first failure.
 
 _SHARED = {  # every family
     'optimizer.lr': number(gt=0), 'optimizer.weight_decay': number(ge=0),
@@ -123,63 +121,22 @@ _SHARED = {  # every family
     'train.steps_per_chunk': integer(), 'train.batch_size': integer(),
     'train.learned_threshold': number(gt=0, le=1), 'train.checkpoint_every_chunks': integer(),
     'train.keep_checkpoints': integer()}
-_RUNGS = tuple_of(integer(), 'a non-empty tuple of positive integers, one per rung')
-_LADDER = {
-    'model.names': tuple_of((lambda v: True, ''), 'a non-empty tuple with one entry per rung'),
-    'model.d_model': _RUNGS, 'model.num_heads': _RUNGS, 'model.mlp': _RUNGS,
-    'model.depth': _RUNGS, 'model.vocab': integer(tokens.NUM_TASK_TOKENS + 1),
-    'model.seeds': integer(), 'data.seq_len': integer(4, note='an instance is 4 tokens'),
-    'data.background': one_of(('markov', 'file')), 'data.token_dtype': one_of(tokens.TOKEN_DTYPES),
-    'task.kind': one_of(tokens.KINDS), 'task.mode': one_of(tokens.MODES),
-    'task.frequencies': tuple_of(number(gt=0, le=1), 'a non-empty tuple of instances per '
-                                 'sequence in (0, 1]'),
-    'task.gap': integer(), 'optimizer.clip': number(gt=0),
-    'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
-    'train.remat': one_of(tuple(transformer.REMAT)), 'train.loss_chunk': integer(0),
-    'model.model_shards': (lambda v: integer()[0](v) or _RUNGS[0](v),
-                           'a positive integer, or one per rung: devices each member is split '
-                           'over (FSDP)')}
-_PER_RUNG = lambda rule, what: (lambda v: rule[0](v) or tuple_of(rule, '')[0](v),
-                                f'{what}, one value or one per rung')
-_LADDER_PLACEMENT = {  # fields a ladder config written before them may lack
-    'train.microbatch': _PER_RUNG(integer(0), 'sequences per pass dividing train.batch_size '
-                                  '(0: all)'),
-    'model.group_size': _PER_RUNG(integer(0), "members per program (0: all of a rung's)"),
-    'train.offload': FLAG, 'train.plan': FLAG, 'train.device_memory_gib': number(ge=0),
-    # how a rung's peak lr follows from optimizer.lr (rarelearn/ladder.py peak_lrs)
-    'optimizer.lr_scaling': one_of(('n_third', 'none'))}
-_MLP = {  # block regression and sparse parity
-    'population.widths': tuple_of(integer(), 'a non-empty tuple of positive integers, e.g. '
-                                  '(8,32,128)'),
-    'population.seeds': integer(), 'tasks.num_tasks': integer(), 'tasks.zipf': number(ge=0),
-    'tasks.offset': number(ge=0), 'model.activation': one_of(tuple(mlp.ACTIVATIONS)),
-    'model.init': one_of(mlp.INITS), 'model.depth': integer(), 'model.init_scale': number(gt=0),
-    'optimizer.name': one_of(optim.OPTIMIZERS), 'optimizer.schedule': one_of(optim.SCHEDULES),
-    'optimizer.b1': number(ge=0, lt=1), 'optimizer.b2': number(ge=0, lt=1),
-    'optimizer.eps': number(gt=0), 'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
-    'eval.examples_per_task': integer(), 'measure.every': integer(0, note='0 = no measurement'),
-    'measure.probe_per_task': integer(), 'measure.reference_examples': integer(),
-    'mixture.schedule': one_of(('iid', 'upweight', 'injection')), 'mixture.factor': number(gt=0),
-    'mixture.gap': integer(), 'mixture.offset': integer(0),
-    'population.layout': one_of(layout.LAYOUTS), 'population.bucket_factor': number(ge=1),
-    'population.model_shards': integer(), 'seed': (rules.is_int, 'an integer')}
-_BLOCK_REGRESSION = {'tasks.dims_per_task': integer(), 'tasks.rotate': FLAG}
-_SPARSE_PARITY = {'tasks.num_data_bits': integer()}
 # Scalars a member may carry besides width and seed (population.sweep.<key> = (values…)).
-_SWEEP = {'rare_frequency': number(gt=0, lt=1), 'factor': number(gt=0),
+SWEEP = {'rare_frequency': number(gt=0, lt=1), 'factor': number(gt=0),
           'gap': integer(), 'lr': number(gt=0)}
 
 
-def _check(config, table: dict) -> None:
+def check_fields(config, table: dict) -> None:
+  """Each field of ``table`` against its rule, in order (ConfigError at the first failure)."""
   for field, (test, accepted) in table.items():
-    value = _get(config, field)
+    value = get(config, field)
     if not test(value):
       fail(field, value, accepted)
 
 
-def _per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) -> list[float]:
+def per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) -> list[float]:
   """A tuple with one value (for every task) or one value per task."""
-  value = _get(config, field)
+  value = get(config, field)
   values = list(value) if isinstance(value, (tuple, list)) else [value]
   bad = [v for v in values if not rules.is_num(v) or v < minimum or (strict and v == minimum)]
   if not values or bad or len(values) not in (1, num_tasks):
@@ -196,117 +153,20 @@ def family(config) -> str:
   return value
 
 
-def is_ladder(config) -> bool:
-  """A transformer-ladder config (configs/olmo_tiny.py, configs/olmo_ladder.py)."""
-  return family(config) == 'token_ladder'
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError on the first unusable value: the field tables, then the rules that
-  relate fields."""
-  _check(config, _SHARED)
+  """Raises ConfigError on the first unusable value: the fields every family has, then the
+  family's own (its module's ``Family.SCHEMA`` and ``check``, or its ``validate``)."""
+  check_fields(config, _SHARED)
   steps, chunk = config.train.num_steps, config.train.steps_per_chunk
   if steps % chunk:
     fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
   module = families.get(family(config))
   if hasattr(module, 'Family'):  # a family written for one member: its schema and rules
-    _check(config, module.Family.SCHEMA)
+    check_fields(config, module.Family.SCHEMA)
     module.Family.check(config)
-    return
-  if is_ladder(config):
-    _validate_ladder(config)
-    return
-  _check(config, _MLP)
-  parity = family(config) == 'sparse_parity'
-  _check(config, _SPARSE_PARITY if parity else _BLOCK_REGRESSION)
-  num_tasks = config.tasks.num_tasks
-  if parity:
-    _validate_parity(config, num_tasks)
   else:
-    _per_task(config, 'tasks.decay', num_tasks, 0.0, strict=False)
-  freqs = config.tasks.frequencies
-  if freqs:
-    values = _per_task(config, 'tasks.frequencies', num_tasks, 0.0, strict=True)
-    if len(freqs) != num_tasks or abs(sum(values) - 1.0) > 1e-6:
-      fail('tasks.frequencies', freqs, f'{num_tasks} positive numbers summing to 1 '
-            '(or () for Zipf frequencies)')
-  every = config.measure.every
-  if every and chunk % every:
-    fail('measure.every', every, f'0 or a divisor of train.steps_per_chunk={chunk}')
-  for field in ('measure.rare_task', 'mixture.rare_task'):
-    value = _get(config, field)
-    if not (rules.is_int(value) and -num_tasks <= value < num_tasks):
-      fail(field, value, f'a task index in [-{num_tasks}, {num_tasks - 1}]')
-  _validate_sweep(config)
-  _validate_mixture(config, num_tasks)
-  if config.population.layout == 'packed' and not layout.packable(config.model.depth,
-                                                                   shared_data(config)):
-    fail('population.layout', 'packed', "'auto', 'bucketed' or 'padded' here: packing needs "
-          'model.depth=1 and members that share their batches (no swept rare_frequency, factor '
-          'or gap)')
-
-
-def _validate_ladder(config) -> None:
-  """The ladder's fields; its token file is checked where it is opened (``ladder.Ladder``,
-  before a workdir is touched)."""
-  _check(config, _LADDER)
-  _check(config, {k: rule for k, rule in _LADDER_PLACEMENT.items()
-                  if k.split('.')[1] in config[k.split('.')[0]]})
-  micro = config.train.get('microbatch', 0)
-  if any(b and config.train.batch_size % b for b in (micro if isinstance(micro, (tuple, list))
-                                                     else [micro])):
-    fail('train.microbatch', micro, f'0 or a divisor of train.batch_size='
-          f'{config.train.batch_size}, one value or one per rung')
-  m = config.model
-  lengths = [len(_get(config, k)) for k in ('model.names', 'model.d_model', 'model.num_heads',
-                                            'model.mlp', 'model.depth', 'model.model_shards',
-                                            'model.group_size', 'train.microbatch')
-             if isinstance(config[k.split('.')[0]].get(k.split('.')[1]), (tuple, list))]
-  if len(set(lengths)) != 1:
-    fail('model.names', m.names, 'as many rungs as model.d_model, num_heads, mlp, depth '
-          f'and the per-rung placement fields (lengths {lengths})')
-  for name, d, h in zip(m.names, m.d_model, m.num_heads):
-    if d % h or (d // h) % 2:
-      fail('model.num_heads', m.num_heads, f'heads that divide d_model into an even head_dim '
-            f'(rung {name}: d_model {d}, {h} heads)')
-
-
-def _validate_mixture(config, num_tasks: int) -> None:
-  gap, burst = config.mixture.gap, config.mixture.burst_steps
-  if not (rules.is_int(burst) and 0 <= burst <= gap):
-    fail('mixture.burst_steps', burst, f'an integer in [0, mixture.gap={gap}] (0: as few '
-          'batches as hold a burst)')
-  if config.mixture.schedule != 'injection':
-    return
-  batch, rare = config.train.batch_size, config.mixture.rare_task % num_tasks
-  for setting in sweep_settings(config):
-    gap = setting.get('gap', config.mixture.gap)
-    freq = frequencies(config, setting)[rare]
-    total = mixture.burst_total(freq, gap, batch)
-    shortest = mixture.shortest_burst(freq, gap, batch)
-    if burst and total > burst * batch:
-      fail('mixture.burst_steps', burst, f'enough batches for the {total} rare examples of a '
-            f'burst every {gap} steps (at least {shortest}; 0 chooses that)')
-    if not burst and shortest > gap:
-      fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} batches')
-
-
-def _validate_parity(config, num_tasks: int) -> None:
-  bits, orders = config.tasks.num_data_bits, config.tasks.orders
-  if not (tuple_of(integer(1, bits), '')[0](orders) and len(orders) in (1, num_tasks)):
-    fail('tasks.orders', orders, f'one order or {num_tasks} (one per subtask), each in '
-          f'1…tasks.num_data_bits={bits}')
-  if config.measure.every:
-    fail('measure.every', config.measure.every, '0: per-task gradient measurements exist for '
-          'the block_regression family only')
-  if config.model.init == 'uniform' and config.model.depth != 1:
-    fail('model.depth', config.model.depth, "1 with model.init='uniform'")
-
-
-def parity_orders(config) -> list[int]:
-  t = config.tasks
-  return list(t.orders) * (t.num_tasks if len(t.orders) == 1 else 1)
+    module.validate(config)
 
 
 def shared_data(config) -> bool:
@@ -318,36 +178,20 @@ def check_devices(config) -> None:
   """The settings that depend on this machine (run time, not part of ``validate``: a finished
   run can be inspected elsewhere)."""
   import jax  # pylint: disable=g-import-not-at-top
-  field = 'model.model_shards' if is_ladder(config) else 'population.model_shards'
-  if hasattr(families.get(family(config)), 'Family'):  # one device (not sharded yet)
+  field = getattr(families.get(family(config)), 'SHARDS_FIELD', None)
+  if field is None:  # a family that is not split over devices
     return
-  shards = _get(config, field)
+  shards = get(config, field)
   if any(jax.device_count() % k for k in (shards if isinstance(shards, (tuple, list))
                                           else [shards])):
     fail(field, shards, f'a divisor of the {jax.device_count()} devices of this machine')
 
 
-def _validate_sweep(config) -> None:
-  sweep = config.population.sweep
-  for key, (test, accepted) in _SWEEP.items():
-    values = sweep[key]
-    if not isinstance(values, (tuple, list)):
-      fail(f'population.sweep.{key}', values, 'a tuple of values, one member group per value '
-            '(() = not swept)')
-    if not all(map(test, values)):
-      fail(f'population.sweep.{key}', values, f'values each {accepted}')
-  if sweep.rare_frequency and sweep.factor:
-    fail('population.sweep.factor', sweep.factor,
-          '() when population.sweep.rare_frequency is swept (both set π_r)')
-  if sweep.gap and config.mixture.schedule != 'injection':
-    fail('population.sweep.gap', sweep.gap, "() unless mixture.schedule='injection'")
-
-
 def sweep_settings(config) -> list[dict]:
   """The swept scalar combinations: the product of the non-empty ``population.sweep`` axes in
-  ``_SWEEP`` order ([{}] when nothing is swept). Each is one member group per width × seed."""
+  ``SWEEP`` order ([{}] when nothing is swept). Each is one member group per width × seed."""
   sweep = config.population.sweep
-  axes = {key: tuple(sweep[key]) for key in _SWEEP if sweep[key]}
+  axes = {key: tuple(sweep[key]) for key in SWEEP if sweep[key]}
   return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
@@ -371,39 +215,26 @@ def frequencies(config, setting: dict | None = None) -> np.ndarray:
 
 
 def task_setup(config) -> tuple[np.ndarray, list[np.ndarray] | None, np.ndarray | None]:
-  """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity); spectra and
-  basis None for sparse parity."""
-  t, freqs = config.tasks, frequencies(config)
-  if family(config) == 'sparse_parity':
-    return freqs, None, None
-  decay = _per_task(config, 'tasks.decay', t.num_tasks, 0.0, strict=False)
-  spectra = br.power_spectra([t.dims_per_task] * t.num_tasks, decay)
-  basis = None
-  if t.rotate:
-    import jax  # pylint: disable=g-import-not-at-top
-    key = jax.random.fold_in(jax.random.key(config.seed), 3)
-    basis = br.random_orthogonal(key, t.num_tasks * t.dims_per_task)
-  return freqs, spectra, basis
+  """An MLP family's (frequencies π [K], spectra λ_k [K × d] or None where the family has no
+  spectra, basis Q or None for the identity): its module's ``task_setup``."""
+  return families.get(family(config)).task_setup(config)
 
 
 def optimizer(config) -> optim.Hyper:
-  """The optimizer of every family from ``config.optimizer`` and ``train.num_steps``; the
-  ladder's is AdamW (β = 0.9, 0.95, decay on matrices only, clipping) with a cosine to 0.1."""
+  """The MLP families' optimizer from ``config.optimizer`` and ``train.num_steps``."""
   o, steps = config.optimizer, int(config.train.num_steps)
-  if is_ladder(config):
-    return optim.Hyper(name='adamw', b1=0.9, b2=0.95, weight_decay=float(o.weight_decay),
-                       decay='matrices', clip=float(o.clip), schedule='cosine',
-                       warmup_steps=int(o.warmup_steps), num_steps=steps, final_lr_ratio=0.1)
   return optim.Hyper(name=o.name, b1=float(o.b1), b2=float(o.b2), eps=float(o.eps),
                      weight_decay=float(o.weight_decay), schedule=o.schedule,
                      warmup_steps=int(o.warmup_steps), num_steps=steps)
 
 
 def hyper(config) -> train.Hyper:
-  t, parity = config.tasks, family(config) == 'sparse_parity'
+  """An MLP family's static settings; its module gives the input and output sizes and the
+  loss."""
+  module = families.get(family(config))
   return train.Hyper(
-      dim=t.num_tasks + t.num_data_bits if parity else t.num_tasks * t.dims_per_task,
-      family=family(config), out_dim=2 if parity else 0, init=config.model.init,
+      dim=module.input_dim(config), loss=module.LOSS, out_dim=module.OUTPUT_DIM,
+      init=config.model.init,
       depth=config.model.depth, activation=config.model.activation,
       init_scale=float(config.model.init_scale), opt=optimizer(config),
       batch_size=int(config.train.batch_size), steps_per_chunk=int(config.train.steps_per_chunk),

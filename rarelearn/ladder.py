@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, hosts, lm, loop, plan, plots, population, results, sharding
+from rarelearn import configlib, hosts, lm, loop, optim, plan, plots, population, results
+from rarelearn import sharding
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
@@ -72,6 +73,16 @@ def rungs(config) -> list[Rung]:
   return [Rung(*row) for row in zip(m.names, m.d_model, m.num_heads, m.mlp, m.depth)]
 
 
+def optimizer(config) -> optim.Hyper:
+  """AdamW (β = 0.9, 0.95; weight decay on matrices only; clipping) with a cosine to 0.1 of
+  the peak over ``train.num_steps``."""
+  o = config.optimizer
+  return optim.Hyper(name='adamw', b1=0.9, b2=0.95, weight_decay=float(o.weight_decay),
+                     decay='matrices', clip=float(o.clip), schedule='cosine',
+                     warmup_steps=int(o.warmup_steps), num_steps=int(config.train.num_steps),
+                     final_lr_ratio=0.1)
+
+
 def hyper(config, rung: Rung) -> lm.Hyper:
   """The rung's static hyperparameters; gradient probes from ``config.probe`` (``neurons`` K,
   ``period``, ``phases``) where the config has that block."""
@@ -83,7 +94,7 @@ def hyper(config, rung: Rung) -> lm.Hyper:
   dims = tf.Dims(config.model.vocab, rung.d_model, rung.num_heads, rung.head_dim, rung.mlp,
                  rung.depth)
   return lm.Hyper(dims=dims, seq_len=config.data.seq_len, batch_size=config.train.batch_size,
-                  steps_per_chunk=config.train.steps_per_chunk, opt=configlib.optimizer(config),
+                  steps_per_chunk=config.train.steps_per_chunk, opt=optimizer(config),
                   mode=config.task.mode, probe_neurons=neurons,
                   probe_period=int(probe.get('period', 1)),
                   probe_phases=tuple(int(p) for p in probe.get('phases', ())),

@@ -328,14 +328,14 @@ def _isolated_bwd(p: Packing, residuals, g_BxMxO):
 _isolated_product.defvjp(_isolated_fwd, _isolated_bwd)
 
 
-def _block_losses(h_BxU, out, batch, p: Packing, family: str) -> jax.Array:
+def _block_losses(h_BxU, out, batch, p: Packing, loss: str) -> jax.Array:
   """[M] every member's loss through one output matmul (``_isolated_product``)."""
   pred_BxMxO = (_isolated_product(h_BxU, out['w'], p) + out['b']).astype(jnp.float32)
-  return jax.vmap(lambda pred: train.prediction_loss(pred, batch, family), 1)(pred_BxMxO)
+  return jax.vmap(lambda pred: train.prediction_loss(pred, batch, loss), 1)(pred_BxMxO)
 
 
 def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str = 'float32',
-                family: str = 'block_regression'):
+                loss: str = 'squared'):
   """(Σ_m L_m, L_M): each member's ``train.prediction_loss``, as ``train.loss_fn``."""
   params, x_BxD = train.in_compute_dtype(params, batch.x, compute_dtype)
   hidden, act = params['hidden'][0], mlp.ACTIVATIONS[activation]
@@ -344,14 +344,14 @@ def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str =
     start, stop = p.offsets[run[0]], p.offsets[run[-1]] + p.widths[run[-1]]
     h_BxR = act(x_BxD @ hidden['w'][start:stop].T + hidden['b'][start:stop])
     if p.block:  # one run of all members
-      losses.append(_block_losses(h_BxR, params['out'], batch, p, family))
+      losses.append(_block_losses(h_BxR, params['out'], batch, p, loss))
       continue
     for m in run:  # each member's own output block
       o, w = p.offsets[m] - start, p.widths[m]
       h = h_BxR if len(run) == 1 else h_BxR[:, o:o + w]
       pred = (h @ params['out']['w'][start + o:start + o + w]
               + params['out']['b'][m]).astype(jnp.float32)  # [B, O]: no [B, M, O] concatenation
-      losses.append(train.prediction_loss(pred, batch, family)[None])
+      losses.append(train.prediction_loss(pred, batch, loss)[None])
   loss_M = jnp.concatenate(losses)
   return jnp.sum(loss_M), loss_M
 
@@ -368,7 +368,7 @@ def packed_trainer(hp: train.Hyper, widths) -> Callable:
       step = first + j
       batch = train.batch_at(data_key, step, spec, hp, mix)
       grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch, p, hp.activation,
-                                                          hp.compute_dtype, hp.family)
+                                                          hp.compute_dtype, hp.loss)
       return packed_update(params, opt_state, diverged, grads, loss_M, step, member.lr, hp.opt,
                            p), loss_M
 

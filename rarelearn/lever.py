@@ -426,7 +426,7 @@ def read(workdirs: Sequence[str], threshold: float | None = None,
   records, metas = [], []
   for w in workdirs:
     config = wd.read_config(w)
-    reader = _read_ladder if configlib.is_ladder(config) else _read_mlp
+    reader = _read_ladder if config.family == 'token_ladder' else _read_mlp
     rec, meta = reader(w, config)
     records += rec
     metas.append(meta)

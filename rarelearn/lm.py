@@ -6,7 +6,7 @@ gap). The background batch of a step is shared by all members (a controlled comp
 and frequencies differ, the text does not); each member's task instances overwrite the first
 four tokens of its own carrier sequences.
 
-Optimizer (``configlib.optimizer``): AdamW (β = 0.9, 0.95; weight decay on weight matrices
+Optimizer (``ladder.optimizer``): AdamW (β = 0.9, 0.95; weight decay on weight matrices
 only), gradient clipping at global norm ``optimizer.clip`` (per member: padded coordinates add 0
 to the norm, so clipping is exact under masking), linear warmup then cosine decay to 0.1 of the
 peak. The update is ``optim``'s, as for every family: −η_member · direction, and a member

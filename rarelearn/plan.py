@@ -312,12 +312,13 @@ def main(argv=None) -> int:
     os.environ['JAX_PLATFORMS'] = 'cpu'
     os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                                f' --xla_force_host_platform_device_count={args.devices}')
-  from rarelearn import configlib  # pylint: disable=g-import-not-at-top
+  from rarelearn import configlib, families  # pylint: disable=g-import-not-at-top
   try:
     config = configlib.from_command_line([f'--config={args.config}', *overrides])
     configlib.validate(config)
-    if not configlib.is_ladder(config):
-      raise configlib.ConfigError(f'{args.config}: the planner plans transformer ladders')
+    if not getattr(families.get(config.family), 'PLANNED', False):
+      raise configlib.ConfigError(f'{args.config}: the planner plans transformer ladders '
+                                  f'(families with PLANNED; {config.family!r} has none)')
   except configlib.ConfigError as e:
     expt.fail('plan', e)
   plan = make_plan(config, args.device_memory_gib, args.peak_tflops, args.mfu, args.usable)

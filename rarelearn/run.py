@@ -13,10 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, layout, loop, plots, population, sharding, theory
+from rarelearn import configlib, families, layout, loop, plots, population, sharding, theory
 from rarelearn import workdir as wd
-from rarelearn.tasks import block_regression as br
-from rarelearn.tasks import sparse_parity as sp
 
 read_metrics = wd.read_metrics  # as the notebooks and experiments call it
 MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] measurement arrays
@@ -37,7 +35,7 @@ class Sweep(population.Population):
 
   What a run derives from its config (and ``inspect`` again after): ``hp``, ``grid`` (the
   ``population.Members``), ``freqs`` (the configured π [K]), ``freqs_MxK`` (each member's own
-  π), ``spectra`` (None for sparse parity), ``spec``, ``member_spec`` (log_freqs_K [M, K] when
+  π), ``spectra`` (None where the family has none), ``spec``, ``member_spec`` (log_freqs_K [M, K] when
   members differ in π), ``schedule`` and ``mixture_axis`` (``configlib.member_schedules``),
   ``eval_batch`` and the ``keys`` (init, data, eval, measure)."""
   figure_files = {'phase_diagram.png': plots.phase_diagram, 'task_curves.png': plots.task_curves}
@@ -46,15 +44,13 @@ class Sweep(population.Population):
     self.freqs, self.spectra, basis = configlib.task_setup(config)
     self.hp, self.grid = hp, members = configlib.hyper(config), configlib.members(config)
     super().__init__(config, members.rows())
-    parity = hp.family == 'sparse_parity'
-    self.spec = (sp.make_spec(self.freqs, configlib.parity_orders(config),
-                              config.tasks.num_data_bits, seed=config.seed)
-                 if parity else br.make_spec(self.freqs, self.spectra, basis))
+    family = families.get(configlib.family(config))  # the task: spec and evaluation set
+    self.spec = family.make_spec(config, self.freqs, self.spectra, basis)
     root = jax.random.key(config.seed)
     self.keys = dict(zip(('init', 'data', 'eval', 'measure'),
                          (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
-    per_task = config.eval.examples_per_task if hp.activation != 'linear' or parity else 1
-    self.eval_batch = (sp if parity else br).eval_set(self.keys['eval'], self.spec, per_task)
+    per_task = 1 if family.exact_eval(config) else config.eval.examples_per_task
+    self.eval_batch = family.TASK.eval_set(self.keys['eval'], self.spec, per_task)
     self.freqs_MxK, schedule, self.mixture_axis = configlib.member_schedules(config, members)
     # Several devices: the member axis is split over them (sharding.py); an inspection on a
     # machine with fewer devices than model_shards keeps each member whole.
@@ -216,8 +212,8 @@ def describe_layout(config, members, place=None) -> str:
 def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
                   diverged_M=None) -> dict:
   """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π;
-  ``spectra``: the block-regression tasks' λ (None for sparse parity, which has no theory
-  prediction); ``diverged_M``: each member's ``TrainState.diverged_at``."""
+  ``spectra``: the tasks' λ (None where the family has none, and no theory prediction);
+  ``diverged_M``: each member's ``TrainState.diverged_at``."""
   threshold = config.train.learned_threshold
   score = 1.0 - np.asarray(task_loss_MxK, np.float64)
   learned = score >= threshold
@@ -234,9 +230,8 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
       'learned_threshold': threshold,
       'steps': int(config.train.num_steps),
   }
-  if spectra is None:
-    for task, order in zip(out['tasks'], configlib.parity_orders(config)):
-      task['order'] = order
+  families.get(out['family']).describe_tasks(config, out['tasks'])
+  if spectra is None:  # no theory prediction
     return out
   predicted = np.concatenate([theory.predicted_scores(f, spectra, [w])
                               for f, w in zip(freqs_MxK, members.widths)])

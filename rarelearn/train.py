@@ -30,7 +30,7 @@ class Hyper:
   steps_per_chunk: int
   opt: optim.Hyper = optim.Hyper()  # the optimizer, its schedule and steps
   compute_dtype: str = 'float32'  # of the training forward/backward; params stay float32
-  family: str = 'block_regression'  # or 'sparse_parity': the task, its loss and evaluation
+  loss: str = 'squared'  # LOSSES: squared error (regression) or cross-entropy (a label)
   out_dim: int = 0  # outputs (0: dim, the regression target)
   init: str = 'normal'  # mlp.INITS
 
@@ -57,6 +57,7 @@ def init_state(key: jax.Array, width: jax.Array, hp: Hyper, max_width: int) -> T
 
 
 COMPUTE_DTYPES = ('float32', 'bfloat16')
+LOSSES = ('squared', 'cross_entropy')
 
 
 def in_compute_dtype(params, x, dtype: str):
@@ -67,22 +68,22 @@ def in_compute_dtype(params, x, dtype: str):
   return jax.tree.map(lambda p: p.astype(dtype), params), x.astype(dtype)
 
 
-def prediction_loss(pred_BxO: jax.Array, batch, family: str) -> jax.Array:
-  """The family's training loss of one member's predictions (float32): squared error summed
-  over the outputs (block regression) or cross-entropy in nats (sparse parity), averaged over
-  the batch."""
-  if family == 'sparse_parity':
+def prediction_loss(pred_BxO: jax.Array, batch, loss: str) -> jax.Array:
+  """The training loss of one member's predictions (float32): squared error summed over the
+  outputs (``loss`` 'squared': block regression) or cross-entropy in nats ('cross_entropy':
+  sparse parity's label), averaged over the batch."""
+  if loss == 'cross_entropy':
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(pred_BxO), batch.y[:, None],
                                          axis=-1))
   return jnp.mean(jnp.sum((pred_BxO - batch.y) ** 2, axis=-1))
 
 
 def loss_fn(params: mlp.Params, batch, mask_W: jax.Array, activation: str,
-            compute_dtype: str = 'float32', family: str = 'block_regression'):
+            compute_dtype: str = 'float32', loss: str = 'squared'):
   """``prediction_loss`` of the member's forward pass (in ``compute_dtype``)."""
   params, x = in_compute_dtype(params, batch.x, compute_dtype)
   pred = mlp.apply(params, x, mask_W.astype(x.dtype), activation).astype(jnp.float32)
-  return prediction_loss(pred, batch, family)
+  return prediction_loss(pred, batch, loss)
 
 
 def apply_gradients(state: TrainState, grads: mlp.Params, step: jax.Array,
@@ -98,7 +99,7 @@ def train_step(state: TrainState, batch: br.Batch, step: jax.Array, member: Memb
   """One update (``optim.update``: a member that stops being finite is frozen)."""
   mask_W = mlp.mask_of(state.params, member.width)
   loss, grads = jax.value_and_grad(loss_fn)(state.params, batch, mask_W, hp.activation,
-                                            hp.compute_dtype, hp.family)
+                                            hp.compute_dtype, hp.loss)
   return TrainState(*optim.update(state.params, state.opt_state, state.diverged_at, grads, loss,
                                   step, member.lr, hp.opt)), loss
 
@@ -167,7 +168,7 @@ def task_losses(params: mlp.Params, member: MemberHparams, spec, eval_batch, hp:
   """Per-task loss L_k [K]: block regression exact for linear models, Monte Carlo on
   ``eval_batch`` otherwise; sparse parity the cross-entropy in bits on ``eval_batch``."""
   mask_W = mlp.mask_of(params, member.width)
-  if hp.activation == 'linear' and hp.family == 'block_regression':
+  if hp.activation == 'linear' and _task(spec) is br:
     w, bias = mlp.affine_map(params, mask_W, hp.dim)
     return br.closed_form_task_losses(w, bias, spec)
   pred = mlp.apply(params, eval_batch.x, mask_W, hp.activation)

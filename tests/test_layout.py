@@ -151,8 +151,8 @@ def test_packed_loss_by_hand_with_shared_and_solo_matmuls():
   assert float(total) == pytest.approx(sum(want), rel=2e-5)
 
 
-@pytest.mark.parametrize('family', ['block_regression', 'sparse_parity'])
-def test_block_output_losses_and_gradients_by_hand(family):
+@pytest.mark.parametrize('loss', ['squared', 'cross_entropy'])
+def test_block_output_losses_and_gradients_by_hand(loss):
   """One block-diagonal output matmul for all members: each member's loss is its own model's
   (numpy by hand) and its gradient the per-member products'; a member with non-finite
   activations gets a non-finite loss and leaves the others' losses and gradients as they were."""
@@ -164,20 +164,20 @@ def test_block_output_losses_and_gradients_by_hand(family):
   params = {'hidden': [{'w': rng.standard_normal((U, D)), 'b': rng.standard_normal(U)}],
             'out': {'w': rng.standard_normal((U, O)), 'b': rng.standard_normal((3, O))}}
   x = rng.standard_normal((B, D))
-  y = rng.integers(0, O, B) if family == 'sparse_parity' else rng.standard_normal((B, O))
+  y = rng.integers(0, O, B) if loss == 'cross_entropy' else rng.standard_normal((B, O))
   f32 = lambda t: jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), t)
   batch = br.Batch(jnp.asarray(x, jnp.float32), jnp.asarray(y), None)
   want = []
   for o, w, m in zip(block.offsets, widths, range(3)):
     h = np.maximum(x @ params['hidden'][0]['w'][o:o + w].T + params['hidden'][0]['b'][o:o + w], 0)
     pred = h @ params['out']['w'][o:o + w] + params['out']['b'][m]
-    if family == 'sparse_parity':
+    if loss == 'cross_entropy':
       logp = pred - np.log(np.exp(pred).sum(-1, keepdims=True))
       want.append(-np.mean(logp[np.arange(B), y]))
     else:
       want.append(np.mean(np.sum((pred - y) ** 2, axis=-1)))
   grad = lambda p, packing: jax.grad(layout.packed_loss, has_aux=True)(
-      p, batch, packing, 'relu', family=family)
+      p, batch, packing, 'relu', loss=loss)
   (g_block, loss_block), (g_plain, _) = grad(f32(params), block), grad(f32(params), plain)
   np.testing.assert_allclose(loss_block, want, rtol=2e-5)
   for a, b in zip(jax.tree.leaves(g_block), jax.tree.leaves(g_plain)):

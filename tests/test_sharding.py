@@ -46,7 +46,7 @@ out = {{}}
 for name, spec in FAMILIES.items():
   config = configlib.load_config_file(os.path.join({repo!r}, 'configs', spec))
   wd = f'{tmp}/{{name}}'
-  if configlib.is_ladder(config):  # its first rung (the rungs are independent programs)
+  if config.family == 'token_ladder':  # its first rung (the rungs are independent programs)
     for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):
       config.model[key] = config.model[key][:1]
     ladder.train(config, progress=False, workdir=wd)
