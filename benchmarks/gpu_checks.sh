@@ -15,7 +15,7 @@
 #       d128, never for d16; three seeds are three times the members of every rung's program.
 # bench time and tokens/s of the OLMo 4M and 20M rungs (python -m rarelearn.bench
 #       --workloads=olmo: configs/olmo_ladder.py:small, 2 frequencies each, sequences of 512);
-#       one H200: 2.54 steps/s, 333,000 member tokens/s (README "The transformer track").
+#       one H200: 2.54 steps/s, 333,000 member tokens/s (docs/performance.md).
 # plan  (not yet run on a GPU) the planner on the device: the 300M rung as planned for this
 #       device (bfloat16; MFU against a bf16 dense matmul timed in the same run, goal >= 0.40;
 #       predicted peak against the measured one, goal within 25%) and one 1B member alone

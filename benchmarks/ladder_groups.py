@@ -1,7 +1,8 @@
 """The CPU smoke ladder trained whole and in programs of one member with offloaded states
 (``model.group_size=1``, ``train.offload=True``): the largest difference of the final
 evaluation, and whether a run stopped after one chunk and resumed equals the uninterrupted
-grouped run. Writes docs/results/ladder_groups_<date>.json (README "Running on many devices").
+grouped run. Writes docs/results/ladder_groups_<date>.json (docs/scale.md, "Running on many
+devices").
 
     python benchmarks/ladder_groups.py
 """

@@ -1,4 +1,4 @@
-"""Cost of measuring per-task gradients, relative to training (issue targets in the README).
+"""Cost of measuring per-task gradients, relative to training (issue targets in docs/measuring.md).
 
     python benchmarks/measure_cost.py [--config=configs/sweep.py] [--repeats=5]
 

@@ -26,7 +26,7 @@ steps (10.5B tokens per member); bfloat16 compute with float32 parameters and Ad
 every layer rematerialized, the cross-entropy 8,192 tokens at a time. ``train.plan`` has
 ``rarelearn.main`` place each rung on the devices it finds (``rarelearn/plan.py``: model
 shards, members per program, micro-batch, states offloaded to host memory between chunks) and
-refuse a machine the config cannot fit. Plans (README "The ladder at the paper's scale"):
+refuse a machine the config cannot fit. Plans (docs/scale.md "The ladder at the paper's scale"):
 an 8 × 80 GB GPU node, a TPU v5e-16 (16 × 16 GiB), and ``:colab`` on a Colab TPU runtime.
 Before the planner (float32, whole batches of 64 × 512): two members of each of the 4M and
 20M rungs peaked at 91.6 GB on an H200, and six 4M members asked for 136 GiB.

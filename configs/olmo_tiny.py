@@ -30,7 +30,8 @@ decay 1.0 keeps the decay rate lr × decay of the larger rungs (lr ≈ 2e-3 by t
 the 1–2 × 10^-3 per step of those runs: the regime in which modular addition generalizes after
 memorizing (Power et al., 2022; Nanda et al., 2023).
 
-``:lever`` — the frontier grid of ``python -m rarelearn.lever`` (README "Up-weight or scale?"):
+``:lever`` — the frontier grid of ``python -m rarelearn.lever`` (docs/experiments.md, "Up-weight or
+scale?"):
 the five rungs, T_CMP at seven frequencies a factor ≈ √2 apart (1 … 0.12 instances per
 sequence), 3 seeds, evaluated every 100 steps: 105 members, about 95 minutes on a 2-core CPU
 (5,638 s in its summary, the first 20 minutes sharing the CPU).

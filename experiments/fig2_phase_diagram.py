@@ -33,7 +33,7 @@ measurement and the theory alike) at 0.4, 0.45, 0.5, 0.55 and 0.6.
 What the paper reports (Huang et al. 2026, arXiv 2605.29548, Fig. 2 and its appendix): the
 heatmap is a staircase, rarer tasks learned only at larger widths, and the dashed predicted
 boundary matches the measured one; with large complexity gaps, utility — not frequency alone —
-predicts which tasks are learned. What we measured: README "Reproducing the paper"
+predicts which tasks are learned. What we measured: docs/experiments.md "Reproducing the paper"
 (``docs/results/fig2_phase_diagram_2026-12-01.json``).
 
 Runtime: about 7 minutes on a 2-core CPU (5 seeds; ``--smoke``: under 20 s, tiny configs whose

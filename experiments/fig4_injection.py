@@ -38,7 +38,7 @@ directories are ``DIR/injection`` and ``DIR/gaps``.
 What the paper reports (Huang et al. 2026, arXiv 2605.29548, Fig. 4, 6b and 8): with the rare task
 withheld for G steps and then injected, small models learn it during the burst and forget it
 before the next (learn-then-forget), large models accumulate it; in OLMo pretraining larger gaps
-at the same frequency hurt. What we measured: README "Reproducing the paper".
+at the same frequency hurt. What we measured: docs/experiments.md "Reproducing the paper".
 
 Runtime: about 33 minutes on a 2-core CPU with 5 seeds (``--smoke``: about 20 s; not the
 figure's numbers).

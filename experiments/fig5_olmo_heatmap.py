@@ -42,7 +42,7 @@ for every task; and ``DIR/fig5_olmo_heatmap.npz``: every evaluation of every cel
 What the paper reports (Huang et al. 2026, arXiv 2605.29548, Fig. 5, OLMo 4M–4B on real
 pretraining data): the minimum injection frequency at which T_CMP and T_ADD are learned falls
 with model size; small models never learn them at the lowest frequencies. What we measured:
-README "Reproducing the paper" (its committed ``docs/results`` JSON).
+docs/experiments.md "Reproducing the paper" (its committed ``docs/results`` JSON).
 
 Runtime: about 40 minutes on a 2-core CPU for ``cmp`` with 3 seeds (``--smoke``: seconds; not
 the figure).

@@ -34,7 +34,7 @@ curves per gap.
 What the paper reports (Huang et al. 2026, Fig. 6, OLMo models): tasks are learned in order of
 frequency (more frequent first), and at equal global frequency spreading instances as N every N
 batches (N up to 100) hurts learning as N grows, more for smaller models. What we measured:
-README "Reproducing the paper".
+docs/experiments.md "Reproducing the paper".
 
 Runtime: about 25 minutes on a 2-core CPU with 5 seeds (``--smoke``: seconds; not the figure).
 """

@@ -44,7 +44,7 @@ Fourier power of the best cell's layers (T_ADD).
 What the paper reports (Huang et al. 2026, Fig. 7, OLMo): the order feature for T_CMP (R² on
 50 principal components of the first layer) and the number of Fourier features for T_ADD rise
 together with test accuracy across sizes and frequencies: models that learn the task have the
-feature, models that do not lack it. What we measured: README "Reproducing the paper".
+feature, models that do not lack it. What we measured: docs/experiments.md "Reproducing the paper".
 
 Runtime: about 40 minutes on a 2-core CPU for ``cmp`` with 3 seeds, seconds with the DIR of a
 finished fig5 run (``--smoke``: seconds; not the figure).

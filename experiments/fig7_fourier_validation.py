@@ -62,7 +62,7 @@ weight decay 1 represents the tokens by a few key frequencies (5): the embedding
 spectrum is sparse, and the key frequencies appear as the test accuracy rises; Gromov (2023)
 and Zhong et al. (2023) find the same periodic features in MLPs on modular addition.
 
-What we measured: README "The mechanism in pretraining" and "Reproducing the paper"
+What we measured: docs/experiments.md "The mechanism in pretraining" and "Reproducing the paper"
 (``docs/results/fig7_fourier_validation_2026-12-01.json``).
 
 Runtime: about 45 seconds on a 2-core CPU (80 s when the cores are shared; ``--smoke``:

@@ -39,7 +39,7 @@ What the paper reports (Huang et al. 2026, Fig. 8, OLMo with N instances every N
 N = 100): after each injection the task loss drops and then climbs back before the next one;
 larger models keep more of the drop. At this CPU scale a batch holds 32 sequences, so an
 injection spans several batches (the paper's batches hold far more sequences than N).
-What we measured: README "The mechanism in pretraining".
+What we measured: docs/experiments.md "The mechanism in pretraining".
 
 Runtime: about 15 minutes on a 2-core CPU with 3 seeds (``--smoke``: seconds; not the figure).
 """

@@ -44,7 +44,7 @@ What the paper reports (Huang et al. 2026, Fig. 9, OLMo, T_CMP, 100 instances ev
 batches): cos(g, g_r) at injection steps 0.08 ± 0.02 (1B) and 0.04 ± 0.04 (300M), erratic for
 20M; cos(g_nt, g_r) 0.10 ± 0.09 (20M) vs ≈0 ± 0.02 (1B): in small models the other tokens'
 gradient moves the task neurons along (or against) the task's direction, in large ones it is
-orthogonal to it. What we measured: README "Reproducing the paper".
+orthogonal to it. What we measured: docs/experiments.md "Reproducing the paper".
 
 Runtime: about 30 minutes on a 2-core CPU with 3 seeds (``--smoke``: seconds; not the figure).
 """

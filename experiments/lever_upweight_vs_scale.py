@@ -41,7 +41,7 @@ fixed blind. Its frequency axis is the subtasks' own, which differ in more than 
 What the paper argues (Huang et al. 2026, arXiv 2605.29548, abstract and Fig. 1): raising the
 frequency of a target rare task can be cheaper than scaling the model. Gu et al. 2025 (arXiv
 2505.18091) report that the lowest frequency at which a model learns a piece of knowledge falls
-as a power law in model size. What we measured: README "Up-weight or scale?".
+as a power law in model size. What we measured: docs/experiments.md "Up-weight or scale?".
 
 Runtime on a 2-core CPU: about 18 minutes (toy), 95 minutes (ladder) and 6 minutes (sparse
 parity; the runs' times are ``wall_time_s`` in the JSON) (``--smoke``: the toy's smoke grid

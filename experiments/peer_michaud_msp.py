@@ -43,7 +43,7 @@ learning step vs frequency with the fit (seed 0), and the complexity comparison.
 What Michaud et al. report (arXiv 2303.13506, §3, at 500 subtasks, n = 100, k = 3, Zipf 1.4,
 batch 20,000): loss falls as a power law in parameters with slope ≈ −0.4, and the steps to learn
 a subtask fall with its frequency with slope ≈ −0.8 (run ``--config=configs/msp.py:full`` on a
-GPU for their sizes). What we measured: README "Reproducing the paper"
+GPU for their sizes). What we measured: docs/experiments.md "Reproducing the paper"
 (``docs/results/peer_michaud_msp_2026-12-01b.json``).
 
 Runtime: about 11 minutes on a 2-core CPU with 5 seeds (``--smoke``: about 20 s, 2 seeds; not the figure's

@@ -1,9 +1,11 @@
-"""README's "Reproducing the paper" table: every measured number in a row that names its
-committed result (``docs/results/<file>.json``) is in that file, at the precision shown.
+"""The "Reproducing the paper" table (docs/experiments.md) and README's "What we find": every
+measured number in a row that names its committed result (``docs/results/<file>.json``) is in
+that file, at the precision shown. And README stays a front page whose links all resolve.
 
 A measured number is one written with a decimal point or an exponent (0.990, 3.9e-2, −0.10);
 integers in a row (widths, counts, "Fig. 2") describe the run. A row that names no committed
 result says so ("no committed result yet"), so a reader can tell which numbers are traceable.
+A table is found by its section's heading in README.md or any docs/*.md page, wherever it lives.
 """
 import json
 import os
@@ -15,10 +17,38 @@ NUMBER = re.compile(r'(?<![\w.])[−-]?\d*\.\d+(?:e[−-]?\d+)?|(?<![\w.])[−-]
 SOURCE = re.compile(r'docs/results/[\w.-]+\.json')
 
 
+README_LINES = 260
+LINK = re.compile(r'\[[^\]]*\]\(([^)\s]+)\)')
+
+
+def _pages() -> list[str]:
+  """README.md and every docs/*.md page, as paths relative to the repository."""
+  docs = os.path.join(REPO, 'docs')
+  return ['README.md'] + sorted(f'docs/{f}' for f in os.listdir(docs) if f.endswith('.md'))
+
+
+def _read(page: str) -> str:
+  with open(os.path.join(REPO, page)) as f:
+    return f.read()
+
+
+def _section(heading: str) -> tuple[str, str]:
+  """The page holding the section titled ``heading`` (at any level) and the section's text, up
+  to the next heading of its level or above; exactly one page may hold it."""
+  found = []
+  for page in _pages():
+    text = _read(page)
+    start = re.search(rf'^(#+) {re.escape(heading)}\n', text, re.M)
+    if start:
+      body = text[start.end():]
+      end = re.search(rf'^#{{1,{len(start.group(1))}}} ', body, re.M)
+      found.append((page, body[:end.start()] if end else body))
+  assert len(found) == 1, f'section "{heading}" in {[page for page, _ in found] or "no page"}'
+  return found[0]
+
+
 def _table_rows() -> list[str]:
-  with open(os.path.join(REPO, 'README.md')) as f:
-    text = f.read()
-  section = text.split('## Reproducing the paper', 1)[1].split('\n## ', 1)[0]
+  _, section = _section('Reproducing the paper')
   return [line for line in section.splitlines()
           if line.startswith('| ') and not line.startswith('| figure') and '---' not in line]
 
@@ -85,8 +115,8 @@ def test_what_we_find_shows_numbers_from_the_entries_its_rows_name():
   backticks, the claims or keys of them it shows; every measured number of its statistic
   column is in one of those entries (not merely somewhere in the file), and its verdict begins
   with one of the four."""
-  with open(os.path.join(REPO, 'README.md')) as f:
-    section = f.read().split('## What we find', 1)[1].split('\n## ', 1)[0]
+  page, section = _section('What we find')
+  assert page == 'README.md', f'"What we find" moved to {page}: it is the front page\'s'
   rows = [line for line in section.splitlines() if line.startswith('| ')
           and not line.startswith('| the paper') and '---' not in line]
   assert len(rows) >= 12
@@ -109,3 +139,53 @@ def test_what_we_find_shows_numbers_from_the_entries_its_rows_name():
                     for x in _numbers(_entries(made, k)))
     missing = [t for t in NUMBER.findall(statistic) if not any(_shown(t, x) for x in values)]
     assert not missing, f'{claim}: {missing} not in {keys} of {files}'
+
+
+def _slug(heading: str) -> str:
+  """A heading's anchor as GitHub writes it: lower case, punctuation dropped, spaces to '-'."""
+  return re.sub(r'[^\w\- ]', '', heading.strip().lower()).replace(' ', '-')
+
+
+def _anchors(page: str) -> set[str]:
+  text = re.sub(r'^(    |\t).*$', '', _read(page), flags=re.M)  # indented code is no heading
+  anchors, seen = set(), {}
+  for heading in re.findall(r'^#+ (.*)$', text, re.M):
+    slug = _slug(heading)
+    anchors.add(f'{slug}-{seen[slug]}' if slug in seen else slug)
+    seen[slug] = seen.get(slug, 0) + 1
+  return anchors
+
+
+def test_readme_is_a_front_page_that_links_every_docs_page():
+  readme = _read('README.md')
+  lines = readme.count('\n')
+  assert lines <= README_LINES, f'README.md has {lines} lines, a front page at most {README_LINES}'
+  linked = {os.path.normpath(target.split('#')[0]) for target in LINK.findall(readme)}
+  unlinked = [page for page in _pages()[1:] if page not in linked]
+  assert not unlinked, f'README.md links no {unlinked}'
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+  """Links and images of README.md and docs/*.md, relative to their page: the file exists and,
+  for a page with an #anchor, so does a heading with that anchor."""
+  checked = 0
+  for page in _pages():
+    for target in LINK.findall(_read(page)):
+      if re.match(r'[a-z][a-z+.-]*:', target):  # https:, mailto:
+        continue
+      path, _, anchor = target.partition('#')
+      path = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+      assert os.path.exists(os.path.join(REPO, path)), f'{page}: {target} does not exist'
+      if anchor:
+        assert path.endswith('.md') and anchor in _anchors(path), f'{page}: no #{anchor} in {path}'
+      checked += 1
+  assert checked >= 20
+
+
+def test_the_link_check_can_fail():
+  assert _slug("The ladder at the paper's scale, planned before it runs") == (
+      'the-ladder-at-the-papers-scale-planned-before-it-runs')
+  assert _slug('Many processes: pod slices, several GPU hosts, SLURM') == (
+      'many-processes-pod-slices-several-gpu-hosts-slurm')
+  assert _slug('Up-weight or scale?') == 'up-weight-or-scale'
+  assert LINK.findall('[a](b.md#c) [0.1, 0.2] (d) ![e](f.png) [g]: h') == ['b.md#c', 'f.png']

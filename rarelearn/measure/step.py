@@ -4,7 +4,7 @@
 update u_t that ``train.train_step`` would apply next on the same batch (θ_{t+1} = θ_t + u_t),
 without applying it: training is bit-for-bit the same with or without measurement. It returns a
 dict of metrics reduced on device (no K full gradients ever leave it); the names are those
-written to ``metrics.jsonl`` (README, "Measuring interference"):
+written to ``metrics.jsonl`` (docs/measuring.md, "Measuring interference"):
 
   grad_norm          [K]    ||g_k|| on the training batch, g_k = ∇ (1/B) Σ_{b∈k} ℓ_b
   grad_cos           [K,K]  cosines between those task gradients (0 where a task is absent)
