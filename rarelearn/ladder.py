@@ -246,7 +246,7 @@ def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
                        for g in rungs])
   lowest, _ = results.frontier(mean_RxF >= threshold, rungs, freqs)
   diverged = np.asarray(diverged_M)
-  return {'kind': 'ladder', 'task': config.task.kind, 'members': rows,
+  return {'family': config.family, 'task': config.task.kind, 'members': rows,
           'final': {k: np.asarray(v).tolist() for k, v in final.items()},
           'learned': (acc >= threshold).tolist(), 'learned_threshold': threshold,
           'min_learned_frequency_by_rung': lowest, 'frequencies': freqs,

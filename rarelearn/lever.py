@@ -376,7 +376,7 @@ def _read_mlp(workdir: str, config) -> tuple[list[dict], dict]:
   others = np.arange(K) != r
   records = []
   for m in members:
-    pi, w, idx = configlib.frequencies(config, m), m['width'], m['index']
+    pi, w, idx = configlib.frequencies(config, m), m['width'], m['member']
     common = dict(size=float(_mlp_params(w, hp)), label=f'width {w}', seed=m['seed'],
                   flops=bench.useful_flops_per_step([w], hp.dim, hp.batch_size, hp.depth,
                                                     hp.out_dim or None))

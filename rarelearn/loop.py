@@ -101,7 +101,7 @@ class _Host:
       if m not in self.reported:
         self.reported.add(m)
         described = ', '.join(f'{k} {v}' for k, v in pop.members[m].items()
-                              if k not in ('index', 'member'))
+                              if k != 'member')
         print(f'rarelearn: member {m} ({described}) diverged at step {diverged_M[m]}; frozen '
               'at its last finite state', file=sys.stderr)
     pop.observe(self.workdir, step, out)

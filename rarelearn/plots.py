@@ -11,7 +11,7 @@ import numpy as np
 def _group(member: dict) -> tuple:
   """A member's group: its width and swept scalars (seeds of a group are averaged)."""
   return (member['width'],) + tuple(sorted((k, v) for k, v in member.items()
-                                           if k not in ('index', 'width', 'seed')))
+                                           if k not in ('member', 'width', 'seed')))
 
 
 def _label(group: tuple) -> str:
@@ -80,7 +80,7 @@ def task_curves(summary: dict, rows: list[dict], path: str) -> None:
   """ℓ_k over training, one panel per width (seed 0), tasks coloured by frequency rank."""
   freqs = np.array([t['frequency'] for t in summary['tasks']])
   rank = np.argsort(np.argsort(-freqs, kind='stable'))
-  group_of = {m['index']: _group(m) for m in summary['members']}
+  group_of = {m['member']: _group(m) for m in summary['members']}
   groups = sorted(set(group_of.values()))
   cols = min(3, len(groups))
   nrows = -(-len(groups) // cols)

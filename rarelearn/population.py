@@ -49,7 +49,7 @@ class Members:
                                lr=jnp.asarray(self.lrs, jnp.float32))
 
   def rows(self) -> list[dict]:
-    return [{'index': i, 'width': w, 'seed': s, **setting}
+    return [{'member': i, 'width': w, 'seed': s, **setting}
             for i, (w, s, setting) in enumerate(zip(self.widths, self.seeds, self.settings))]
 
 

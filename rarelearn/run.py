@@ -100,7 +100,7 @@ class Sweep(population.Population):
     rows, metrics = {}, out['metrics']
     num_measured = next(iter(metrics.values())).shape[1] if metrics else 0
     for m, member in enumerate(self.grid.rows()):
-      base = {'member': m, **{k: v for k, v in member.items() if k != 'index'}}
+      base = dict(member)  # member, width, seed, swept settings
       for p in range(num_measured):
         t = step - (num_measured - 1 - p) * self.mh.every
         rows[t, m] = dict(step=t, **base, **{k: _plain(v[m, p]) for k, v in metrics.items()
@@ -154,7 +154,7 @@ class Sweep(population.Population):
   def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
     """Members × tasks: ℓ_k ('*' learned) and, under it, the theory's ℓ*_k ('*' predicted)."""
     settings = [k for k in results[0] if k not in (
-        'index', 'width', 'seed', 'task_loss', 'task_score', 'learned', 'predicted_score',
+        'member', 'width', 'seed', 'task_loss', 'task_score', 'learned', 'predicted_score',
         'predicted_learned')]
     head = ['member', 'width', 'seed', *settings, '']
     lines = ['  '.join(f'{h:>7}' for h in head) + '  ' + ' '.join(f'{f"t{k}":>6}' for k in tasks)]

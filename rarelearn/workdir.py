@@ -165,8 +165,17 @@ def resume(workdir: str, keep: int, state):
 
 
 def read_summary(workdir: str) -> dict:
+  """``summary.json``, in today's schema: a summary written before members were numbered by
+  ``member`` (they said ``index``) or before the ladder's said its ``family`` (it said
+  ``kind``) reads as one written now."""
   with open(os.path.join(workdir, SUMMARY_FILE)) as f:
-    return json.load(f)
+    summary = json.load(f)
+  for row in summary.get('members', ()):
+    if 'index' in row and 'member' not in row:
+      row['member'] = row.pop('index')
+  if 'family' not in summary and summary.pop('kind', None) is not None:
+    summary['family'] = read_config(workdir).family
+  return summary
 
 
 def read_config(workdir: str):

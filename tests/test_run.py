@@ -390,7 +390,7 @@ def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, cap
                   inspect.load(str(tmp_path / name)))
   assert 'diverged at step 1; frozen at its last finite state' in capfd.readouterr().err
   (wild, wild_ins), (tame, tame_ins) = runs['wild'], runs['tame']
-  wild_members = [m['index'] for m in wild['members'] if m['lr'] == 1e12]
+  wild_members = [m['member'] for m in wild['members'] if m['lr'] == 1e12]
   assert len(wild_members) == 6  # 3 widths × 2 seeds
   assert wild['diverged'] == [{'member': m, 'step': 1} for m in wild_members]
   assert tame['diverged'] == []
