@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rarelearn import configlib, expt, families, ladder, population, run, train
+from rarelearn.families import _mlp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
@@ -63,12 +64,7 @@ def median_seconds(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
-def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
-                          out_dim: int | None = None) -> float:
-  """Training FLOPs per step from the true widths: 6·B·(multiply-adds per example), i.e.
-  12·B·D·N per member for a one-hidden-layer D → N → D model (D → N → ``out_dim`` if given)."""
-  return float(sum(3 * 2 * batch * (dim * n + (depth - 1) * n * n + n * (out_dim or dim))
-                   for n in widths))
+useful_flops_per_step = _mlp.useful_flops_per_step  # the MLP families' definition
 
 
 def dense_matmul_flops(repeats: int, n: int, dtype=jnp.float32) -> float:

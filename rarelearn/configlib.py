@@ -155,18 +155,18 @@ def family(config) -> str:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError on the first unusable value: the fields every family has, then the
-  family's own (its module's ``Family.SCHEMA`` and ``check``, or its ``validate``)."""
+  family's own (its module's ``validate``, or its ``Family.SCHEMA`` and ``check``)."""
   check_fields(config, _SHARED)
   steps, chunk = config.train.num_steps, config.train.steps_per_chunk
   if steps % chunk:
     fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
   module = families.get(family(config))
-  if hasattr(module, 'Family'):  # a family written for one member: its schema and rules
+  if hasattr(module, 'validate'):  # a family with its own population validates its config
+    module.validate(config)
+  else:  # a family written for one member: its schema and rules
     check_fields(config, module.Family.SCHEMA)
     module.Family.check(config)
-  else:
-    module.validate(config)
 
 
 def shared_data(config) -> bool:

@@ -2,6 +2,7 @@
 for one member trains, member by member, as a numpy reference of that member alone (Adam by
 hand); pieces equal the whole chunk; a diverging member is frozen alone; the registry finds the
 families by their modules and rejects an unknown one in one line."""
+import os
 from typing import NamedTuple
 
 import jax
@@ -12,6 +13,7 @@ import pytest
 
 from rarelearn import configlib, families, loop, optim, population
 from rarelearn.families import base
+from conftest import REPO
 
 K, D, B = 3, 4, 16  # tasks, input dimension, batch
 
@@ -138,3 +140,36 @@ def test_the_registry_finds_every_family_module():
   with pytest.raises(configlib.ConfigError, match=r"^config.family='resnet' is not valid: "
                      r'expected block_regression, '):
     configlib.family(c)
+
+
+@pytest.mark.parametrize('spec', ['sweep.py:smoke', 'msp.py:smoke'])
+def test_an_mlp_member_trains_as_run_sweep_trains_it(spec):
+  """The MLP families' ``Family`` (one member) through FamilyPopulation against run.Sweep's
+  padded layout, 40 steps: the same parameters and task losses to float32 rounding (the loss is
+  summed by task here); the loss split equals a numpy forward pass's per-task error sums."""
+  config = configlib.load_config_file(os.path.join(REPO, 'configs', spec))
+  config.train.num_steps, config.train.steps_per_chunk = 40, 20
+  config.population.layout, config.measure.every = 'padded', 0
+  family = families.get(config.family).Family(config)
+  generic = loop.run(population.FamilyPopulation(family), None, progress=False)
+  sweep = loop.run(families.population(config), None, progress=False)
+  for a, b in zip(jax.tree.leaves(generic.state.params), jax.tree.leaves(sweep.state.params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(generic.summary['final']['task_loss'],
+                             sweep.summary['final']['task_loss'], rtol=1e-4, atol=1e-6)
+  m = len(family.members()) - 1  # the widest member
+  member = jax.tree.map(lambda a: a[m], family.member_values(family.members()))
+  params = jax.tree.map(lambda a: np.asarray(a[m], np.float64), generic.state.params)
+  batch = family.batch_at(jax.random.key(5), 3, member)
+  hidden, out = params['hidden'][0], params['out']
+  h = np.asarray(batch.x, np.float64) @ hidden['w'].T + hidden['b']
+  h = np.maximum(h, 0) if config.model.activation == 'relu' else h
+  pred = h @ out['w'].T + out['b']
+  if config.family == 'sparse_parity':
+    logp = pred - np.log(np.exp(pred).sum(-1, keepdims=True))
+    loss_B = -logp[np.arange(len(pred)), np.asarray(batch.y)]
+  else:
+    loss_B = ((pred - np.asarray(batch.y)) ** 2).sum(-1)
+  want = np.bincount(np.asarray(batch.task_id), loss_B, config.tasks.num_tasks) / len(loss_B)
+  split = family.split_loss(jax.tree.map(lambda a: a[m], generic.state.params), batch, member)
+  np.testing.assert_allclose(split, want, rtol=1e-4, atol=1e-7)

@@ -1,10 +1,17 @@
 """What the MLP families (block_regression, sparse_parity) share: the fields of their configs
-(configs/sweep.py and its kin) and the rules that relate them. A family module adds its task's
-own fields and rules (``validate(config, table, check_tasks)``); both are populations of
-``run.Sweep``."""
+(configs/sweep.py and its kin) and the rules that relate them — a family module adds its task's
+own fields and rules (``validate(config, table, check_tasks)``) — and ``Family``, one member of
+either written for ``base.Family``. ``rarelearn.main`` trains both as ``run.Sweep``."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from rarelearn import configlib, layout, optim, rules, train
+from rarelearn.families import base
 from rarelearn.models import mlp
 from rarelearn.rules import integer, number, one_of, tuple_of
 from rarelearn.tasks import mixture
@@ -94,3 +101,102 @@ def _validate_mixture(config, num_tasks: int) -> None:
     if not burst and shortest > gap:
       configlib.fail('mixture.gap', gap, f'a gap whose {total} rare examples fit in {gap} '
                      'batches')
+
+
+class Member(NamedTuple):
+  """An MLP member's traced values."""
+  width: jax.Array  # int32
+  lr: jax.Array  # float32: peak learning rate
+  log_freqs_K: jax.Array  # [K] log π: its own task frequencies
+  mix: mixture.Mixture  # its task schedule (i.i.d. from π: ``mixture.iid``)
+
+
+class Family(base.Family):
+  """An MLP family written for ONE member (``base.Family``): the view of a block-regression or
+  sparse-parity member that ``population.FamilyPopulation`` trains (the per-task loss split on
+  which measurements and interventions work); ``run.Sweep`` stays the population that
+  ``rarelearn.main`` runs, with its layouts, measurements and sharding. The same members, keys,
+  batches and initialization as ``run.Sweep``'s (init ``fold_in(root, 0)`` folded with the
+  seed, data 1, evaluation 2), so a member trains as ``run.Sweep``'s padded member does, to
+  float32 rounding (the loss is summed by task here, averaged over the batch there).
+  ``TASK_MODULE``: the family's module (``make_spec``, ``exact_eval``, ``TASK``)."""
+  TASK_MODULE = None
+
+  def __init__(self, config):
+    super().__init__(config)
+    module = self.TASK_MODULE
+    self.hp, self.grid = configlib.hyper(config), configlib.members(config)
+    self.freqs, spectra, basis = configlib.task_setup(config)
+    self.spec = module.make_spec(config, self.freqs, spectra, basis)
+    per_task = 1 if module.exact_eval(config) else config.eval.examples_per_task
+    self.eval_batch = module.TASK.eval_set(
+        jax.random.fold_in(jax.random.key(config.seed), 2), self.spec, per_task)
+
+  def members(self) -> list[dict]:
+    return self.grid.rows()
+
+  def member_values(self, rows: list[dict]) -> Member:
+    settings = [{k: v for k, v in r.items() if k not in ('member', 'width', 'seed')}
+                for r in rows]
+    freqs = [configlib.frequencies(self.config, s) for s in settings]
+    return Member(width=jnp.asarray([r['width'] for r in rows], jnp.int32),
+                  lr=jnp.asarray([float(s.get('lr', self.config.optimizer.lr)) for s in settings],
+                                 jnp.float32),
+                  log_freqs_K=jnp.log(jnp.asarray(np.stack(freqs), jnp.float32)),
+                  mix=mixture.stack([configlib.task_schedule(self.config, f, s) or mixture.iid(f)
+                                     for f, s in zip(freqs, settings)]))
+
+  def _spec(self, member: Member):
+    return self.spec.replace(log_freqs_K=member.log_freqs_K)
+
+  def init(self, key, member: Member):
+    return train.init_state(key, member.width, self.hp, self.grid.max_width).params
+
+  def batch_at(self, key, step, member: Member):
+    return train.batch_at(key, step, self._spec(member), self.hp, member.mix)
+
+  def split_loss(self, params, batch, member: Member) -> jax.Array:
+    """[K] Σ over the batch's examples of task k of their loss, over the batch size: the
+    training loss (``train.prediction_loss``) is their sum."""
+    p, x = train.in_compute_dtype(params, batch.x, self.hp.compute_dtype)
+    mask = mlp.mask_of(params, member.width).astype(x.dtype)
+    pred = mlp.apply(p, x, mask, self.hp.activation).astype(jnp.float32)
+    if self.hp.loss == 'cross_entropy':
+      loss_B = -jnp.take_along_axis(jax.nn.log_softmax(pred), batch.y[:, None], axis=-1)[:, 0]
+    else:
+      loss_B = jnp.sum((pred - batch.y) ** 2, axis=-1)
+    return jax.ops.segment_sum(loss_B, batch.task_id,
+                               num_segments=self.spec.num_tasks) / batch.x.shape[0]
+
+  def evaluate(self, params, member: Member, key) -> dict:
+    """``task_loss`` [K]: ``train.task_losses`` on the run's evaluation set (exact where the
+    family has a closed form)."""
+    return {'task_loss': train.task_losses(params, train.MemberHparams(member.width, member.lr),
+                                           self._spec(member), self.eval_batch, self.hp)}
+
+  def optimizer(self):
+    return self.hp.opt
+
+  def lr(self, member: Member):
+    return member.lr
+
+  def tasks(self) -> list[dict]:
+    return [{'index': k, 'frequency': float(f)} for k, f in enumerate(self.freqs)]
+
+  def flops_per_step(self, row: dict) -> float:
+    hp = self.hp
+    return useful_flops_per_step([row['width']], hp.dim, hp.batch_size, hp.depth,
+                                 hp.out_dim or None)
+
+  def num_params(self, row: dict) -> int:
+    """Weights and biases of the D → N (→ N …) → out model."""
+    w, d, out = row['width'], self.hp.dim, self.hp.out_dim or self.hp.dim
+    return w * d + w + (self.hp.depth - 1) * (w * w + w) + out * w + out
+
+
+def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
+                          out_dim: int | None = None) -> float:
+  """Training FLOPs per step from the true widths: 6·B·(multiply-adds per example), i.e.
+  12·B·D·N per member for a one-hidden-layer D → N → D model (D → N → ``out_dim`` if given)."""
+  return float(sum(3 * 2 * batch * (dim * n + (depth - 1) * n * n + n * (out_dim or dim))
+                   for n in widths))

@@ -8,6 +8,8 @@ task), ``describe_tasks`` and ``population``.
 """
 from __future__ import annotations
 
+import sys
+
 from rarelearn import configlib
 from rarelearn.families import _mlp
 from rarelearn.rules import FLAG, integer
@@ -50,6 +52,11 @@ def exact_eval(config) -> bool:
 
 def describe_tasks(config, tasks: list[dict]) -> None:
   """Nothing beyond the spectra and the theory (``run.build_summary``)."""
+
+
+class Family(_mlp.Family):
+  """One member of this family (``base.Family``; ``_mlp.Family``)."""
+  TASK_MODULE = sys.modules[__name__]
 
 
 def population(config):

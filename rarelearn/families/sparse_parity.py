@@ -3,6 +3,8 @@ seeds on K subtasks, each the parity of its own k_t of n data bits — a populat
 ``run.Sweep`` with a cross-entropy loss (what it provides: families/block_regression.py)."""
 from __future__ import annotations
 
+import sys
+
 from rarelearn import configlib
 from rarelearn.families import _mlp
 from rarelearn.rules import integer, tuple_of
@@ -54,6 +56,11 @@ def exact_eval(config) -> bool:
 def describe_tasks(config, tasks: list[dict]) -> None:
   for task, order in zip(tasks, orders(config)):
     task['order'] = order
+
+
+class Family(_mlp.Family):
+  """One member of this family (``base.Family``; ``_mlp.Family``)."""
+  TASK_MODULE = sys.modules[__name__]
 
 
 def population(config):
