@@ -28,6 +28,7 @@ import numpy as np
 
 from rarelearn import configlib, hosts, lm, loop, optim, plan, plots, population, results
 from rarelearn import sharding
+from rarelearn.families import token_ladder
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import mixture
 from rarelearn.tasks import tokens as tk
@@ -286,8 +287,7 @@ class Ladder(population.Population):
       return
     self.token_file = background_file(config)
     if self.token_file is None:
-      self.eval_background = tk.markov_sequences(jax.random.fold_in(root, 2), self.data.chain,
-                                                 EVAL_BACKGROUND, config.data.seq_len + 1)
+      self.eval_background = token_ladder.eval_background(config, self.data)
     else:  # windows of the evaluation stream
       self.eval_background = jnp.asarray(self.token_file.batch(config.seed, 0, EVAL_BACKGROUND,
                                                                stream=1))

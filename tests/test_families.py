@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rarelearn import configlib, families, loop, optim, population
+from rarelearn import configlib, families, lm, loop, optim, population
 from rarelearn.families import base
 from conftest import REPO
 
@@ -173,3 +173,35 @@ def test_an_mlp_member_trains_as_run_sweep_trains_it(spec):
   want = np.bincount(np.asarray(batch.task_id), loss_B, config.tasks.num_tasks) / len(loss_B)
   split = family.split_loss(jax.tree.map(lambda a: a[m], generic.state.params), batch, member)
   np.testing.assert_allclose(split, want, rtol=1e-4, atol=1e-7)
+
+
+def test_a_ladder_member_trains_as_the_ladder_trains_it():
+  """The ladder's ``Family`` (every rung in one program, padded to the largest) through
+  FamilyPopulation against ladder.Ladder (a program per rung), 6 steps of the smoke ladder's
+  first two rungs:
+  the same parameters to float32 rounding; the split's two parts sum to the LM loss of
+  ``lm.loss_fn``."""
+  config = configlib.load_config_file(os.path.join(REPO, 'configs', 'olmo_tiny.py:smoke'))
+  config.train.num_steps, config.train.steps_per_chunk = 6, 3
+  for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):  # two rungs: d16, d32
+    config.model[key] = config.model[key][:2]
+  family = families.get(config.family).Family(config)
+  generic = loop.run(population.FamilyPopulation(family), None, progress=False)
+  ladder = loop.run(families.population(config), None, progress=False)
+  members = family.members()
+  for m, row in enumerate(members):
+    mine = jax.tree.map(lambda a: np.asarray(a[m]), generic.state.params)
+    rung = ladder.state[row['rung']]
+    index = [r['member'] for r in members if r['rung'] == row['rung']].index(m)
+    theirs = jax.tree.map(lambda a: np.asarray(a[index]), rung.params)
+    for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(theirs)):
+      slices = tuple(slice(0, n) for n in b.shape)  # the rung's own shape inside the padding
+      np.testing.assert_allclose(a[slices], b, rtol=1e-4, atol=1e-6)
+  member = jax.tree.map(lambda a: a[0], family.member_values(members))
+  params = jax.tree.map(lambda a: a[0], generic.state.params)
+  tokens, carriers = family.batch_at(jax.random.key(3), 0, member)
+  assert int(carriers.sum()) > 0
+  whole = lm.loss_fn(params, tokens, jnp.ones(tokens[:, 1:].shape), member.lm.shape,
+                     family.hp.dims)
+  np.testing.assert_allclose(float(family.split_loss(params, (tokens, carriers), member).sum()),
+                             float(whole), rtol=1e-6)

@@ -3,7 +3,16 @@ frequencies × seeds of an OLMo-style transformer on a token stream with an inje
 population of ``ladder.Ladder``, whose placement ``rarelearn.plan`` plans (``PLANNED``)."""
 from __future__ import annotations
 
-from rarelearn import configlib, train
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rarelearn import configlib, lm, train
+from rarelearn.families import base
+from rarelearn.measure import decomposition
 from rarelearn.models import transformer
 from rarelearn.rules import FLAG, integer, number, one_of, tuple_of
 from rarelearn.tasks import tokens
@@ -62,6 +71,110 @@ def validate(config) -> None:
     if d % h or (d // h) % 2:
       configlib.fail('model.num_heads', m.num_heads, 'heads that divide d_model into an even '
                      f'head_dim (rung {name}: d_model {d}, {h} heads)')
+
+
+class Member(NamedTuple):
+  """A ladder member's traced values: ``lm.Member`` and the index of its rung."""
+  lm: lm.Member
+  rung: jax.Array  # int32
+
+
+class Family(base.Family):
+  """One ladder member written for ``base.Family``: every rung's members in one program,
+  padded to the largest rung's dims (masking is exact: ``models/transformer.py``), as
+  ``population.FamilyPopulation`` trains them — the view on which measurements and
+  interventions work. ``ladder.Ladder`` (what ``rarelearn.main`` runs) trains each rung in its
+  own program instead. The same members (rung-major, then frequency, then seed), keys, batches
+  and initialization as Ladder's, so a member trains as there to float32 rounding. Its tasks
+  are the injected task (0) and the background text (1): ``split_loss`` is the next-token loss
+  on the targets an instance wrote and on the rest, over every target (their sum is the LM
+  loss). Synthetic (Markov) background only."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    from rarelearn import ladder  # pylint: disable=g-import-not-at-top
+    if config.data.background != 'markov':
+      configlib.fail('data.background', config.data.background, "'markov' for the one-member "
+                     'view (ladder.Ladder reads token files)')
+    self.rungs = ladder.rungs(config)
+    counts = [r.counts(config.model.vocab) for r in self.rungs]
+    self.lrs = ladder.peak_lrs(config, [c['non_embedding'] for c in counts])
+    settings = [(float(f), int(config.task.gap)) for f in config.task.frequencies]
+    parts = [ladder.members_of(r, lr, settings, config.model.seeds)
+             for r, lr in zip(self.rungs, self.lrs)]
+    self.rows = [dict(rung=r.name, non_embedding=c['non_embedding'], frequency=float(f),
+                      gap=int(g), seed=z)
+                 for r, c, (grid, _) in zip(self.rungs, counts, parts) for f, g, z in grid]
+    self.values = Member(
+        jax.tree.map(lambda *a: jnp.concatenate(a), *[m for _, m in parts]),
+        jnp.concatenate([jnp.full(len(grid), i, jnp.int32) for i, (grid, _) in enumerate(parts)]))
+    self.rung_dims = [ladder.hyper(config, r).dims for r in self.rungs]
+    widest = lambda key: max(getattr(d, key) for d in self.rung_dims)
+    dims = transformer.Dims(config.model.vocab, *map(widest, ('d_model', 'num_heads', 'head_dim',
+                                                               'mlp', 'depth')))
+    self.hp = dataclasses.replace(ladder.hyper(config, self.rungs[0]), dims=dims)
+    self.data = ladder.data_of(config)
+    self.eval_background = eval_background(config, self.data)
+
+  def members(self) -> list[dict]:
+    return [dict(member=m, **row) for m, row in enumerate(self.rows)]
+
+  def member_values(self, rows: list[dict]) -> 'Member':
+    return jax.tree.map(lambda a: a[np.asarray([r['member'] for r in rows])], self.values)
+
+  def init(self, key, member: 'Member'):
+    """Drawn at the member's own rung's dims (as ``ladder.Ladder`` draws it), then padded with
+    zeros to the widest dims."""
+    padded = jax.eval_shape(lambda: transformer.init_params(key, member.lm.shape, self.hp.dims))
+
+    def of_rung(rung, dims):
+      shape = transformer.shape_of(rung.d_model, rung.num_heads, rung.mlp, rung.depth)
+      return lambda key: jax.tree.map(
+          lambda a, like: jnp.pad(a, [(0, n - m) for m, n in zip(a.shape, like.shape)]),
+          transformer.init_params(key, shape, dims), padded)
+    return jax.lax.switch(member.rung, [of_rung(r, d) for r, d in zip(self.rungs,
+                                                                     self.rung_dims)], key)
+
+  def batch_at(self, key, step, member: 'Member'):
+    return lm.batch_at(key, step, self.data, member.lm, self.hp)
+
+  def split_loss(self, params, batch, member: 'Member') -> jax.Array:
+    """[2]: the mean next-token loss's share on the instance targets and on the rest."""
+    tokens, carriers = batch
+    losses = lm.token_losses(params, tokens, member.lm.shape, self.hp.dims,
+                             self.hp.compute_dtype)
+    task = decomposition.task_token_weights(carriers, tokens.shape[1] - 1)
+    return jnp.stack([jnp.sum(losses * task), jnp.sum(losses * (1.0 - task))]) / losses.size
+
+  def evaluate(self, params, member: 'Member', key) -> dict:
+    """``lm.evaluate``'s numbers and ``task_loss`` [2] (the task's test loss, the background
+    loss)."""
+    out = lm.evaluate(params, member.lm, self.data, self.eval_background, self.hp)
+    return dict(out, task_loss=jnp.stack([out['task_test_loss'], out['background_loss']]))
+
+  def optimizer(self):
+    return self.hp.opt
+
+  def lr(self, member: 'Member'):
+    return member.lm.lr
+
+  def learned(self, final: dict) -> np.ndarray:
+    """[M, 2]: the task learned at test accuracy ≥ ``train.learned_threshold``; the background
+    has no threshold (False)."""
+    acc = np.asarray(final['test_accuracy'], np.float64)
+    return np.stack([acc >= self.config.train.learned_threshold, np.zeros_like(acc, bool)], 1)
+
+  def tasks(self) -> list[dict]:
+    return [{'index': 0, 'name': f'T_{self.config.task.kind.upper()}'},
+            {'index': 1, 'name': 'background'}]
+
+
+def eval_background(config, data: lm.Data) -> jax.Array:
+  """The held-out background sequences every evaluation reads (``ladder.Ladder``'s)."""
+  from rarelearn import ladder  # pylint: disable=g-import-not-at-top
+  from rarelearn.tasks import tokens as tk  # pylint: disable=g-import-not-at-top
+  return tk.markov_sequences(jax.random.fold_in(jax.random.key(config.seed), 2), data.chain,
+                             ladder.EVAL_BACKGROUND, config.data.seq_len + 1)
 
 
 def population(config):
