@@ -68,7 +68,8 @@ SENSITIVITY = (0.7, 0.75, 0.8, 0.85, 0.9)  # "learned" thresholds around the tra
 
 
 def min_learned(acc_RxF: np.ndarray, freqs, threshold: float) -> list[float | None]:
-  """Per rung, the lowest frequency with accuracy ≥ threshold (None if none)."""
+  """Per rung, the lowest frequency with accuracy ≥ threshold (None if none):
+  ``results.frontier``."""
   by_rung, _ = results_lib.frontier(np.asarray(acc_RxF) >= threshold, range(len(acc_RxF)), freqs)
   return list(by_rung.values())
 
@@ -122,8 +123,8 @@ def _learning_steps(out: dict, sizes, freqs, threshold: float) -> tuple[dict, di
   for r, size in enumerate(sizes):
     learn[size], delay[size] = {}, {}
     for i, f in enumerate(freqs):
-      test_step = results_lib.steps_to_reach(steps, test_acc[r, i] >= threshold)
-      train_step = results_lib.steps_to_reach(steps, train_acc[r, i] >= threshold)
+      test_step = results_lib.learning_step(steps, test_acc[r, i], threshold)
+      train_step = results_lib.learning_step(steps, train_acc[r, i], threshold)
       learn[size][str(f)] = test_step
       delay[size][str(f)] = (test_step - train_step if None not in (test_step, train_step)
                              else None)

@@ -66,10 +66,11 @@ def _extra_flags(parser):
 
 def steps_to_learn_per_seed(out: dict, num_freqs: int, threshold: float) -> np.ndarray:
   """[seeds, frequencies]: the first evaluated step from which the test accuracy stays ≥
-  ``threshold``; a frequency never learned counts as twice the run's steps (after all)."""
+  ``threshold`` (``results.learning_step``); a frequency never learned counts as twice the
+  run's steps (after all)."""
   steps, acc = out['steps'], out['test_accuracy'][0, :num_freqs]  # [F, Z, P]
   never = 2 * int(steps[-1])
-  return np.asarray([[never if (t := results_lib.steps_to_reach(steps, acc[i, z] >= threshold))
+  return np.asarray([[never if (t := results_lib.learning_step(steps, acc[i, z], threshold))
                       is None else t for i in range(num_freqs)] for z in range(acc.shape[1])])
 
 
@@ -101,7 +102,7 @@ def analyse(out: dict, num_freqs: int, threshold: float) -> dict:
   acc = out['test_accuracy'][0, :, :, :].mean(axis=1)  # [settings, P]
   loss = out['task_train_loss'][0, :, :, :].mean(axis=1)
   freqs = [float(f) for f in out['frequencies'][:num_freqs]]
-  learn = {f: results_lib.steps_to_reach(steps, acc[i] >= threshold) for i, f in enumerate(freqs)}
+  learn = {f: results_lib.learning_step(steps, acc[i], threshold) for i, f in enumerate(freqs)}
   gaps = [int(g) for g in out['gaps'][num_freqs:]]
   by_gap = {g: float(loss[num_freqs + i, -1]) for i, g in enumerate(gaps)}
   acc_by_gap = {g: float(acc[num_freqs + i, -1]) for i, g in enumerate(gaps)}

@@ -82,8 +82,8 @@ def _seed(res: dict, threshold: float, z: int) -> dict:
   mine = np.flatnonzero(res['seeds'] == z)  # width-major: ascending widths
   loss = res['task_loss_bits'][:, mine]  # [P, N, K]
   learned = 1.0 - loss >= threshold
-  learn_step = [[results_lib.steps_to_reach(steps, learned[:, n, k]) for k in range(len(freqs))]
-                for n in range(len(mine))]
+  learn_step = [[results_lib.learning_step(steps, 1.0 - loss[:, n, k], threshold)
+                 for k in range(len(freqs))] for n in range(len(mine))]
   done = [k for k in range(len(freqs)) if learn_step[-1][k] is not None]
   rank = np.argsort(np.argsort(-freqs, kind='stable'))
   at = [max(learn_step[-1][k], 1) for k in done]  # step 0 (learned at init) → 1
@@ -132,7 +132,7 @@ def complexity_summary(res: dict, threshold: float) -> dict:
   seeds = sorted(set(res['seeds'].tolist()))
   widest = [int(np.flatnonzero((widths == widths.max()) & (res['seeds'] == z))[0])
             for z in seeds]
-  at = [[results_lib.steps_to_reach(steps, 1.0 - loss[:, m, t] >= threshold)
+  at = [[results_lib.learning_step(steps, 1.0 - loss[:, m, t], threshold)
          for t in range(len(orders))] for m in widest]
   out = {}
   for k in sorted(set(orders.tolist())):

@@ -38,6 +38,8 @@ import math
 import os
 import sys
 
+from rarelearn.families import token_ladder
+
 GIB = 2 ** 30
 
 
@@ -141,13 +143,6 @@ def memory_gib(compiled) -> dict:
   return out
 
 
-def flops_per_member_step(rung, config) -> float:
-  c = rung.counts(config.model.vocab)
-  tokens, S = config.train.batch_size * config.data.seq_len, config.data.seq_len
-  matmul = c['non_embedding'] + c['embedding'] // 2  # the input embedding is a lookup
-  return tokens * (6 * matmul + 12 * rung.depth * S * rung.d_model)
-
-
 def candidates(num: int, devices: int, batch: int):
   """(model shards k, members per program, micro-batches from the largest: 0 for the whole
   batch, then its divisors that k divides) in order of preference: the least device time per
@@ -178,7 +173,8 @@ def plan_rung(config, i: int, pop, limit_gib: float, devices: int, measure_fn=No
   them)."""
   rung, members = pop.ladder[i], pop.rung_members[i]
   num = len(members.lr)
-  out = RungPlan(rung.name, num, flops_per_step=num * flops_per_member_step(rung, config))
+  out = RungPlan(rung.name, num,
+                 flops_per_step=num * token_ladder.flops_per_member_step(rung, config))
 
   def measure(k, size, mb):
     out.compiles += 1

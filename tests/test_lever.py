@@ -1,64 +1,23 @@
-"""rarelearn.lever: the first-sustained-crossing rule and the frontier on hand-made trajectories,
-the power-law fit against planted power laws (its intervals cover the truth as often as they
-say), and the routes' costs worked out by hand on a tiny grid."""
+"""rarelearn.lever: the frontier it reads (``results.frontier`` closed upwards; the rules
+themselves by hand in tests/test_frontier.py), the power-law fit against planted power laws
+(its intervals cover the truth as often as they say), and the routes' costs worked out by hand
+on a tiny grid."""
 import math
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from rarelearn import lever
+from rarelearn import lever, results
 
-STEPS = np.array([0, 100, 200, 300, 400, 500])
-
-
-@pytest.mark.parametrize('score, want', [
-    ([0.1, 0.2, 0.5, 0.85, 0.9, 0.95], 300),  # crosses once and stays
-    ([0.1, 0.85, 0.7, 0.82, 0.9, 0.95], 300),  # the first crossing falls back below 0.75
-    ([0.1, 0.81, 0.78, 0.80, 0.77, 0.79], 100),  # hovers at 0.8 but never below 0.75
-    ([0.1, 0.81, 0.78, 0.80, 0.77, 0.74], None),  # ends below 0.75
-    ([0.9, 0.9, 0.9, 0.9, 0.9, 0.9], 0),
-    ([0.1, 0.5, 0.6, 0.7, 0.79, 0.799], None),  # never reaches 0.8
-    ([0.1, 0.85, float('nan'), 0.9, 0.9, 0.9], 300),  # a missing evaluation counts as below
-])
-def test_learning_step_is_the_first_sustained_crossing(score, want):
-  assert lever.learning_step(STEPS, score, 0.8, 0.05) == want
-
-
-def test_learning_step_without_margin_is_the_plain_rule():
-  score = [0.1, 0.85, 0.79, 0.82, 0.9, 0.95]
-  assert lever.learning_step(STEPS, score, 0.8, 0.0) == 300
-  assert lever.learning_step(STEPS, score, 0.8, 0.05) == 100
-
-
-def test_frontier_cells_and_smallest_sizes_by_hand():
-  freqs = [0.1, 0.2, 0.4, 0.8]
-  learned = np.array([[False, False, False, False],  # never: (0.8, inf)
-                      [False, False, True, True],  # (0.2, 0.4]
-                      [False, True, False, True],  # a fluke at 0.2: only 0.8 is closed above
-                      [True, True, True, True]])  # every frequency: (0, 0.1]
-  low, high = lever.frontier_cells(learned, freqs)
-  np.testing.assert_array_equal(low, [0.8, 0.2, 0.4, 0.0])
-  np.testing.assert_array_equal(high, [np.inf, 0.4, 0.8, 0.1])
-  # per frequency, the smallest size from which every larger one learns (size 20 learns at
-  # 0.4 but size 40 does not: 80)
-  assert lever.smallest_sizes(learned, [10, 20, 40, 80]) == [80, 40, 80, 20]
+def test_the_lever_reads_the_one_frontier_closed_upwards():
+  """``smallest_sizes`` is ``results.frontier``'s by-frequency side, closed upwards, as floats
+  (tests/test_frontier.py works the rule by hand)."""
+  learned = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [0, 1, 0, 1], [1, 1, 1, 1]])
+  assert lever.smallest_sizes(learned, [10, 20, 40, 80]) == [80.0, 40.0, 80.0, 20.0]
+  assert lever.smallest_sizes([[np.nan, 1], [1, np.nan]], [1, 2]) == [2.0, 1.0]
   assert lever.midpoint(0.2, 0.4) == pytest.approx(math.sqrt(0.08))
   assert math.isnan(lever.midpoint(0.0, 0.1)) and math.isnan(lever.midpoint(0.8, math.inf))
-
-
-def test_an_untrained_cell_is_unknown_not_missed():
-  """Workdirs read together may not cover every cell: an absent member (NaN) is skipped, so the
-  cell's low end is the next lower frequency the size was trained at."""
-  nan = np.nan
-  learned = np.array([[0, nan, 1, 1],  # 0.2 not trained: (0.1, 0.4]
-                      [nan, 0, nan, 1],  # (0.2, 0.8]
-                      [nan, nan, nan, nan]])  # nothing trained
-  low, high = lever.frontier_cells(learned, [0.1, 0.2, 0.4, 0.8])
-  np.testing.assert_array_equal(low[:2], [0.1, 0.2])
-  np.testing.assert_array_equal(high, [0.4, 0.8, np.inf])
-  assert math.isnan(low[2])
-  assert lever.smallest_sizes(learned, [1, 2, 3]) == [None, None, 1.0, 1.0]
 
 
 def _planted(rng, a, kappa, sigma, sizes, seeds, ratio):
@@ -69,7 +28,7 @@ def _planted(rng, a, kappa, sigma, sizes, seeds, ratio):
   for i, n in enumerate(sizes):
     for z in range(seeds):
       f = a * n ** -kappa * math.exp(sigma * rng.standard_normal())
-      lo, hi = lever.frontier_cells([grid >= f], grid)
+      lo, hi = results.frontier_cells([grid >= f], grid)
       low[i, z], high[i, z] = lo[0], hi[0]
   return low, high
 

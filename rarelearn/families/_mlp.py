@@ -4,13 +4,15 @@ own fields and rules (``validate(config, table, check_tasks)``) — and ``Family
 either written for ``base.Family``. ``rarelearn.main`` trains both as ``run.Sweep``."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, layout, optim, rules, train
+from rarelearn import configlib, families, layout, optim, results, rules, train
+from rarelearn import workdir as wd
 from rarelearn.families import base
 from rarelearn.models import mlp
 from rarelearn.rules import integer, number, one_of, tuple_of
@@ -189,9 +191,13 @@ class Family(base.Family):
                                  hp.out_dim or None)
 
   def num_params(self, row: dict) -> int:
-    """Weights and biases of the D → N (→ N …) → out model."""
-    w, d, out = row['width'], self.hp.dim, self.hp.out_dim or self.hp.dim
-    return w * d + w + (self.hp.depth - 1) * (w * w + w) + out * w + out
+    return num_params(row['width'], self.hp)
+
+
+def num_params(width: int, hp) -> int:
+  """Weights and biases of the D → N (→ N …) → out model."""
+  out = hp.out_dim or hp.dim
+  return width * hp.dim + width + (hp.depth - 1) * (width * width + width) + out * width + out
 
 
 def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
@@ -200,3 +206,38 @@ def useful_flops_per_step(widths, dim: int, batch: int, depth: int,
   12·B·D·N per member for a one-hidden-layer D → N → D model (D → N → ``out_dim`` if given)."""
   return float(sum(3 * 2 * batch * (dim * n + (depth - 1) * n * n + n * (out_dim or dim))
                    for n in widths))
+
+
+def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
+  """``rarelearn.lever``'s records of a finished run (``lever.grid.read``): the rare task over a
+  swept frequency, or every task at its own; the utility theory's config where the family has
+  one (``HAS_THEORY``)."""
+  summary = wd.read_summary(workdir)
+  members, hp = summary['members'], configlib.hyper(config)
+  history = results.History.load(workdir, members)
+  score, K = history.array('task_score'), config.tasks.num_tasks
+  r, base = config.mixture.rare_task % K, configlib.frequencies(config)
+  final_loss = np.asarray(summary['final']['task_loss'], np.float64)
+  swept = any(k in m for m in members for k in ('factor', 'rare_frequency'))
+  if not swept and len(set(np.round(base, 12))) < K:
+    raise ValueError(f'{workdir}: no swept frequency, and tasks share a frequency: the tasks\' '
+                     'own frequencies cannot be the frequency axis (sweep population.sweep.'
+                     'factor or rare_frequency of one task)')
+  others = np.arange(K) != r
+  records = []
+  for m in members:
+    pi, w, idx = configlib.frequencies(config, m), m['width'], m['member']
+    common = dict(size=float(num_params(w, hp)), label=f'width {w}', seed=m['seed'],
+                  flops=useful_flops_per_step([w], hp.dim, hp.batch_size, hp.depth,
+                                              hp.out_dim or None))
+    for k in ([r] if swept else range(K)):
+      other = (float(base[others] @ final_loss[idx][others] / base[others].sum()) if swept
+               else math.nan)
+      records.append(dict(common, frequency=float(pi[k]), score=score[idx, :, k],
+                          other_loss=other, instances=hp.batch_size * float(pi[k])))
+  meta = dict(family=configlib.family(config), steps=history.steps('task_score'),
+              task=f'task {r}' if swept else 'every task at its own frequency',
+              threshold=float(summary['learned_threshold']), size_unit='parameters',
+              base_frequency=float(base[r]) if swept else None, train_instances=None,
+              theory_config=config if swept and families.get(config.family).HAS_THEORY else None, wall_time_s=summary.get('wall_time_s'))
+  return records, meta

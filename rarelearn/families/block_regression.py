@@ -17,6 +17,8 @@ from rarelearn.tasks import block_regression as TASK  # pylint: disable=invalid-
 
 LOSS, OUTPUT_DIM = 'squared', 0  # squared error summed over the outputs; outputs = inputs
 SHARDS_FIELD = _mlp.SHARDS_FIELD
+HAS_THEORY = True  # the utility theory predicts its learned set (rarelearn/theory.py)
+lever_records = _mlp.lever_records
 
 
 def validate(config) -> None:

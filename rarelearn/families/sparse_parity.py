@@ -12,6 +12,8 @@ from rarelearn.tasks import sparse_parity as TASK  # pylint: disable=invalid-nam
 
 LOSS, OUTPUT_DIM = 'cross_entropy', 2  # a parity label
 SHARDS_FIELD = _mlp.SHARDS_FIELD
+HAS_THEORY = False  # the utility theory predicts its learned set (rarelearn/theory.py)
+lever_records = _mlp.lever_records
 
 
 def validate(config) -> None:

@@ -10,12 +10,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, lm, train
+from rarelearn import configlib, lm, results, train
+from rarelearn import workdir as wd
 from rarelearn.families import base
 from rarelearn.measure import decomposition
 from rarelearn.models import transformer
 from rarelearn.rules import FLAG, integer, number, one_of, tuple_of
-from rarelearn.tasks import tokens
+from rarelearn.tasks import tokens as tk
 
 SHARDS_FIELD = 'model.model_shards'  # devices each member is split over (FSDP)
 PLANNED = True  # rarelearn.plan places its members from its compiled programs
@@ -24,10 +25,10 @@ _RUNGS = tuple_of(integer(), 'a non-empty tuple of positive integers, one per ru
 TABLE = {
     'model.names': tuple_of((lambda v: True, ''), 'a non-empty tuple with one entry per rung'),
     'model.d_model': _RUNGS, 'model.num_heads': _RUNGS, 'model.mlp': _RUNGS,
-    'model.depth': _RUNGS, 'model.vocab': integer(tokens.NUM_TASK_TOKENS + 1),
+    'model.depth': _RUNGS, 'model.vocab': integer(tk.NUM_TASK_TOKENS + 1),
     'model.seeds': integer(), 'data.seq_len': integer(4, note='an instance is 4 tokens'),
-    'data.background': one_of(('markov', 'file')), 'data.token_dtype': one_of(tokens.TOKEN_DTYPES),
-    'task.kind': one_of(tokens.KINDS), 'task.mode': one_of(tokens.MODES),
+    'data.background': one_of(('markov', 'file')), 'data.token_dtype': one_of(tk.TOKEN_DTYPES),
+    'task.kind': one_of(tk.KINDS), 'task.mode': one_of(tk.MODES),
     'task.frequencies': tuple_of(number(gt=0, le=1), 'a non-empty tuple of instances per '
                                  'sequence in (0, 1]'),
     'task.gap': integer(), 'optimizer.clip': number(gt=0),
@@ -172,9 +173,43 @@ class Family(base.Family):
 def eval_background(config, data: lm.Data) -> jax.Array:
   """The held-out background sequences every evaluation reads (``ladder.Ladder``'s)."""
   from rarelearn import ladder  # pylint: disable=g-import-not-at-top
-  from rarelearn.tasks import tokens as tk  # pylint: disable=g-import-not-at-top
   return tk.markov_sequences(jax.random.fold_in(jax.random.key(config.seed), 2), data.chain,
                              ladder.EVAL_BACKGROUND, config.data.seq_len + 1)
+
+
+def flops_per_member_step(rung, config) -> float:
+  """Training FLOPs of one member of ``rung`` per step: 6 per weight and token of the matmuls
+  (the input embedding is a lookup) plus attention's 12 · depth · S · d_model per token."""
+  c = rung.counts(config.model.vocab)
+  tokens, S = config.train.batch_size * config.data.seq_len, config.data.seq_len
+  matmul = c['non_embedding'] + c['embedding'] // 2  # the input embedding is a lookup
+  return tokens * (6 * matmul + 12 * rung.depth * S * rung.d_model)
+
+
+def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
+  """``rarelearn.lever``'s records of a finished ladder run (``lever.grid.read``): rungs ×
+  injection frequencies × seeds; test accuracy of the task."""
+  from rarelearn import ladder  # pylint: disable=g-import-not-at-top
+  summary = wd.read_summary(workdir)
+  members = summary['members']
+  if len({m['gap'] for m in members}) > 1:
+    raise ValueError(f'{workdir}: members differ in injection gap; the lever reads one gap')
+  history = results.History.load(workdir, members)
+  score, background = history.array('test_accuracy'), history.array('background_loss')
+  rungs = {g.name: g for g in ladder.rungs(config)}
+  records = [dict(size=float(m['non_embedding']), label=m['rung'], seed=m['seed'],
+                  frequency=float(m['frequency']), score=score[m['member']],
+                  other_loss=float(background[m['member'], -1]),
+                  flops=flops_per_member_step(rungs[m['rung']], config),
+                  instances=config.train.batch_size * float(m['frequency']))
+             for m in members]
+  meta = dict(family=config.family, steps=history.steps('test_accuracy'),
+              task=f'T_{summary["task"].upper()}', threshold=float(summary['learned_threshold']),
+              size_unit='non-embedding parameters',
+              train_instances=tk.NUM_TASK_TOKENS ** 2 // 2,  # the train half of all pairs
+              base_frequency=min(r['frequency'] for r in records), theory_config=None,
+              wall_time_s=summary.get('wall_time_s'))
+  return records, meta
 
 
 def population(config):
