@@ -59,7 +59,7 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
 
   # inspect: the restored checkpoints re-evaluate to what the run recorded
   ins = inspect.load(workdir)
-  assert ins.summary["kind"] == "ladder" and ins.step == 40 and ins.steps == [20, 40]
+  assert ins.summary["family"] == "token_ladder" and ins.step == 40 and ins.steps == [20, 40]
   for key, values in summary['final'].items():
     np.testing.assert_allclose([r[key] for r in ins.results], values, rtol=1e-6, atol=1e-7)
   early = {r['member']: r for r in rows if r['step'] == 20}
