@@ -33,6 +33,8 @@ Before the planner (float32, whole batches of 64 × 512): two members of each of
 """
 import ml_collections
 
+from rarelearn import interventions
+
 # name: (d_model, heads, layers)
 RUNGS = {'4M': (64, 8, 8), '20M': (192, 8, 16), '300M': (1024, 16, 16),
          '1B': (2048, 16, 16), '4B': (3968, 31, 16)}
@@ -53,7 +55,7 @@ def ladder(names) -> ml_collections.ConfigDict:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.family = 'token_ladder'  # rarelearn/configlib.py FAMILIES
+  c.family = 'token_ladder'  # rarelearn/families/token_ladder.py
   c.seed = 0
   c.model = ladder({'small': ('4M', '20M'), 'colab': ('4M', '20M', '300M', '1B')}.get(arg, RUNGS))
   c.model.vocab = VOCAB
@@ -94,6 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.offload = False
   c.train.plan = True
   c.train.device_memory_gib = 0.0  # 0: what the device reports
+  c.intervention = interventions.default_config(target=0)  # rarelearn/interventions.py
   if arg in ('small', 'smoke'):  # as measured before the planner: float32, whole batches
     c.data.seq_len, c.train.batch_size = 512, 64
     c.train.compute_dtype, c.train.remat, c.train.loss_chunk = 'float32', 'none', 0

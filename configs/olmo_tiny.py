@@ -40,6 +40,8 @@ frequencies 1 … 0.044 (a factor √2 apart), 3 seeds, 6,000 steps of batch 128
 """
 import ml_collections
 
+from rarelearn import interventions
+
 # ``:lever``: injection frequencies a factor ≈ √2 apart (instances per sequence)
 LEVER_FREQUENCIES = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12)
 # ``:lever_long``: (d_model, heads, layers) of nine rungs
@@ -49,7 +51,7 @@ LONG_RUNGS = ((16, 2, 1), (24, 2, 1), (32, 4, 2), (48, 4, 2), (64, 4, 2), (96, 8
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.family = 'token_ladder'  # rarelearn/configlib.py FAMILIES
+  c.family = 'token_ladder'  # rarelearn/families/token_ladder.py
   c.seed = 0
   c.model = ml_collections.ConfigDict()
   c.model.names = ('d16', 'd32', 'd64', 'd96', 'd128')
@@ -100,6 +102,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
   # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
   # experiments/fig9_gradient_decomposition.py)
+  c.intervention = interventions.default_config(target=0)  # rarelearn/interventions.py
+
   c.probe = ml_collections.ConfigDict()
   c.probe.neurons = 0
   c.probe.period = 100

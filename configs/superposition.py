@@ -20,6 +20,8 @@ Runtime: about 2 minutes on a 2-core CPU (default, 21 members); ``zipf`` about 4
 """
 import ml_collections
 
+from rarelearn import interventions
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -54,6 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.learned_threshold = 0.5  # represented: ‖W_i‖ > 0.5
   c.train.checkpoint_every_chunks = 2
   c.train.keep_checkpoints = 2
+
+  c.intervention = interventions.default_config(target=-1)  # rarelearn/interventions.py
 
   if arg == 'zipf':
     c.model.features, c.model.hidden = 40, (2, 4, 6, 8, 12, 16)

@@ -21,10 +21,12 @@ long enough.
 """
 import ml_collections
 
+from rarelearn import interventions
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
-  c.family = 'block_regression'  # rarelearn/configlib.py FAMILIES
+  c.family = 'block_regression'  # rarelearn/families/: block_regression or sparse_parity
   c.seed = 0  # root of every random stream (init, data, eval, basis)
 
   c.population = ml_collections.ConfigDict()
@@ -95,6 +97,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.measure.rare_task = -1  # r for G_r and interference; negative counts from the end (-1 = rarest)
   c.measure.probe_per_task = 16  # probe batch: this many fresh examples of every task
   c.measure.reference_examples = 1024  # examples of task r for L_r (non-linear models only)
+
+  c.intervention = interventions.default_config(target=-1)  # rarelearn/interventions.py
 
   c.eval = ml_collections.ConfigDict()
   c.eval.examples_per_task = 512  # Monte-Carlo eval set (non-linear models only)

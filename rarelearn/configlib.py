@@ -16,7 +16,7 @@ import re
 import ml_collections
 import numpy as np
 
-from rarelearn import families, optim, population, rules, train, workdir
+from rarelearn import families, interventions, optim, population, rules, train, workdir
 from rarelearn.measure import step as measure_step
 from rarelearn.rules import integer, number
 from rarelearn.tasks import block_regression as br
@@ -161,6 +161,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if steps % chunk:
     fail('train.num_steps', steps,
           f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
+  if config.get('intervention') is not None:
+    check_fields(config, interventions.SCHEMA)
   module = families.get(family(config))
   if hasattr(module, 'validate'):  # a family with its own population validates its config
     module.validate(config)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,6 @@ import numpy as np
 
 from rarelearn import layout as layout_lib
 from rarelearn import lm
-from rarelearn import optim
 from rarelearn import sharding
 from rarelearn import train
 from rarelearn.measure import step as measure_step
@@ -356,123 +355,3 @@ def _lm_parts(hp: lm.Hyper):
                           spmd_axis_name=spmd)(state.params, member)
     return jnp.mean(losses, axis=1), probes, evaluation
   return train_part, finish
-
-
-# ---------------------------------------------------------------------------------------------
-# A family written for ONE member (``families.base.Family``): the member axis added once.
-
-class FamilyState(NamedTuple):
-  """Every member's parameters, optimizer state and ``diverged_at`` (leading axis M)."""
-  params: Any
-  opt_state: Any
-  diverged_at: jax.Array  # int32 [M]: the step that would have made it non-finite, −1 healthy
-
-
-class FamilyPopulation(Population):
-  """A ``base.Family``'s members as one population: ``family.members()`` stacked on one axis,
-  ``jax.vmap`` over their traced values, one jitted program for every member (a chunk runs in
-  pieces of any length; ``train.run_steps``), each step's batch from ``fold_in(data key,
-  step)``, the optimizer ``optim.update`` (per-member lr, divergence freezing). Keys from
-  ``config.seed``: initialization ``fold_in(root, 0)`` folded with each member's ``seed`` (so
-  members of one seed start nested), data 1, evaluation 2.
-
-  Rows: per evaluated step and member, its description, ``loss`` (the chunk's mean training
-  loss; not at step 0) and the family's ``evaluate`` metrics (per-task lists). Summary:
-  ``family``, ``members``, ``tasks``, ``final`` (the metrics [M][K] and ``learned``),
-  ``diverged``, ``learned_threshold``, ``steps`` and the family's ``summarize``."""
-  evaluates_at_start = True
-
-  def __init__(self, family):
-    config = family.config
-    rows = [dict(r) for r in family.members()]
-    super().__init__(config, rows)
-    self.family, self.values = family, family.member_values(rows)
-    self.num_tasks = len(family.tasks()) or 1
-    self.description = f'{len(rows)} members × {self.num_tasks} tasks ({config.family})'
-    self.figure_files = family.figure_files
-    root = jax.random.key(int(config.seed))
-    self.keys = {name: jax.random.fold_in(root, i)
-                 for i, name in enumerate(('init', 'data', 'eval'))}
-    self.seeds = jnp.asarray([r['seed'] for r in rows], jnp.int32)
-    self._programs = _family_programs(family, int(config.train.steps_per_chunk))
-
-  def init(self) -> FamilyState:
-    return self._programs.init(self.keys['init'], self.seeds, self.values)
-
-  def begin(self, state, step: int):
-    return jnp.zeros((len(self.members), self.steps_per_chunk), jnp.float32)
-
-  def piece(self, state, done, step: int, offset: int, count: int):
-    return self._programs.piece(state, done, self.keys['data'], jnp.int32(step),
-                                jnp.int32(offset), jnp.int32(count), self.values)
-
-  def finish(self, state, done, step: int):
-    return {'loss': jnp.mean(done, axis=1),
-            **self._programs.evaluate(state.params, self.values, self.keys['eval'])}
-
-  def evaluate(self, state):
-    return self._programs.evaluate(state.params, self.values, self.keys['eval'])
-
-  def rows(self, step: int, out) -> list[dict]:
-    rows = []
-    for m, member in enumerate(self.members):
-      row = {'step': step, 'member': m, **member}
-      for key, value in out.items():
-        value = np.asarray(value[m])
-        row[key] = (float(value) if value.ndim == 0
-                    else [float(f'{float(v):.7g}') for v in value])
-      rows.append(row)
-    return rows
-
-  def summary(self, out, diverged_M, history, wall_time_s: float) -> dict:
-    final = {k: np.round(np.asarray(v, np.float64), 7).tolist() for k, v in out.items()
-             if k != 'loss'}
-    final['learned'] = np.asarray(self.family.learned(final)).tolist()
-    diverged_M = np.asarray(diverged_M)
-    summary = {'family': self.config.family, 'members': self.members,
-               'tasks': self.family.tasks(), 'final': final,
-               'diverged': [{'member': int(m), 'step': int(diverged_M[m])}
-                            for m in np.flatnonzero(diverged_M >= 0)],
-               'learned_threshold': float(self.config.train.learned_threshold),
-               'steps': self.num_steps}
-    return dict(summary, **self.family.summarize(summary))
-
-  def result(self, summary: dict) -> str:
-    return self.family.result(summary)
-
-  def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
-    return self.family.table(results, members, tasks)
-
-
-class _FamilyPrograms(NamedTuple):
-  init: Callable  # (init_key, seeds [M], values) → FamilyState
-  piece: Callable  # (state, done, data_key, start, offset, count, values) → (state, done)
-  evaluate: Callable  # (params, values, eval_key) → the family's metrics, [M, …] each
-
-
-def _family_programs(family, steps_per_chunk: int) -> _FamilyPrograms:
-  """The jitted programs of a family's members: its single-member functions vmapped over the
-  members' state and traced values (keys, steps and offsets shared)."""
-  opt = family.optimizer()
-
-  def init_one(key, seed, member):
-    params = family.init(jax.random.fold_in(key, seed), member)
-    return FamilyState(params, optim.init(params, opt), jnp.int32(-1))
-
-  def step_one(state, member, data_key, step):
-    batch = family.batch_at(data_key, step, member)
-    loss, grads = jax.value_and_grad(lambda p: jnp.sum(family.split_loss(p, batch, member)))(
-        state.params)
-    return FamilyState(*optim.update(state.params, state.opt_state, state.diverged_at, grads,
-                                     loss, step, family.lr(member), opt)), loss
-
-  def piece_one(state, done, member, data_key, start, offset, count):
-    return train.run_steps(lambda s, j: step_one(s, member, data_key, start + j), state,
-                           steps_per_chunk, (done, offset, count))
-
-  def piece(state, done, data_key, start, offset, count, values):
-    return jax.vmap(piece_one, in_axes=(0, 0, 0, None, None, None, None))(
-        state, done, values, data_key, start, offset, count)
-  return _FamilyPrograms(init=jax.jit(jax.vmap(init_one, in_axes=(None, 0, 0))),
-                         piece=jax.jit(piece, donate_argnums=(0, 1)),
-                         evaluate=jax.jit(jax.vmap(family.evaluate, in_axes=(0, 0, None))))

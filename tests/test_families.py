@@ -1,4 +1,4 @@
-"""The Family interface and its population (``population.FamilyPopulation``): a family written
+"""The Family interface and its population (``family_population.FamilyPopulation``): a family written
 for one member trains, member by member, as a numpy reference of that member alone (Adam by
 hand); pieces equal the whole chunk; a diverging member is frozen alone; the registry finds the
 families by their modules and rejects an unknown one in one line."""
@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rarelearn import configlib, families, lm, loop, optim, population
+from rarelearn import configlib, families, family_population, lm, loop, optim
 from rarelearn.families import base
 from conftest import REPO
 
@@ -90,7 +90,7 @@ GRID = [(0.01, 1.0, 0), (0.03, 2.0, 1), (0.01, 0.5, 0)]
 
 
 def test_each_member_trains_as_a_numpy_reference_alone():
-  pop = population.FamilyPopulation(Regression(_config(GRID)))
+  pop = family_population.FamilyPopulation(Regression(_config(GRID)))
   out = loop.run(pop, None, progress=False)
   for m in range(len(GRID)):
     np.testing.assert_allclose(np.asarray(out.state.params['w'][m]), _numpy_member(pop, m, 12),
@@ -107,7 +107,7 @@ def test_each_member_trains_as_a_numpy_reference_alone():
 
 def test_pieces_equal_the_whole_chunk():
   """A chunk of 6 steps in pieces of 1, 2 and 3 steps: the same state and losses bit for bit."""
-  pop = population.FamilyPopulation(Regression(_config(GRID)))
+  pop = family_population.FamilyPopulation(Regression(_config(GRID)))
   whole = pop.chunk(pop.init(), 0)[0]
   state = pop.init()
   done = pop.begin(state, 0)
@@ -120,7 +120,7 @@ def test_pieces_equal_the_whole_chunk():
 def test_a_diverging_member_is_frozen_alone():
   """lr 1e30 makes member 1's first update non-finite: it keeps its initial parameters and
   records step 0; the others train as they would without it."""
-  pop = population.FamilyPopulation(Regression(_config([GRID[0], (1e30, 1e30, 1), GRID[2]])))
+  pop = family_population.FamilyPopulation(Regression(_config([GRID[0], (1e30, 1e30, 1), GRID[2]])))
   out = loop.run(pop, None, progress=False)
   assert out.summary['diverged'] == [{'member': 1, 'step': 0}]
   np.testing.assert_array_equal(np.asarray(out.state.params['w'][1]),
@@ -151,7 +151,7 @@ def test_an_mlp_member_trains_as_run_sweep_trains_it(spec):
   config.train.num_steps, config.train.steps_per_chunk = 40, 20
   config.population.layout, config.measure.every = 'padded', 0
   family = families.get(config.family).Family(config)
-  generic = loop.run(population.FamilyPopulation(family), None, progress=False)
+  generic = loop.run(family_population.FamilyPopulation(family), None, progress=False)
   sweep = loop.run(families.population(config), None, progress=False)
   for a, b in zip(jax.tree.leaves(generic.state.params), jax.tree.leaves(sweep.state.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
@@ -186,7 +186,7 @@ def test_a_ladder_member_trains_as_the_ladder_trains_it():
   for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):  # two rungs: d16, d32
     config.model[key] = config.model[key][:2]
   family = families.get(config.family).Family(config)
-  generic = loop.run(population.FamilyPopulation(family), None, progress=False)
+  generic = loop.run(family_population.FamilyPopulation(family), None, progress=False)
   ladder = loop.run(families.population(config), None, progress=False)
   members = family.members()
   for m, row in enumerate(members):

@@ -41,10 +41,12 @@ def get(name: str) -> types.ModuleType:
 
 
 def population(config):
-  """The population ``loop.run`` drives for a (validated) config: the family's own, or its
-  ``Family`` with the member axis added (``population.FamilyPopulation``)."""
+  """The population ``loop.run`` drives for a (validated) config: the family's own (its
+  module's ``population``), or its ``Family`` with the member axis added
+  (``family_population.FamilyPopulation``) — always where members intervene on their
+  updates."""
+  from rarelearn import family_population  # pylint: disable=g-import-not-at-top
   module = get(config.family)
-  if hasattr(module, 'population'):
+  if hasattr(module, 'population') and not family_population.intervening(config):
     return module.population(config)
-  from rarelearn import population as population_lib  # pylint: disable=g-import-not-at-top
-  return population_lib.FamilyPopulation(module.Family(config))
+  return family_population.FamilyPopulation(module.Family(config))

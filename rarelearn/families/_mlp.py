@@ -115,7 +115,7 @@ class Member(NamedTuple):
 
 class Family(base.Family):
   """An MLP family written for ONE member (``base.Family``): the view of a block-regression or
-  sparse-parity member that ``population.FamilyPopulation`` trains (the per-task loss split on
+  sparse-parity member that ``family_population.FamilyPopulation`` trains (the per-task loss split on
   which measurements and interventions work); ``run.Sweep`` stays the population that
   ``rarelearn.main`` runs, with its layouts, measurements and sharding. The same members, keys,
   batches and initialization as ``run.Sweep``'s (init ``fold_in(root, 0)`` folded with the

@@ -1,7 +1,7 @@
 """The Family interface: what differs between model families, written for ONE member.
 
 A family module (``rarelearn/families/<name>.py``, registered by its file name) defines
-``Family(base.Family)``. The population layer (``population.FamilyPopulation``) adds the member
+``Family(base.Family)``. The population layer (``family_population.FamilyPopulation``) adds the member
 axis once — ``jax.vmap`` over the traced per-member values ``member`` — jits a chunk of steps
 (one compiled program for every member: sizes are padded and masked, as ``DESIGN.md`` says) and
 runs the optimizer (``optim``: per-member lr, divergence freezing); the host loop (``loop.run``)

@@ -83,7 +83,7 @@ class Member(NamedTuple):
 class Family(base.Family):
   """One ladder member written for ``base.Family``: every rung's members in one program,
   padded to the largest rung's dims (masking is exact: ``models/transformer.py``), as
-  ``population.FamilyPopulation`` trains them — the view on which measurements and
+  ``family_population.FamilyPopulation`` trains them — the view on which measurements and
   interventions work. ``ladder.Ladder`` (what ``rarelearn.main`` runs) trains each rung in its
   own program instead. The same members (rung-major, then frequency, then seed), keys, batches
   and initialization as Ladder's, so a member trains as there to float32 rounding. Its tasks
