@@ -148,23 +148,27 @@ class Family(base.Family):
     return {'represented': learned.sum(axis=1).tolist()}
 
   def result(self, summary: dict) -> str:
+    """Features represented per group of members (their description but the seed), mean over
+    seeds."""
     groups: dict = {}
     for row, count in zip(summary['members'], summary['represented']):
-      groups.setdefault((row['hidden'], row['density']), []).append(count)
-    return (f'features represented (‖W_i‖ > {self.config.train.learned_threshold:g}) by hidden '
-            'size and density: ' + ', '.join(f'm {m} p {d:g}: {np.mean(c):g}'
-                                             for (m, d), c in groups.items()))
+      key = ', '.join(f'{k} {v:g}' if isinstance(v, float) else f'{k} {v}'
+                      for k, v in row.items() if k not in ('member', 'seed'))
+      groups.setdefault(key, []).append(count)
+    return (f'features represented (‖W_i‖ > {self.config.train.learned_threshold:g}): '
+            + '; '.join(f'{key}: {np.mean(c):g}' for key, c in groups.items()))
 
   def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
-    """Members × features: ‖W_i‖ ('*' represented)."""
-    head = ['member', 'hidden', 'density', 'seed']
-    lines = ['  '.join(f'{h:>7}' for h in head) + '  ' + ' '.join(f'{f"f{k}":>5}'
-                                                                   for k in tasks)]
+    """Members (their description) × features: ‖W_i‖ ('*' represented)."""
+    head = [k for k, v in results[0].items() if not isinstance(v, list)]
+    cell = lambda v: f'{v:g}' if isinstance(v, float) else str(v)
+    width = {h: max(7, len(h)) for h in head}
+    lines = ['  '.join(f'{h:>{width[h]}}' for h in head) + '  ' + ' '.join(f'{f"f{k}":>5}'
+                                                                           for k in tasks)]
     for m in members:
       r = results[m]
       cells = ' '.join(f'{r["norm"][k]:4.2f}{"*" if r["learned"][k] else " "}' for k in tasks)
-      lines.append('  '.join(f'{v!s:>7}' for v in (m, r['hidden'], f'{r["density"]:g}',
-                                                   r['seed'])) + '  ' + cells)
+      lines.append('  '.join(f'{cell(r[h]):>{width[h]}}' for h in head) + '  ' + cells)
     return '\n'.join(lines)
 
   def flops_per_step(self, row: dict) -> float:
