@@ -38,6 +38,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.density = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)  # 1 − S: one member group each
   c.data.zipf = 0.0  # feature i present with probability density · (i + 1)^-zipf
   c.data.importance = 0.7  # I_i = importance^i
+  c.data.upweight_feature = -1  # this feature's probability × upweight_factor (-1: none)
+  c.data.upweight_factor = 1.0
 
   c.eval = ml_collections.ConfigDict()
   c.eval.examples = 20_000  # per evaluation of a member (the same examples every time)

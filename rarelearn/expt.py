@@ -163,11 +163,15 @@ def provenance() -> dict:
           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
 
+MULTI_ARM = ('ladder_controls', 'interference_interventions')  # one JSON per arm
+
+
 def script_of(result_path: str) -> str:
   """``experiments/<name>.py`` for a committed result ``docs/results/<name>_<date>.json`` (the
-  JSONs of ladder_controls' arms, ``ladder_controls_<arm>_<date>.json``, are all its)."""
+  JSONs of a ``MULTI_ARM`` script's arms, ``<name>_<arm>_<date>.json``, are all its)."""
   name = re.sub(r'_\d{4}-\d\d-\d\d\w?\.json$', '', os.path.basename(result_path))
-  return f'experiments/{"ladder_controls" if name.startswith("ladder_controls_") else name}.py'
+  name = next((s for s in MULTI_ARM if name.startswith(f'{s}_')), name)
+  return f'experiments/{name}.py'
 
 
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:

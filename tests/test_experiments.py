@@ -706,3 +706,31 @@ def test_superposition_numbers_equal_the_runs_final_norms(tmp_path_factory):
                                [freqs[rep[m]].min() if rep[m].any() else 0.4 for m in mine])
   assert [c['kind'] for c in results['claims']] == ['claim'] * 8
   assert all(c['seeds'] == 2 for c in results['claims'])
+
+
+def test_intervention_claims_equal_the_runs_final_norms(tmp_path):
+  """experiments/interference_interventions.py --smoke --family=superposition: each claim's
+  per-seed values recomputed from the runs' summary.json (‖W_14‖ > 0.5 of the members of that
+  size, intervention and strength), the up-weighted run's from its own."""
+  module = _module('interference_interventions')
+  module.main(['--workdir', str(tmp_path), '--smoke', '--family=superposition'])
+  with open(tmp_path / 'interference_interventions_superposition.json') as f:
+    results = json.load(f)
+  assert (tmp_path / 'interference_interventions_superposition.png').stat().st_size > 10_000
+
+  def represented(run, hidden, kind=None, strength=None):
+    with open(tmp_path / 'superposition' / run / 'summary.json') as f:
+      summary = json.load(f)
+    rows = sorted((r['seed'], m) for m, r in enumerate(summary['members'])
+                  if r['hidden'] == hidden and r.get('intervention', None) in (kind, None)
+                  and strength in (None, r.get('strength')))
+    return [float(summary['final']['norm'][m][14] > 0.5) for _, m in rows]
+  want = {'small_plain_misses': represented('interventions', 4, 'none'),
+          'protect_learns': represented('interventions', 4, 'protect'),
+          'control_does_not': represented('interventions', 4, 'control'),
+          'large_plain_learns': represented('interventions', 8, 'none'),
+          'disturb_loses': represented('disturb', 8, 'disturb', 0.1),
+          'upweighted_learns': represented('upweighted', 4)}
+  got = {c['name'].replace('superposition_', ''): c['per_seed'] for c in results['claims']}
+  assert got == want and all(len(v) == 2 for v in want.values())
+  assert results['per_seed']['large disturb 0.01'] == represented('disturb', 8, 'disturb', 0.01)

@@ -52,6 +52,10 @@ def test_split_loss_and_gradient_equal_a_numpy_oracle():
   big = np.asarray(fam.batch_at(jax.random.key(3), 0, member, size=20_000))
   assert abs((big > 0).mean() - 0.4) < 0.01 and abs(big[big > 0].mean() - 0.5) < 0.01
   assert fam.num_params({'hidden': 3}) == 3 * 6 + 6
+  up = _family(model__hidden=(3, 5), model__features=6, data__upweight_feature=1,
+               data__upweight_factor=2.0)
+  probs = up.member_values([{'hidden': 3, 'density': 0.4, 'seed': 0}]).probs[0]
+  np.testing.assert_allclose(probs, [0.4, 0.8, 0.4, 0.4, 0.4, 0.4])
   assert fam.flops_per_step({'hidden': 3}) == 12 * 256 * 3 * 6
 
 

@@ -10,8 +10,8 @@ of the loss, I_i E(x_i − x'_i)², is its task loss (``split_loss``: the loss i
 Members: hidden sizes ``model.hidden`` × densities ``data.density`` × ``model.seeds`` seeds
 (hidden-major, then density, then seed). A member's feature probabilities are
 p_i = density · (i + 1)^(−``data.zipf``) (zipf 0: every feature 1 − S = density, as Elhage et
-al.; zipf > 0: frequencies spread as the paper's tasks are) and its importances
-I_i = ``data.importance``^i. Every member is padded to the largest hidden size: the rows of W
+al.; zipf > 0: frequencies spread as the paper's tasks are; ``data.upweight_feature``'s times
+``data.upweight_factor``, at most 1) and its importances I_i = ``data.importance``^i. Every member is padded to the largest hidden size: the rows of W
 beyond its own m are zero and masked in the forward pass, so their gradient and update are
 exactly zero and the member trains as a model of size m alone. W starts normal with std
 ``model.init_norm`` / √m, so every column starts with ‖W_i‖ ≈ ``init_norm`` (0.25) at every m —
@@ -65,6 +65,8 @@ class Family(base.Family):
       'data.density': rules.tuple_of(rules.number(gt=0, le=1), 'a non-empty tuple of '
                                          'probabilities in (0, 1], one member group each'),
       'model.init_norm': rules.number(gt=0), 'data.zipf': rules.number(ge=0),
+      'data.upweight_feature': rules.integer(-1, note='-1: none'),
+      'data.upweight_factor': rules.number(gt=0),
       'data.importance': rules.number(gt=0, le=1),
       'eval.examples': rules.integer(), 'optimizer.name': rules.one_of(optim.OPTIMIZERS),
       'optimizer.schedule': rules.one_of(optim.SCHEDULES), 'seed': rules.integer(0)}
@@ -78,6 +80,9 @@ class Family(base.Family):
 
   @classmethod
   def check(cls, config) -> None:
+    if config.data.upweight_feature >= config.model.features:
+      configlib.fail('data.upweight_feature', config.data.upweight_feature, 'a feature index '
+                     f'below model.features={config.model.features}, or -1')
     if max(config.model.hidden) > config.model.features:
       configlib.fail('model.hidden', config.model.hidden, 'hidden sizes of at most '
                      f'model.features={config.model.features}')
@@ -88,10 +93,19 @@ class Family(base.Family):
             for d in c.data.density for s in range(c.model.seeds)]
 
   def member_values(self, rows: list[dict]) -> Member:
-    probs = [_probabilities(r['density'], self.config.data.zipf, self.n) for r in rows]
+    probs = [self._probabilities(r['density']) for r in rows]
     return Member(hidden=jnp.asarray([r['hidden'] for r in rows], jnp.int32),
                   probs=jnp.asarray(np.stack(probs), jnp.float32),
                   lr=jnp.full((len(rows),), self.config.optimizer.lr, jnp.float32))
+
+  def _probabilities(self, density: float) -> np.ndarray:
+    """[K] each feature's probability; ``data.upweight_feature``'s times
+    ``data.upweight_factor`` (at most 1)."""
+    probs = _probabilities(density, self.config.data.zipf, self.n)
+    j = self.config.data.upweight_feature
+    if j >= 0:
+      probs[j] = min(1.0, probs[j] * self.config.data.upweight_factor)
+    return probs
 
   def init(self, key, member: Member) -> Params:
     std = self.config.model.init_norm / jnp.sqrt(member.hidden.astype(jnp.float32))
