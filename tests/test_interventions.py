@@ -10,11 +10,11 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from rarelearn import configlib, family_population, interventions, loop, optim
 from rarelearn import families
+from rarelearn import main as rarelearn_main
 from conftest import REPO
 
 RNG = np.random.default_rng(0)
@@ -130,28 +130,44 @@ def test_a_bad_intervention_is_one_line():
     families.population(config)
 
 
-@pytest.mark.parametrize('spec', ['superposition.py:smoke', 'sweep.py:smoke', 'msp.py:smoke',
-                                  'olmo_tiny.py:smoke'])
-def test_every_family_intervenes_through_main(tmp_path, spec):
-  """``python -m rarelearn.main`` with ``--config.intervention.kinds``: none, protect and control
-  side by side in one population of every family; the rows carry each member's intervention
-  and the interference before and after it."""
-  wd = str(tmp_path / 'wd')
-  steps = ['--config.train.num_steps=20', '--config.train.steps_per_chunk=10']
+def _steps(spec: str) -> list[str]:
+  out = ['--config.train.num_steps=20', '--config.train.steps_per_chunk=10',
+         '--config.intervention.kinds=("none","protect","control")']
   if spec.startswith('olmo'):  # its first rung only, one frequency
-    steps += ['--config.model.names=("d16",)', '--config.model.d_model=(16,)',
-              '--config.model.num_heads=(2,)', '--config.model.mlp=(64,)',
-              '--config.model.depth=(1,)', '--config.task.frequencies=(0.5,)']
+    out += ['--config.model.names=("d16",)', '--config.model.d_model=(16,)',
+            '--config.model.num_heads=(2,)', '--config.model.mlp=(64,)',
+            '--config.model.depth=(1,)', '--config.task.frequencies=(0.5,)']
   if spec.startswith(('sweep', 'msp')):
-    steps += ['--config.measure.every=0']
-  proc = subprocess.run(
-      [sys.executable, '-m', 'rarelearn.main', f'--config={os.path.join(REPO, "configs", spec)}',
-       f'--workdir={wd}', '--noprogress', *steps,
-       '--config.intervention.kinds=("none","protect","control")'],
-      cwd=REPO, capture_output=True, text=True, timeout=600)
-  assert proc.returncode == 0, proc.stderr
+    out += ['--config.measure.every=0']
+  return out
+
+
+def _check_rows(wd: str) -> None:
   rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
   last = [r for r in rows if r['step'] == 20]
   assert [r['intervention'] for r in last[:3]] == ['none', 'protect', 'control']
   none, protect = last[0]['interference'], last[1]['interference']
   assert none[0] == none[1] and len(protect) == 2
+
+
+def test_the_command_line_intervenes(tmp_path):
+  """``python -m rarelearn.main --config.intervention.kinds=…``: none, protect and control side
+  by side in one population; the rows carry each member's intervention and the interference
+  before and after it."""
+  spec, wd = os.path.join(REPO, 'configs', 'superposition.py:smoke'), str(tmp_path / 'wd')
+  proc = subprocess.run([sys.executable, '-m', 'rarelearn.main', f'--config={spec}',
+                         f'--workdir={wd}', '--noprogress', *_steps('superposition')],
+                        cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr
+  _check_rows(wd)
+
+
+@pytest.mark.parametrize('spec', ['sweep.py:smoke', 'msp.py:smoke', 'olmo_tiny.py:smoke'])
+def test_every_family_intervenes_through_main(tmp_path, spec):
+  """The other families through ``rarelearn.main``'s entry (``main.train``) with the command
+  line's flags read as the command line reads them (``configlib.from_command_line``)."""
+  config = configlib.from_command_line([f'--config={os.path.join(REPO, "configs", spec)}',
+                                        *_steps(spec)])
+  wd = str(tmp_path / 'wd')
+  rarelearn_main.train(config, wd, progress=False)
+  _check_rows(wd)

@@ -62,7 +62,8 @@ def test_split_loss_and_gradient_equal_a_numpy_oracle():
 def test_a_padded_member_trains_as_its_size_alone():
   """m = 2 beside m = 4 (padded to 4 rows) against m = 2 alone: the same W on its rows to float
   rounding (the shapes of the matmuls differ), exactly zero on the padding."""
-  grid = dict(data__density=(0.3,), model__seeds=1, train__num_steps=200)
+  grid = dict(data__density=(0.3,), model__seeds=1, train__num_steps=200,
+              train__steps_per_chunk=100)
   both = families.population(_family(model__hidden=(2, 4), **grid).config)
   alone = families.population(_family(model__hidden=(2,), **grid).config)
   w_both, w_alone = (np.asarray(loop.run(p, None, progress=False).state.params.W)
