@@ -5,8 +5,9 @@ rare task is learned or lost — the causal test the paper does not make.
     python experiments/interference_interventions.py --workdir=DIR --family=FAMILY [--seeds=5]
                                                      [--smoke]
 
-FAMILY is ``superposition`` or ``block_regression`` (the parity peer and the CPU ladder follow as
-arms of their own, with their claims committed before their runs), or ``all``. Each trains, in
+FAMILY is ``superposition``, ``block_regression``, ``sparse_parity`` or ``token_ladder`` (the
+last two added, with their claims, after the first two had run and before any run of theirs), or
+``all``. Each trains, in
 resumable workdirs under ``DIR/<family>/``: ``interventions``, one population of the family's
 members at a small and a larger size × the interventions none, protect and control (strength 1)
 side by side in one program (``rarelearn/interventions.py``: the update changed on the loss
@@ -26,12 +27,25 @@ frequency raised. It writes ``DIR/interference_interventions_<family>.json`` and
   a width below the input dimension, where keeping the task is not guaranteed by rank; small
   width 32, larger width 64; expressivity: width 32 with π_6 × 2 (``mixture.schedule =
   'upweight'``; the theory's critical width then 16). Learned: ℓ_6 = 1 − L_6 ≥ 0.5.
+- ``sparse_parity`` (configs/msp.py: 50 subtasks, Zipf 1.4, 30,000 steps; 3 seeds by default,
+  ``--seeds``): target subtask 6, which width 64 learned in none of 5 seeds and width 128 in all
+  (``docs/results/peer_michaud_msp_2026-12-06.json``: 4–6 and 7–9 subtasks learned, in frequency
+  order); small width 64, larger width 128; expressivity: width 64 with π_6 × 4. Learned: the
+  score 1 − test loss in bits ≥ 0.9 (``train.learned_threshold``).
+- ``token_ladder`` (configs/olmo_tiny.py, T_CMP, 2,000 steps, each rung at its ladder lr; 3 seeds
+  by default): the injected task (task 0) at f = 0.2 instances per sequence, which d32 does not
+  learn (test accuracy 0.0105) and d128 does (0.864) in Fig. 5's run
+  (``docs/results/fig5_olmo_heatmap_2026-12-01.json``); small d32, larger d128 (each member padded
+  to d128 in one program); expressivity: d32 at f = 0.5 (× 2.5). Learned: test accuracy ≥ 0.8.
 
 Claims, fixed before any run of this script (per seed, then the mean over ``--seeds`` seeds;
 ``ci95`` the Student t 95% interval of the mean, ``rarelearn.claims``; for a 0/1 statistic
 "ci95 above 0.5" means in every seed of 3 or more unless they disagree, "below 0.5" in none).
 For superposition the per-seed statistic is 1 if the target is represented, else 0; for the
-toy it is the target's score ℓ_6. With <f> the family (``superposition``, ``block_regression``):
+toy it is the target's score ℓ_6; for sparse parity the target's score; for the ladder the test
+accuracy; each compared with its family's threshold t (0.5, 0.5, 0.9, 0.8) where the claims
+below say 0.5. With <f> the family (``superposition``, ``block_regression``, ``sparse_parity``,
+``token_ladder``):
 - ``<f>_small_plain_misses``: the small size, no intervention, does not learn the target: ci95
   below 0.5 (the premise);
 - ``<f>_protect_learns``: the small size with ``protect`` learns it: ci95 above 0.5 (removing
@@ -50,8 +64,9 @@ all hold with both premises; expressivity is the cause when protect does not hol
 up-weighted check does.
 
 Reported beside them (observations, not claims): the cost to the other tasks (superposition: the
-features other than the target represented, protect minus none; the toy: the π-weighted loss of
-the other tasks, protect minus none, per seed) and the measured first-order interference of the
+features other than the target represented, protect minus none; the toy and sparse parity: the
+π-weighted loss of the other tasks, protect minus none, per seed; the ladder: the background
+loss, protect minus none) and the measured first-order interference of the
 other tasks' update with the target before and after each intervention (``interference`` in the
 metrics rows).
 
@@ -62,8 +77,9 @@ is correlational; it reports no intervention on the update. Orthogonal gradient 
 continual and multitask learning; neither asks whether protection lets a small model learn a
 rare task.
 
-Runtime on a 2-core CPU with 5 seeds: superposition about 15 minutes, block_regression about 10
-(``--smoke``: seconds; not the figure's numbers).
+Runtime on a 2-core CPU with 5 seeds: superposition about 15 minutes, block_regression about 10;
+sparse_parity and token_ladder (3 seeds) a few hours each, by estimate (``--smoke``: seconds;
+not the figure's numbers).
 """
 from __future__ import annotations
 
@@ -87,7 +103,13 @@ KINDS = ('none', 'protect', 'control')  # at strength 1, on both sizes
 DISTURB = (0.01, 0.1)  # disturb's strengths, on the larger size; the claim's is 0.1
 # family: (config, target, small size, larger size, size field, up-weighting factor)
 ARMS = {'superposition': ('superposition.py:zipf', 14, 4, 8, 'hidden', 4.0),
-        'block_regression': ('sweep.py', 6, 32, 64, 'width', 2.0)}
+        'block_regression': ('sweep.py', 6, 32, 64, 'width', 2.0),
+        'sparse_parity': ('msp.py', 6, 64, 128, 'width', 4.0),
+        'token_ladder': ('olmo_tiny.py', 0, 'd32', 'd128', 'rung', 2.5)}
+THRESHOLD = {'superposition': 0.5, 'block_regression': 0.5, 'sparse_parity': 0.9,
+             'token_ladder': 0.8}  # the claims' threshold of the per-seed statistic
+DEFAULT_SEEDS = {'sparse_parity': 3, 'token_ladder': 3}  # without --seeds; else 5
+LADDER_FREQUENCY = 0.2  # the ladder's target frequency (instances per sequence)
 
 
 def _config(family: str, run: str, seeds: int, smoke: bool):
@@ -99,6 +121,12 @@ def _config(family: str, run: str, seeds: int, smoke: bool):
     config.model.hidden, config.model.seeds = sizes, seeds
     if run == 'upweighted':
       config.data.upweight_feature, config.data.upweight_factor = target, factor
+  elif family == 'token_ladder':
+    keep = [list(config.model.names).index(name) for name in sizes]
+    for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):
+      config.model[key] = tuple(config.model[key][i] for i in keep)
+    config.model.seeds = seeds
+    config.task.frequencies = (LADDER_FREQUENCY * (factor if run == 'upweighted' else 1.0),)
   else:
     config.population.widths, config.population.seeds = sizes, seeds
     config.measure.every = 0
@@ -131,6 +159,8 @@ def learned_by_seed(family: str, summary: dict, size: int, kind: str | None,
   final = summary['final']
   if family == 'superposition':
     return np.asarray([float(final['norm'][m][target] > 0.5) for m, _ in rows])
+  if family == 'token_ladder':
+    return np.asarray([final['test_accuracy'][m] for m, _ in rows])
   return np.asarray([1.0 - final['task_loss'][m][target] for m, _ in rows])
 
 
@@ -144,6 +174,8 @@ def cost_by_seed(family: str, config, summary: dict, size: int) -> np.ndarray:
                    if r[field] == size and r['intervention'] == kind])
     if family == 'superposition':
       values = [sum(final['learned'][m]) - final['learned'][m][target] for _, m in rows]
+    elif family == 'token_ladder':  # the background's loss
+      values = [final['background_loss'][m] for _, m in rows]
     else:
       freqs = configlib.frequencies(config)
       others = np.arange(len(freqs)) != target
@@ -155,7 +187,9 @@ def cost_by_seed(family: str, config, summary: dict, size: int) -> np.ndarray:
 
 def intervention_claims(family: str, stats: dict) -> list[dict]:
   f = family
-  unit = 'represented (‖W_14‖ > 0.5), 1 or 0' if f == 'superposition' else 'score ℓ_6'
+  unit = {'superposition': 'represented (‖W_14‖ > 0.5), 1 or 0', 'block_regression':
+          'score ℓ_6', 'sparse_parity': 'score of subtask 6 (1 − test loss in bits)',
+          'token_ladder': 'test accuracy of T_CMP'}[f]
   rows = [('small_plain_misses', 'the small size misses the target', 'small', 'none', 'below'),
           ('protect_learns', 'protect lets the small size learn it', 'small', 'protect', 'above'),
           ('control_does_not', 'a random-direction control does not', 'small', 'control',
@@ -168,7 +202,7 @@ def intervention_claims(family: str, stats: dict) -> list[dict]:
   out = []
   for name, statement, size, kind, side in rows:
     out.append(claims.over_seeds(f'{f}_{name}', statement, f'the target per seed: {unit}',
-                                 stats[size, kind], **{side: 0.5}))
+                                 stats[size, kind], **{side: THRESHOLD[f]}))
   return out
 
 
@@ -203,7 +237,7 @@ def figure(family: str, stats: dict):
   ax.bar(range(len(labels)), means, color=['C0' if 'small' in lab else 'C1' for lab in labels])
   for i, v in enumerate(stats.values()):
     ax.scatter([i] * len(v), v, color='k', s=8, zorder=3)
-  ax.axhline(0.5, color='k', lw=0.5, ls='--')
+  ax.axhline(THRESHOLD[family], color='k', lw=0.5, ls='--')
   ax.set_xticks(range(len(labels)), labels, rotation=45, ha='right', fontsize=8)
   ax.set_ylabel('the target per seed')
   ax.set_title(f'{family}: interventions on the target\'s direction')
@@ -214,7 +248,7 @@ def figure(family: str, stats: dict):
 def run_family(family: str, args) -> dict:
   t0 = time.time()
   folder = os.path.join(args.workdir, family)
-  seeds = 2 if args.smoke else args.seeds
+  seeds = 2 if args.smoke else args.seeds or DEFAULT_SEEDS.get(family, 5)
   configs = {run: _config(family, run, seeds, args.smoke)
              for run in ('interventions', 'disturb', 'upweighted')}
   runs = {run: _run(c, os.path.join(folder, run), not args.smoke) for run, c in configs.items()}
@@ -235,7 +269,7 @@ def run_family(family: str, args) -> dict:
 def main(argv=None) -> dict:
   def flags(parser):
     parser.add_argument('--family', default='all', choices=(*ARMS, 'all'))
-    expt.seeds_flag(parser, 5, 'member')
+    expt.seeds_flag(parser, None, 'member (default 5; 3 for sparse_parity and token_ladder)')
   args = expt.parse_args(NAME, __doc__, argv, extra=flags)
   families_ = list(ARMS) if args.family == 'all' else [args.family]
   return {f: run_family(f, args) for f in families_}
