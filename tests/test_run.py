@@ -140,7 +140,7 @@ STOP_DEADLINE_S = 3.0  # the test's --stop_deadline_s: pieces of about 1 s
 KILL_CASES = [('msp.py:smoke', 30000, 10000, 10000, [signal.SIGTERM, signal.SIGKILL]),
               ('sweep.py:smoke', 18000, 9000, 9000, [signal.SIGTERM]),
               ('olmo_tiny.py:smoke', 600, 300, 300, [signal.SIGTERM]),
-              ('superposition.py:smoke', 2000, 500, 500, [signal.SIGKILL])]
+              ('superposition.py:smoke', 1000, 250, 250, [signal.SIGKILL])]
 
 
 @pytest.mark.parametrize('spec,num_steps,chunk,first,signals', KILL_CASES,
