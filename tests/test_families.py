@@ -1,5 +1,5 @@
-"""The Family interface and its population (``family_population.FamilyPopulation``): a family written
-for one member trains, member by member, as a numpy reference of that member alone (Adam by
+"""The Family interface and its population (``family_population.FamilyPopulation``): a family
+written for one member trains, member by member, as a numpy reference of that member alone (Adam by
 hand); pieces equal the whole chunk; a diverging member is frozen alone; the registry finds the
 families by their modules and rejects an unknown one in one line."""
 import os

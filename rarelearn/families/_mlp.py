@@ -115,9 +115,10 @@ class Member(NamedTuple):
 
 class Family(base.Family):
   """An MLP family written for ONE member (``base.Family``): the view of a block-regression or
-  sparse-parity member that ``family_population.FamilyPopulation`` trains (the per-task loss split on
-  which measurements and interventions work); ``run.Sweep`` stays the population that
-  ``rarelearn.main`` runs, with its layouts, measurements and sharding. The same members, keys,
+  sparse-parity member that ``family_population.FamilyPopulation`` trains (the per-task loss
+  split on which measurements and interventions work); ``run.Sweep`` stays the population that
+  ``rarelearn.main`` runs (without interventions), with its layouts, measurements and sharding.
+  The same members, keys,
   batches and initialization as ``run.Sweep``'s (init ``fold_in(root, 0)`` folded with the
   seed, data 1, evaluation 2), so a member trains as ``run.Sweep``'s padded member does, to
   float32 rounding (the loss is summed by task here, averaged over the batch there).
@@ -239,5 +240,6 @@ def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
               task=f'task {r}' if swept else 'every task at its own frequency',
               threshold=float(summary['learned_threshold']), size_unit='parameters',
               base_frequency=float(base[r]) if swept else None, train_instances=None,
-              theory_config=config if swept and families.get(config.family).HAS_THEORY else None, wall_time_s=summary.get('wall_time_s'))
+              theory_config=config if swept and families.get(config.family).HAS_THEORY
+              else None, wall_time_s=summary.get('wall_time_s'))
   return records, meta

@@ -11,9 +11,10 @@ Members: hidden sizes ``model.hidden`` × densities ``data.density`` × ``model.
 (hidden-major, then density, then seed). A member's feature probabilities are
 p_i = density · (i + 1)^(−``data.zipf``) (zipf 0: every feature 1 − S = density, as Elhage et
 al.; zipf > 0: frequencies spread as the paper's tasks are; ``data.upweight_feature``'s times
-``data.upweight_factor``, at most 1) and its importances I_i = ``data.importance``^i. Every member is padded to the largest hidden size: the rows of W
-beyond its own m are zero and masked in the forward pass, so their gradient and update are
-exactly zero and the member trains as a model of size m alone. W starts normal with std
+``data.upweight_factor``, at most 1) and its importances I_i = ``data.importance``^i. Every
+member is padded to the largest hidden size: the rows of W beyond its own m are zero and masked
+in the forward pass, so their gradient and update are exactly zero and the member trains as a
+model of size m alone. W starts normal with std
 ``model.init_norm`` / √m, so every column starts with ‖W_i‖ ≈ ``init_norm`` (0.25) at every m —
 below the 0.5 threshold: a represented feature is one that training grew (Elhage et al.'s code
 draws W Xavier-normal over its [models, n, m] tensor, which at n = 20, m = 5 and 10 models gives
