@@ -35,8 +35,8 @@ class Sweep(population.Population):
 
   What a run derives from its config (and ``inspect`` again after): ``hp``, ``grid`` (the
   ``population.Members``), ``freqs`` (the configured π [K]), ``freqs_MxK`` (each member's own
-  π), ``spectra`` (None where the family has none), ``spec``, ``member_spec`` (log_freqs_K [M, K] when
-  members differ in π), ``schedule`` and ``mixture_axis`` (``configlib.member_schedules``),
+  π), ``spectra`` (None where the family has none), ``spec``, ``member_spec`` (log_freqs_K
+  [M, K] when members differ in π), ``schedule`` and ``mixture_axis`` (``configlib.member_schedules``),
   ``eval_batch`` and the ``keys`` (init, data, eval, measure)."""
   figure_files = {'phase_diagram.png': plots.phase_diagram, 'task_curves.png': plots.task_curves}
 

@@ -4,8 +4,8 @@ A family module (``rarelearn/families/<name>.py``, registered by its file name) 
 ``Family(base.Family)``. The population layer (``family_population.FamilyPopulation``) adds the
 member axis once — ``jax.vmap`` over the traced per-member values ``member`` — jits a chunk of
 steps (one compiled program for every member: sizes are padded and masked, as ``DESIGN.md``
-says) and runs the optimizer (``optim``: per-member lr, divergence freezing); the host loop (``loop.run``)
-drives it. A family never sees a member axis, a layout or a mesh.
+says) and runs the optimizer (``optim``: per-member lr, divergence freezing); the host loop
+(``loop.run``) drives it. A family never sees a member axis, a layout or a mesh.
 
 Shape letters (rarelearn/__init__.py): B batch, K tasks (a family's units of evaluation: block
 regression's tasks, parity's subtasks, superposition's features).
