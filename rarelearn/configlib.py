@@ -253,6 +253,12 @@ def task_schedule(config, freqs, setting: dict | None = None) -> mixture.Mixture
                            int(config.train.batch_size), int(m.offset))
 
 
+def member_schedule(config, freqs, setting: dict) -> mixture.Mixture:
+  """One member's own task schedule: its injection, or i.i.d. draws from its π
+  (``mixture.iid``, which draws exactly the batches a run without a schedule would)."""
+  return task_schedule(config, freqs, setting) or mixture.iid(freqs)
+
+
 def member_schedules(config, members: population.Members
                      ) -> tuple[np.ndarray, mixture.Mixture | None, int | None]:
   """(π of every member [M × K], the task schedule, its member axis) for ``make_chunk``.
@@ -263,8 +269,7 @@ def member_schedules(config, members: population.Members
   freqs_MxK = np.stack([frequencies(config, s) for s in members.settings])
   if shared_data(config):
     return freqs_MxK, task_schedule(config, freqs_MxK[0]), None
-  schedules = [task_schedule(config, f, s) or mixture.iid(f)
-               for f, s in zip(freqs_MxK, members.settings)]
+  schedules = [member_schedule(config, f, s) for f, s in zip(freqs_MxK, members.settings)]
   return freqs_MxK, mixture.stack(schedules), 0
 
 

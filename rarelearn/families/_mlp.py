@@ -146,7 +146,7 @@ class Family(base.Family):
                   lr=jnp.asarray([float(s.get('lr', self.config.optimizer.lr)) for s in settings],
                                  jnp.float32),
                   log_freqs_K=jnp.log(jnp.asarray(np.stack(freqs), jnp.float32)),
-                  mix=mixture.stack([configlib.task_schedule(self.config, f, s) or mixture.iid(f)
+                  mix=mixture.stack([configlib.member_schedule(self.config, f, s)
                                      for f, s in zip(freqs, settings)]))
 
   def _spec(self, member: Member):

@@ -98,7 +98,7 @@ class Family:
 
   def table(self, results: list[dict], members: list[int], tasks: list[int]) -> str:
     """The members × tasks table ``rarelearn.inspect`` prints: task_loss ('*' learned)."""
-    described = [k for k in results[0] if k not in ('member', *self.config_metrics(results))]
+    described = [k for k, v in results[0].items() if k != 'member' and not isinstance(v, list)]
     head = '  '.join(f'{h:>8}' for h in described) + '  ' + ' '.join(f'{f"t{k}":>7}'
                                                                        for k in tasks)
     lines = [head]
@@ -108,11 +108,6 @@ class Family:
                        for k in tasks)
       lines.append('  '.join(f'{r[h]!s:>8}' for h in described) + '  ' + cells)
     return '\n'.join(lines)
-
-  @staticmethod
-  def config_metrics(results: list[dict]) -> list[str]:
-    """The keys of a result that hold per-task lists (not the member's description)."""
-    return [k for k, v in results[0].items() if isinstance(v, list)]
 
   def flops_per_step(self, row: dict) -> float:
     raise NotImplementedError
