@@ -41,27 +41,27 @@ CONFIGS = os.path.join(REPO, 'configs')
 OTHER_CPU_ATOL = 1e-6  # e.g. the ladder smoke moved by 4.8e-7 from one x86-64 CPU to another
 
 
-def _sweep(spec):
-  from rarelearn import configlib, run  # pylint: disable=g-import-not-at-top
+def _run(spec) -> tuple[dict, list[dict]]:
+  """The summary and metrics rows of ``spec`` trained end to end (``rarelearn.train``)."""
+  import rarelearn  # pylint: disable=g-import-not-at-top
+  from rarelearn.core import configlib  # pylint: disable=g-import-not-at-top
+  from rarelearn.runtime import workdir  # pylint: disable=g-import-not-at-top
   with tempfile.TemporaryDirectory() as wd:
-    summary = run.train_and_evaluate(configlib.load_config_file(spec), wd, progress=False)
-  return {'task_loss': summary['final']['task_loss']}
+    summary = rarelearn.train(configlib.load_config_file(spec), wd, progress=False).summary
+    return summary, workdir.read_metrics(wd)
+
+
+def _sweep(spec):
+  return {'task_loss': _run(spec)[0]['final']['task_loss']}
 
 
 def _ladder(spec):
-  from rarelearn import configlib, main  # pylint: disable=g-import-not-at-top
-  with tempfile.TemporaryDirectory() as wd:
-    main.train(configlib.load_config_file(spec), wd, progress=False)
-    with open(os.path.join(wd, 'summary.json')) as f:
-      return json.load(f)['final']
+  return _run(spec)[0]['final']
 
 
 def _msp(spec):
-  from rarelearn import configlib, run, workdir  # pylint: disable=g-import-not-at-top
-  config = configlib.load_config_file(spec)
-  with tempfile.TemporaryDirectory() as wd:
-    summary = run.train_and_evaluate(config, wd, progress=False)
-    last = [r['loss'] for r in workdir.read_metrics(wd) if r['step'] == config.train.num_steps]
+  summary, rows = _run(spec)
+  last = [r['loss'] for r in rows if r['step'] == summary['steps']]
   return {'task_loss_bits': summary['final']['task_loss'], 'train_loss': last}
 
 
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
   parser.add_argument('--only', nargs='*', choices=sorted(ENTRIES), default=None)
   args = parser.parse_args(argv)
   names = args.only or list(ENTRIES)
-  from rarelearn import workdir  # pylint: disable=g-import-not-at-top
+  from rarelearn.runtime import workdir  # pylint: disable=g-import-not-at-top
   if args.record:
     import jax  # pylint: disable=g-import-not-at-top
     goldens = load() if os.path.exists(GOLDENS) else {'entries': {}}

@@ -16,19 +16,23 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from rarelearn import configlib, expt, ladder, workdir  # pylint: disable=wrong-import-position
+import rarelearn
+from rarelearn import expt
+from rarelearn.core import configlib
+from rarelearn.population import ladder
+from rarelearn.runtime import workdir  # pylint: disable=wrong-import-position
 
 
 def main() -> None:
   spec = os.path.join(REPO, 'configs', 'olmo_tiny.py:smoke')
-  whole = ladder.train(configlib.load_config_file(spec), progress=False)
+  whole = ladder.grid(rarelearn.train(configlib.load_config_file(spec), progress=False))
   grouped = configlib.load_config_file(spec)
   grouped.model.group_size, grouped.train.offload = 1, True
   with tempfile.TemporaryDirectory() as tmp:
     full, resumed = os.path.join(tmp, 'full'), os.path.join(tmp, 'resumed')
-    ladder.train(grouped, progress=False, workdir=full)
-    ladder.train(grouped, progress=False, workdir=resumed, max_chunks=1)
-    ladder.train(grouped, progress=False, workdir=resumed)
+    rarelearn.train(grouped, full, progress=False)
+    rarelearn.train(grouped, resumed, progress=False, max_chunks=1)
+    rarelearn.train(grouped, resumed, progress=False)
     final, again = workdir.read_summary(full)['final'], workdir.read_summary(resumed)['final']
   diff = max(float(np.max(np.abs(whole[k][..., -1].reshape(-1) - np.asarray(final[k]))))
              for k in ladder.COLUMNS)

@@ -21,10 +21,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from rarelearn import bench, configlib, population, train
+from rarelearn import bench, families
+from rarelearn.core import configlib
 from rarelearn.measure import gradients
-from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
+from rarelearn.population import measure_step, mlp_setup, mlp_training, vmapped
 from rarelearn.tasks import block_regression as br
 
 
@@ -34,20 +35,21 @@ def main():
   parser.add_argument('--repeats', type=int, default=5)
   args = parser.parse_args()
   config = configlib.load_config_file(args.config)
-  configlib.validate(config)
-  hp, members, mh = configlib.hyper(config), configlib.members(config), configlib.measure_hyper(config)
-  freqs, spectra, basis = configlib.task_setup(config)
+  families.validate(config)
+  hp = mlp_setup.hyper(config, families.get(config.family))
+  members, mh = mlp_setup.members(config), mlp_setup.measure_hyper(config)
+  freqs, spectra, basis = families.get(config.family).task_setup(config)
   spec = br.make_spec(freqs, spectra, basis)
   K, member_hp = spec.num_tasks, members.hparams()
-  state = population.init(jax.random.key(0), members, hp)
+  state = vmapped.init(jax.random.key(0), members, hp)
   data_key, measure_key = jax.random.key(1), jax.random.key(2)
-  batch = train.batch_at(data_key, jnp.int32(0), spec, hp)
+  batch = mlp_training.batch_at(data_key, jnp.int32(0), spec, hp)
   ev = br.eval_set(jax.random.key(3), spec, 1 if hp.activation == 'linear' else 64)
   per_member = lambda f: jax.jit(jax.vmap(f, in_axes=(0, 0)))  # pylint: disable=unnecessary-lambda-assignment
 
   def backward(state, member):
     mask = mlp.mask_of(state.params, member.width)
-    return jax.value_and_grad(train.loss_fn)(state.params, batch, mask, hp.activation)
+    return jax.value_and_grad(mlp_training.loss_fn)(state.params, batch, mask, hp.activation)
 
   def task_products(state, member):
     mask = mlp.mask_of(state.params, member.width)
@@ -77,8 +79,8 @@ def main():
   spc = hp.steps_per_chunk
   chunks = {}
   for every in (0, mh.every):
-    fn = population.make_chunk(hp, dataclasses.replace(mh, every=every))
-    holder = {'state': population.init(jax.random.key(0), members, hp)}
+    fn = vmapped.make_chunk(hp, dataclasses.replace(mh, every=every))
+    holder = {'state': vmapped.init(jax.random.key(0), members, hp)}
 
     def call(fn=fn, holder=holder):
       holder['state'], loss, tl, m = fn(holder['state'], data_key, jnp.int32(0), member_hp, spec,

@@ -19,7 +19,9 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rarelearn import configlib, families, population, run  # pylint: disable=wrong-import-position
+from rarelearn import families
+from rarelearn.core import configlib
+from rarelearn.population import vmapped, mlp_sweep  # pylint: disable=wrong-import-position
 
 CONFIGS = {  # (config, steps per chunk)
     'toy (sweep.py:smoke)': ('configs/sweep.py:smoke', 480),
@@ -29,10 +31,10 @@ CONFIGS = {  # (config, steps per chunk)
 
 def _fused(pop):
   """The chunk as one program of training and evaluation (``make_chunk``, ``make_lm_chunk``)."""
-  if isinstance(pop, run.Sweep):
+  if isinstance(pop, mlp_sweep.Sweep):
     c = pop.config
-    fn = population.make_chunk(pop.hp, pop.mh, pop.mixture_axis, pop.grid.widths,
-                               c.population.layout, c.population.bucket_factor)
+    fn = vmapped.make_chunk(pop.hp, pop.mh, pop.mixture_axis, pop.grid.widths,
+                            c.population.layout, c.population.bucket_factor)
 
     def chunk(state, step):
       state, *out = fn(state, pop.keys['data'], jnp.int32(step), pop.member_hp, pop.member_spec,
@@ -43,7 +45,7 @@ def _fused(pop):
   def chunk(state, step):
     outs = []
     for g, member in zip(pop.groups, pop.placed):
-      state[g.key], *out = population.make_lm_chunk(g.hp)(
+      state[g.key], *out = vmapped.make_lm_chunk(g.hp)(
           state[g.key], pop.data_key, jnp.int32(step), member, pop.data, pop.eval_background)
       outs.append(out)
     return state, outs

@@ -22,7 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
 
-from rarelearn import bench, configlib, ladder, plan  # pylint: disable=wrong-import-position
+from rarelearn import bench
+from rarelearn.core import configlib
+from rarelearn.population import ladder, planner  # pylint: disable=wrong-import-position
 
 
 def seconds(config, steps: int, repeats: int = 3) -> float:
@@ -54,7 +56,7 @@ def main() -> None:
   config.task.frequencies = config.task.frequencies[:args.members or None]
   config.model.seeds, config.train.num_steps = 1, 6 * args.steps
   config.train.steps_per_chunk = args.steps
-  made = plan.make_plan(config, plan.device_memory_gib(config), progress=False)
+  made = planner.make_plan(config, planner.device_memory_gib(config), progress=False)
   print('\n'.join(made.lines()), file=sys.stderr)
   r = made.rungs[0]
   if not r.fits:
@@ -67,7 +69,7 @@ def main() -> None:
   print(json.dumps(dict(
       rung=r.rung, members=r.members, mesh=[made.devices // r.model_shards, r.model_shards],
       group_size=r.group_size, microbatch=r.microbatch, predicted_peak_gib=r.memory['peak'],
-      measured_peak_gib=stats['peak_bytes_in_use'] / plan.GIB if 'peak_bytes_in_use' in stats
+      measured_peak_gib=stats['peak_bytes_in_use'] / planner.GIB if 'peak_bytes_in_use' in stats
       else None,
       seconds_per_step=per_step, model_tflops=model / 1e12,
       mfu_vs_bf16_matmul=model / matmul,

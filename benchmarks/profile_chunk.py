@@ -21,7 +21,8 @@ import tempfile
 import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from rarelearn import configlib, families  # pylint: disable=g-import-not-at-top
+from rarelearn import families  # pylint: disable=g-import-not-at-top
+from rarelearn.core import configlib
 
 SKIP = ('ThunkExecutor::Execute', 'SlinkyThreadPool::Await', 'TaskDispatcher::dispatch')
 

@@ -33,7 +33,7 @@ per-task gradient measurements (Mechanism I).
 
 **Runtime.** Any: the sweep is sized to the device. On a **TPU** runtime `jax.devices()` lists
 the TPU cores (8 on a v2-8 / v3-8) and the population's member axis is split over all of them
-(`rarelearn/sharding.py`; a member count that is not a multiple of 8 is padded with copies that
+(`rarelearn/population/sharding.py`; a member count that is not a multiple of 8 is padded with copies that
 are dropped from the outputs), so the larger sweep below costs little more than the default.
 On a GPU the same sweep runs on the one device. On a CPU the default sweep takes about a
 minute.'''),
@@ -47,15 +47,18 @@ WORKDIR = '/tmp/rarelearn/colab_quickstart'
 import json
 import numpy as np
 import matplotlib.pyplot as plt
-from rarelearn import configlib, plots, run, theory
+import rarelearn
+from rarelearn.analysis import plots, theory
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir as wd
 
 config = configlib.load_config_file(
-    os.path.join(os.path.dirname(configlib.__file__), os.pardir, 'configs', 'sweep.py')
+    os.path.join(os.path.dirname(rarelearn.__file__), os.pardir, 'configs', 'sweep.py')
     + (':smoke' if TINY else ''))
 if PLATFORM in ('tpu', 'gpu') and not TINY:  # an accelerator: more widths and seeds
     config.population.widths = (4, 8, 16, 32, 64, 128, 256, 512)
     config.population.seeds = 4
-summary = run.train_and_evaluate(config, WORKDIR, overwrite=True, progress=not TINY)
+summary = rarelearn.train(config, WORKDIR, overwrite=True, progress=not TINY).summary
 print(f"{len(summary['members'])} members; agreement with the utility theory: {summary['agreement']:.3f}")
 '''),
     new_code_cell('''\
@@ -71,7 +74,7 @@ probe batch (`grad_norm_probe`), their residual bound, and the cosine between th
 gradient and the rarest task's gradient (`ref_cos_batch`). Wider models fit the common tasks,
 so the common tasks' gradients fall toward zero.'''),
     new_code_cell('''\
-rows = run.read_metrics(WORKDIR)
+rows = wd.read_metrics(WORKDIR)
 measured = [r for r in rows if 'grad_norm_probe' in r and r['seed'] == 0]
 widths = sorted({r['width'] for r in measured})
 common = 2 if TINY else 4  # the most frequent tasks
@@ -114,15 +117,18 @@ WORKDIR = '/tmp/rarelearn/colab_inspect'
 import json
 import numpy as np
 import matplotlib.pyplot as plt
-from rarelearn import configlib, inspect, run
+import rarelearn
+from rarelearn import inspect
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir as wd
 
 if not os.path.exists(os.path.join(WORKDIR, 'config.json')):
     config = configlib.load_config_file(
-        os.path.join(os.path.dirname(configlib.__file__), os.pardir, 'configs', 'sweep.py')
+        os.path.join(os.path.dirname(rarelearn.__file__), os.pardir, 'configs', 'sweep.py')
         + (':smoke' if TINY else ''))
     config.train.keep_checkpoints = 100  # keep every checkpoint, to look at them all
     config.train.checkpoint_every_chunks = 1 if TINY else 2
-    run.train_and_evaluate(config, WORKDIR, progress=not TINY)
+    rarelearn.train(config, WORKDIR, progress=not TINY)
 latest = inspect.load(WORKDIR)
 print(f'{WORKDIR}: checkpoints at steps {latest.steps}')
 print(inspect.table(latest, members=range(min(4, len(latest.results)))))
@@ -144,7 +150,7 @@ plt.show()
 folder = os.path.join(WORKDIR, 'measurements')
 last = max(os.listdir(folder), key=lambda n: int(n.split('.')[0]))
 share = np.load(os.path.join(folder, last))['unit_share'][member]  # [units, tasks]
-rows = [r for r in run.read_metrics(WORKDIR) if r['member'] == member and 'grad_norm_probe' in r]
+rows = [r for r in wd.read_metrics(WORKDIR) if r['member'] == member and 'grad_norm_probe' in r]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
 width = latest.results[member]['width']
 axes[0].imshow(share[:width].T, aspect='auto', cmap='magma'); axes[0].set_xlabel('hidden unit'); axes[0].set_ylabel('task')

@@ -1,4 +1,5 @@
-"""Matched-frequency injection of a rare task (paper Fig. 4): forgotten by a narrow model, kept by a wide one.
+"""Matched-frequency injection of a rare task (paper Fig. 4): forgotten by a narrow model, kept by a
+wide one.
 
 Command:   python -m rarelearn.main --config=configs/injection.py
 Smoke:     python -m rarelearn.main --config=configs/injection.py:smoke   (seconds; used by tests)
@@ -17,7 +18,7 @@ import os
 
 import ml_collections
 
-from rarelearn import configlib
+from rarelearn.core import configlib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -26,7 +26,7 @@ import os
 
 import ml_collections
 
-from rarelearn import configlib
+from rarelearn.core import configlib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -24,7 +24,8 @@ with N the non-embedding count and N_0 that of the smallest rung (the ladder's N
 Scale: sequences of 2,048 tokens, 256 per step (524,288 tokens per optimizer step), 20,000
 steps (10.5B tokens per member); bfloat16 compute with float32 parameters and AdamW state,
 every layer rematerialized, the cross-entropy 8,192 tokens at a time. ``train.plan`` has
-``rarelearn.main`` place each rung on the devices it finds (``rarelearn/plan.py``: model
+``rarelearn.main`` place each rung on the devices it finds (``rarelearn/population/planner.py``:
+model
 shards, members per program, micro-batch, states offloaded to host memory between chunks) and
 refuse a machine the config cannot fit. Plans (docs/scale.md "The ladder at the paper's scale"):
 an 8 × 80 GB GPU node, a TPU v5e-16 (16 × 16 GiB), and ``:colab`` on a Colab TPU runtime.
@@ -33,7 +34,7 @@ Before the planner (float32, whole batches of 64 × 512): two members of each of
 """
 import ml_collections
 
-from rarelearn import interventions
+from rarelearn.population import interventions
 
 # name: (d_model, heads, layers)
 RUNGS = {'4M': (64, 8, 8), '20M': (192, 8, 16), '300M': (1024, 16, 16),
@@ -70,6 +71,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.task.frequencies = (0.2, 0.1, 0.05, 0.02, 0.01, 0.005)  # instances per sequence
   c.task.mode = 'count'  # count (exactly round(f·B) per batch) | bernoulli
   c.task.gap = 1  # instances concentrated into every gap-th batch (same global frequency)
+  c.task.gaps = ()  # or one gap per frequency: member groups (frequency, gap) (ladder.settings)
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.lr = 4e-3  # peak lr of the smallest rung; others × (N/N_0)^(-1/3)
   c.optimizer.warmup_steps = 500
@@ -89,14 +91,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.remat = 'full'
   c.train.loss_chunk = 8192
   c.train.microbatch = 0  # or one per rung
-  # placement (rarelearn/ladder.py PLACEMENT; configs/olmo_tiny.py explains each field): with
+  # placement (rarelearn/population/ladder.py PLACEMENT; configs/olmo_tiny.py explains each field):
+  # with
   # plan, rarelearn.main has rarelearn.plan choose model shards, members per program,
   # micro-batches and offloading for the devices it runs on, and refuses what cannot fit
   c.model.group_size = 0
   c.train.offload = False
   c.train.plan = True
   c.train.device_memory_gib = 0.0  # 0: what the device reports
-  c.intervention = interventions.default_config(target=0)  # rarelearn/interventions.py
+  c.intervention = interventions.default_config(target=0)  # rarelearn/population/interventions.py
   if arg in ('small', 'smoke'):  # as measured before the planner: float32, whole batches
     c.data.seq_len, c.train.batch_size = 512, 64
     c.train.compute_dtype, c.train.remat, c.train.loss_chunk = 'float32', 'none', 0

@@ -13,7 +13,8 @@ layers (4,144 … 787,328 non-embedding parameters); vocabulary 512 (a first-ord
 background, entropy rate 1.93 nats/token); sequences of 16 tokens (an instance fills a quarter
 of its carrier sequence); batch 32; AdamW, warmup 100 steps, cosine to 10%, weight decay 0.1,
 clipping 1.0; peak lr 1e-2 at the smallest rung × (N/N_0)^(-1/3). Each rung's frequencies are
-one population (rarelearn/ladder.py). A task counts as learned at test accuracy ≥ 0.8 (0.9 on
+one population (rarelearn/population/ladder.py). A task counts as learned at test accuracy ≥ 0.8
+(0.9 on
 the accelerator ladder, configs/olmo_ladder.py).
 
 Runtime: about 13 minutes on a 2-core CPU for one task (fig5_olmo_heatmap.py).
@@ -40,7 +41,7 @@ frequencies 1 … 0.044 (a factor √2 apart), 3 seeds, 6,000 steps of batch 128
 """
 import ml_collections
 
-from rarelearn import interventions
+from rarelearn.population import interventions
 
 # ``:lever``: injection frequencies a factor ≈ √2 apart (instances per sequence)
 LEVER_FREQUENCIES = (1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12)
@@ -71,6 +72,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.task.frequencies = (0.5, 0.2, 0.1, 0.05)
   c.task.mode = 'count'
   c.task.gap = 1
+  c.task.gaps = ()  # or one gap per frequency: member groups (frequency, gap) (ladder.settings)
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.lr = 1e-2
   c.optimizer.warmup_steps = 100
@@ -90,7 +92,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.remat = 'none'
   c.train.loss_chunk = 0
   c.train.microbatch = 0  # or one per rung
-  # placement (rarelearn/ladder.py PLACEMENT): devices each member is split over (FSDP) and
+  # placement (rarelearn/population/ladder.py PLACEMENT): devices each member is split over (FSDP)
+  # and
   # members per program (0: all of a rung's), one value or one per rung; states of programs
   # not running kept in host memory (offload); plan: let rarelearn.plan choose all of these
   # for the devices at hand (device memory: what the device reports, or device_memory_gib)
@@ -102,7 +105,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # gradient probes inside the training loop (rarelearn/measure/decomposition.py): at steps t
   # with t % period in phases, on the top `neurons` first-layer MLP units (0: off; set by
   # experiments/fig9_gradient_decomposition.py)
-  c.intervention = interventions.default_config(target=0)  # rarelearn/interventions.py
+  c.intervention = interventions.default_config(target=0)  # rarelearn/population/interventions.py
 
   c.probe = ml_collections.ConfigDict()
   c.probe.neurons = 0

@@ -21,7 +21,7 @@ Runtime: with 5 seeds the default and ``zipf`` took 195 s together on the 2-core
 """
 import ml_collections
 
-from rarelearn import interventions
+from rarelearn.population import interventions
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -60,7 +60,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.checkpoint_every_chunks = 2
   c.train.keep_checkpoints = 2
 
-  c.intervention = interventions.default_config(target=-1)  # rarelearn/interventions.py
+  c.intervention = interventions.default_config(target=-1)  # rarelearn/population/interventions.py
 
   if arg == 'zipf':
     c.model.features, c.model.hidden = 40, (2, 4, 6, 8, 12, 16)

@@ -21,7 +21,7 @@ long enough.
 """
 import ml_collections
 
-from rarelearn import interventions
+from rarelearn.population import interventions
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -39,7 +39,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.population.sweep.factor = ()  # or π_r × factor (up-weighting)
   c.population.sweep.gap = ()  # injection gap G (mixture.schedule='injection')
   c.population.sweep.lr = ()  # peak learning rate
-  # How the members are trained (rarelearn/layout.py; the same numbers whichever is used):
+  # How the members are trained (rarelearn/population/layout.py; the same numbers whichever is
+  # used):
   # auto | packed (side by side in one layer: Σ widths of compute; depth 1, shared batches) |
   # bucketed (groups of similar widths, each at its own largest width) | padded (all at max)
   c.population.layout = 'auto'
@@ -98,7 +99,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.measure.probe_per_task = 16  # probe batch: this many fresh examples of every task
   c.measure.reference_examples = 1024  # examples of task r for L_r (non-linear models only)
 
-  c.intervention = interventions.default_config(target=-1)  # rarelearn/interventions.py
+  c.intervention = interventions.default_config(target=-1)  # rarelearn/population/interventions.py
 
   c.eval = ml_collections.ConfigDict()
   c.eval.examples_per_task = 512  # Monte-Carlo eval set (non-linear models only)

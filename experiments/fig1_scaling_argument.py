@@ -4,7 +4,8 @@ Command: ``python experiments/fig1_scaling_argument.py --workdir=DIR [--smoke]``
 about 4 s on a CPU, mostly importing matplotlib (``--smoke`` only thins the plotted curves; the
 table is the same).
 
-Shows, side by side, two forms of the argument (``rarelearn.theory``, "Scaling-law argument"):
+Shows, side by side, two forms of the argument (``rarelearn.analysis.theory``, "Scaling-law
+argument"):
   - paper form: L_C(N) = a_C N^-γ (compute-optimal data), L_∞(N) = a_∞ N^-α (unlimited data),
     γ = 0.34, α = 0.46, a_C = a_∞ = 1 [ours];
   - parametric form: L(N, D) = E + A/N^α + B/D^β with Hoffmann et al. 2022 (Approach 3) constants
@@ -20,7 +21,8 @@ phenomenological argument with L_C ∝ N^-γ, γ ≈ 0.34, and L_∞ ∝ N^-α, 
 smallest size N_s*(ε) exists below which a capability is learnable only by model scaling; for
 ε → 0, N_s* ∝ N_l^(γ/α) ≈ N_l^0.74 (paper form here: log-slope 0.739, N_s*/N_l falls from 1.5e-2
 at N_l = 1e7 to 1.4e-3 at 1e11). The parametric form does not reproduce that exponent: its L_C
-and L_∞ share the exponent α, so N_s*/N_l = (1 + α/β)^(-1/α) ≈ 0.0965 at every N_l (log-slope 1). Note
+and L_∞ share the exponent α, so N_s*/N_l = (1 + α/β)^(-1/α) ≈ 0.0965 at every N_l (log-slope 1).
+Note
 the paper's γ ≈ 0.34 equals Hoffmann's loss exponent α, and its α ≈ 0.46 matches Hoffmann's
 Approach-3 allocation exponent a (N_opt ∝ C^a), not an exponent of L(N, D).
 """
@@ -37,7 +39,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import expt
-from rarelearn import theory
+from rarelearn.analysis import theory
 
 NAME = 'fig1_scaling_argument'
 N_LARGE = (1e7, 1e8, 1e9, 1e10, 1e11)  # the table's N_l

@@ -20,7 +20,7 @@ phase diagrams with their predicted boundaries. Run directories (metrics, checkp
 ``DIR/sweep`` and ``DIR/complexity``.
 
 Claims, fixed before the run (each statistic is computed per seed — a seed is one init of every
-width — and its Student t 95% interval over the 5 seeds; ``rarelearn.claims``):
+width — and its Student t 95% interval over the 5 seeds; ``rarelearn.analysis.claims``):
 - ``utility_predicts_default``: on the default sweep the utility ranking predicts which
   (member, task) cells are learned — the share of cells it calls right, ci95 above 0.9;
 - ``utility_predicts_complexity``: the same on the complexity sweep, ci95 above 0.9;
@@ -50,7 +50,10 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, plots, run, theory
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims, plots, theory
+from rarelearn.core import configlib
 
 NAME = 'fig2_phase_diagram'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -118,8 +121,8 @@ def main(argv=None) -> dict:
     if not args.smoke:  # the claims' seeds
       config.population.seeds = max(5, config.population.seeds)
     print(f'{NAME}: training configs/{name}.py{variant}', file=sys.stderr)
-    summaries[name] = run.train_and_evaluate(config, os.path.join(args.workdir, name),
-                                             overwrite=True, progress=not args.smoke)
+    summaries[name] = rarelearn.train(config, os.path.join(args.workdir, name),
+                                      overwrite=True, progress=not args.smoke).summary
 
   default, complexity = agreements(summaries['sweep']), agreements(summaries['complexity'])
   results = {

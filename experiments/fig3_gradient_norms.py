@@ -22,11 +22,12 @@ and ``DIR/fig3_gradient_norms.png``: the common-task norm over training for each
 dashed), and the final norm and bound against width.
 
 Claims, fixed before the run (per seed, Student t intervals over the 5 seeds; a trend holds
-only with its permutation p below 0.05; ``rarelearn.claims``):
+only with its permutation p below 0.05; ``rarelearn.analysis.claims``):
 - ``common_gradient_falls_with_width``: the final common-task gradient norm falls with width
   over all 6 widths — Spearman ρ(width, norm), ci95 below 0;
 - ``residual_bound_holds`` (a check: a theorem): no measured probe gradient exceeds its
-  residual bound — the largest ratio norm / bound over every member, measurement and task of a seed, ci95 below
+  residual bound — the largest ratio norm / bound over every member, measurement and task of a seed,
+  ci95 below
   1 + 1e-5 (float32 rounding).
 
 Reading the numbers: for the linear toy every task's *population* gradient vanishes at a width-N
@@ -54,7 +55,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, run
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir as wd
 
 NAME = 'fig3_gradient_norms'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -147,8 +152,8 @@ def main(argv=None) -> dict:
         f'{config.measure.every} steps', file=sys.stderr)
   if not args.smoke:  # the claims' seeds
     config.population.seeds = max(5, config.population.seeds)
-  summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=not args.smoke)
-  rows = run.read_metrics(workdir)
+  summary = rarelearn.train(config, workdir, overwrite=True, progress=not args.smoke).summary
+  rows = wd.read_metrics(workdir)
   res = analyse(rows, [t['frequency'] for t in summary['tasks']], config.train.num_steps)
   fig = figure(res)
   for w, v in res['final_common_grad_norm_by_width'].items():

@@ -1,4 +1,5 @@
-"""Fig. 4: a rare task injected at its own frequency is forgotten by a narrow model, kept by a wide one.
+"""Fig. 4: a rare task injected at its own frequency is forgotten by a narrow model, kept by a wide
+one.
 
     python experiments/fig4_injection.py --workdir=DIR [--smoke] [--seeds=5]
 
@@ -16,7 +17,7 @@ gap, so the final ℓ_12 is what survived the last gap.
 
 Claims, fixed before the run (statistics per seed — ``--seeds`` seeds of every member, 5 by
 default — with Student t 95% intervals over the seeds; a trend holds only with its permutation
-p below 0.05; ``rarelearn.claims``):
+p below 0.05; ``rarelearn.analysis.claims``):
 - ``narrow_forgets``: at width 32 the mean fraction of a burst's gain retained until the next
   burst is below 0.5 (ci95 below 0.5): learn-then-forget;
 - ``wide_keeps`` (a check: width 256 = D, full rank keeps every task): at width 256 the
@@ -55,8 +56,13 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, run
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
 from rarelearn.measure import retention
+from rarelearn.population import mlp_setup
+from rarelearn.runtime import workdir as wd
 from rarelearn.tasks import mixture
 
 NAME = 'fig4_injection'
@@ -133,12 +139,12 @@ def _gap_sweep(args, config, r: int) -> tuple[dict, dict, int]:
   gaps, gap_widths = (SMOKE_GAPS, config.population.widths) if args.smoke else (GAPS, GAP_WIDTHS)
   num_steps = SMOKE_GAP_STEPS if args.smoke else GAP_STEPS
   c = gap_config(config, gaps, gap_widths, num_steps)
-  freq = configlib.frequencies(c)[r]
+  freq = mlp_setup.frequencies(c)[r]
   burst_steps = {g: mixture.shortest_burst(freq, g, c.train.batch_size) for g in gaps}
   print(f'{NAME}: part 2, gaps {gaps} × widths {tuple(gap_widths)} × {c.population.seeds} '
         f'seeds in one population (bursts of {burst_steps} batches)', file=sys.stderr)
-  swept = run.train_and_evaluate(c, os.path.join(args.workdir, 'gaps'), overwrite=True,
-                                 progress=not args.smoke)
+  swept = rarelearn.train(c, os.path.join(args.workdir, 'gaps'), overwrite=True,
+                          progress=not args.smoke).summary
   by_gap = {g: {w: [] for w in gap_widths} for g in gaps}
   for i, mem in enumerate(swept['members']):  # seeds in order
     by_gap[mem['gap']][mem['width']].append(
@@ -154,9 +160,9 @@ def main(argv=None) -> dict:
     config.population.seeds = args.seeds
   r, m = config.mixture.rare_task, config.mixture
   print(f'{NAME}: part 1, configs/injection.py{variant}', file=sys.stderr)
-  summary = run.train_and_evaluate(config, os.path.join(args.workdir, 'injection'),
-                                   overwrite=True, progress=not args.smoke)
-  rows = run.read_metrics(os.path.join(args.workdir, 'injection'))
+  summary = rarelearn.train(config, os.path.join(args.workdir, 'injection'),
+                            overwrite=True, progress=not args.smoke).summary
+  rows = wd.read_metrics(os.path.join(args.workdir, 'injection'))
   widths = sorted({x['width'] for x in summary['members']})
   bursts = per_seed_bursts(rows, widths, r, m, config.population.seeds)
   traces, cos_cycle = {}, {}

@@ -4,7 +4,8 @@
                                             [--seeds=3] [--config=configs/olmo_tiny.py]
 
 Trains the config's model ladder × injection frequencies × ``--seeds`` seeds as one population
-per rung (``rarelearn.ladder``; default ``configs/olmo_tiny.py``: five rungs d_model 16…128,
+per rung (``rarelearn.population.ladder``; default ``configs/olmo_tiny.py``: five rungs d_model
+16…128,
 frequencies 0.5, 0.2, 0.1, 0.05 instances per sequence, 2,000 steps of batch 32, sequences of 16
 tokens) once per task in ``--tasks`` (default ``cmp``; ``add`` needs far more steps than a CPU
 gives — ``configs/olmo_tiny.py:long`` on an accelerator), and reads off each cell's final test
@@ -13,7 +14,7 @@ accuracy over the 5,000 held-out pairs and task train loss. The runs live in
 
 Claims, fixed before the run ("learned": final test accuracy ≥ the track's threshold in the
 config, ``train.learned_threshold``: 0.8 on the CPU ladder, 0.9 on the accelerator ladders;
-statistics per seed, 95% intervals over the seeds; ``rarelearn.claims``), per task:
+statistics per seed, 95% intervals over the seeds; ``rarelearn.analysis.claims``), per task:
 - ``<task>_frontier_falls_with_size``: the lowest frequency a rung learns falls with size —
   Spearman ρ between the non-embedding parameter count and the seeds' mean lowest learned
   frequency over every rung (a rung that learns at no frequency of the grid counts as twice the
@@ -57,8 +58,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, expt, ladder
-from rarelearn import results as results_lib
+from rarelearn import expt
+from rarelearn.analysis import claims, results as results_lib
 
 NAME = 'fig5_olmo_heatmap'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -192,10 +193,10 @@ def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
   try:  # the run lives in DIR/ladder_<task>: fig7_features.py reads the same one back
-    outs, config = ladder.train_tasks(args.config, [t for t in args.tasks.split(',') if t],
-                                      progress=not args.smoke,
-                                      seeds=None if args.smoke else args.seeds,
-                                      workdir=args.workdir)
+    outs, config = expt.train_token_tasks(args.config, [t for t in args.tasks.split(',') if t],
+                                          progress=not args.smoke,
+                                          seeds=None if args.smoke else args.seeds,
+                                          workdir=args.workdir)
   except ValueError as e:  # a bad config value or token file (TokenFileError)
     expt.fail(NAME, e)
   results = analyse(outs, float(config.train.learned_threshold))

@@ -5,7 +5,7 @@ number of instances into rarer injections (N every N batches) changes how well t
                                               [--gap_frequency=0.25] [--config=configs/olmo_tiny.py]
 
 One rung of the config's ladder (``--rung``, default the middle one) at its peak learning rate
-in the ladder (``optimizer.lr`` · (N / N_0)^(-1/3), ``rarelearn.ladder``) trained as one
+in the ladder (``optimizer.lr`` · (N / N_0)^(-1/3), ``rarelearn.population.ladder``) trained as one
 population of members × ``--seeds`` seeds: (a) every ``task.frequencies`` value injected in
 every batch, and (b) the frequency ``--gap_frequency`` injected as G batches' worth of
 instances every G batches, G ∈ {1, 10, 20, 50, 100} — the same instances per sequence in the
@@ -15,7 +15,7 @@ over consecutive batches when 8·G > 32).
 Claims, fixed before the run ("learned": test accuracy ≥ ``train.learned_threshold``, 0.8 on the
 CPU ladder, from an evaluation on to the end; statistics per seed, Student t 95% intervals over
 the seeds; trends are the mean over seeds of each seed's Spearman ρ over every frequency or gap,
-holding only with permutation p below 0.05; ``rarelearn.claims``):
+holding only with permutation p below 0.05; ``rarelearn.analysis.claims``):
 - ``learned_in_frequency_order``: ρ between frequency and the step from which the task is
   learned (never learned: twice the run's steps), ci95 below −0.5;
 - ``larger_gaps_hurt_loss``: ρ between G and the final task train loss, ci95 above 0.5;
@@ -49,8 +49,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, ladder
-from rarelearn import results as results_lib
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims, results as results_lib
+from rarelearn.core import configlib
+from rarelearn.population import ladder
 
 NAME = 'fig6_order_and_gaps'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -153,15 +156,17 @@ def main(argv=None) -> dict:
   gaps = (1, 2, 5) if args.smoke else GAPS
   settings = ([(float(f), 1) for f in config.task.frequencies]
               + [(args.gap_frequency, g) for g in gaps])
+  num_freqs = len(config.task.frequencies)
+  config.task.frequencies, config.task.gaps = (tuple(f for f, _ in settings),
+                                               tuple(g for _, g in settings))
   if not args.smoke:
     config.model.seeds = args.seeds
   print(f'{NAME}: rung {config.model.names[0]}, {len(settings)} settings × '
         f'{config.model.seeds} seeds', file=sys.stderr)
   try:
-    out = ladder.train(config, progress=not args.smoke, settings=settings)
+    out = ladder.grid(rarelearn.train(config, progress=not args.smoke))
   except ValueError as e:  # a bad config value or token file (TokenFileError)
     expt.fail(NAME, e)
-  num_freqs = len(config.task.frequencies)
   results = analyse(out, num_freqs, float(config.train.learned_threshold))
   for c in results['claims']:
     print(f'{NAME}: claim {claims.line(c)}')

@@ -4,7 +4,8 @@ for T_CMP, Fourier features of the hidden values for T_ADD — and one that did 
     python experiments/fig7_features.py --workdir=DIR [--smoke] [--tasks=cmp,add]
                                         [--config=configs/olmo_tiny.py]
 
-Trains the config's ladder × injection frequencies × ``--seeds`` seeds (``rarelearn.ladder``, as
+Trains the config's ladder × injection frequencies × ``--seeds`` seeds
+(``rarelearn.population.ladder``, as
 fig5_olmo_heatmap.py; default ``configs/olmo_tiny.py``, T_CMP; the runs live in
 ``DIR/ladder_<task>``, so with the DIR of a finished fig5 run nothing is trained again) and
 scores every evaluation of every cell with ``measure.features``: T_CMP the adjusted R² of the
@@ -16,7 +17,8 @@ stands out most above its shuffled-values chance (``features.fourier_share``, va
 task, each the other's control.
 
 Claims, fixed before the run (per task; each statistic per seed over the final cells — sizes ×
-frequencies — and its 95% interval over the seeds; ``rarelearn.claims``). Size and frequency
+frequencies — and its 95% interval over the seeds; ``rarelearn.analysis.claims``). Size and
+frequency
 raise both the feature and the accuracy, so a pooled correlation alone would follow them:
 - ``<task>_feature_tracks_accuracy``: Spearman ρ(feature score, test accuracy) over the final
   cells, ci95 above 0.5;
@@ -64,7 +66,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 from scipy import stats
 
-from rarelearn import claims, expt, ladder
+from rarelearn import expt
+from rarelearn.analysis import claims
 from rarelearn.measure import features
 from rarelearn.models import transformer as tf
 
@@ -254,9 +257,9 @@ def main(argv=None) -> dict:
   args = expt.parse_args(NAME, __doc__, argv, config=os.path.join(CONFIGS, 'olmo_tiny.py'),
                          extra=_extra_flags)
   try:  # DIR/ladder_<task>: the run fig5_olmo_heatmap.py made with the same DIR, if it did
-    outs, _ = ladder.train_tasks(args.config, [t for t in args.tasks.split(',') if t],
-                                 progress=not args.smoke, keep_params=True,
-                                 seeds=None if args.smoke else args.seeds, workdir=args.workdir)
+    outs, _ = expt.train_token_tasks(args.config, [t for t in args.tasks.split(',') if t],
+                                     progress=not args.smoke, keep_params=True,
+                                     seeds=None if args.smoke else args.seeds, workdir=args.workdir)
   except ValueError as e:  # a bad config value or token file (TokenFileError)
     expt.fail(NAME, e)
   results = analyse(outs)

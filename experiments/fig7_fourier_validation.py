@@ -28,7 +28,7 @@ even in cells that learned the task):
     it: ``features.feature_scores`` (the embedding or the layer where the share stands out
     most above its shuffled chance).
 
-Claims, fixed before the run (per seed; intervals over 3 seeds; ``rarelearn.claims``):
+Claims, fixed before the run (per seed; intervals over 3 seeds; ``rarelearn.analysis.claims``):
 - ``planted_share_recovered``: the largest |share − (φ + (1 − φ) 2K/(p − 1))| over φ ∈ {0.3,
   0.5, 0.7, 0.9} and both widths, ci95 below 0.03;
 - ``noise_at_shuffled_chance``: for pure noise (φ = 0) the largest |share / shuffled chance − 1|
@@ -82,7 +82,8 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 import optax
 
-from rarelearn import claims, expt
+from rarelearn import expt
+from rarelearn.analysis import claims
 from rarelearn.measure import features
 from rarelearn.models import transformer as tf
 from rarelearn.tasks import tokens as tk

@@ -19,7 +19,7 @@ the task loss by ~0.2 nats and is followed by a rise several times larger, so th
 the ratios (also reported) follows that one injection.
 
 Claims, fixed before the run (``--seeds`` seeds, 3 by default; intervals over the seeds;
-trends are Spearman ρ over every rung; ``rarelearn.claims``):
+trends are Spearman ρ over every rung; ``rarelearn.analysis.claims``):
 - ``retention_rises_with_size``: ρ(size, drop-weighted retention), ci95 above 0.5;
 - ``plain_retention_rises_with_size``: the same with the plain mean of the fractions;
 - ``loss_climbs_back`` (a check: retention reaches 1 only if nothing is lost between
@@ -55,8 +55,12 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, ladder
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
 from rarelearn.measure import retention
+from rarelearn.population import ladder
 
 NAME = 'fig8_retention'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -158,7 +162,8 @@ def main(argv=None) -> dict:
           file=sys.stderr)
     if not args.smoke:
       config.model.seeds = args.seeds
-    out = ladder.train(config, progress=not args.smoke, settings=[(args.gap_frequency, gap)])
+    config.task.frequencies, config.task.gaps = (args.gap_frequency,), (gap,)
+    out = ladder.grid(rarelearn.train(config, progress=not args.smoke))
   except ValueError as e:  # a bad flag, config value or token file
     expt.fail(NAME, e)
   results = analyse(out, gap, burst)

@@ -7,7 +7,8 @@ at injection steps and between them, split into its task-token and other-token p
 Every rung of the config's ladder (default ``configs/olmo_tiny.py``, T_CMP) × ``--seeds`` seeds
 trained with G batches' worth of instances every G batches (as in fig8_retention.py: G = 100,
 0.25 instances per sequence, so each injection fills 25 batches). Inside the jitted training
-loop (``measure.decomposition``, ``lm.Hyper.probe_*``), at probe steps: the task neurons are the
+loop (``measure.decomposition``, ``lm_training.Hyper.probe_*``), at probe steps: the task neurons
+are the
 top ``--neurons`` first-layer MLP units by the norm of g_r (the task loss's gradient over all
 10,000 pairs); the batch gradient g is split into g_t (targets written by an instance) and g_nt
 (all other targets) in one backward pass; cos(g, g_r), cos(g_t, g_r) and cos(g_nt, g_r) over
@@ -19,7 +20,7 @@ steps 0 and 12 of every 100 at injection and 37, 62, 87 between). Every probe co
 gradients over the 10,000 pairs (one forward pass), about 40 training steps of the same model.
 
 Claims, fixed before the run (statistics per seed over the probes at injection steps, 95%
-intervals over the seeds; trends are Spearman ρ over every rung; ``rarelearn.claims``). In
+intervals over the seeds; trends are Spearman ρ over every rung; ``rarelearn.analysis.claims``). In
 more dimensions any cosine spreads less (a random direction's spread falls as one over the root
 of the block's 3·d_model·K coordinates), so the paper's shrinking spread is tested against the
 nulls:
@@ -60,7 +61,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, ladder, lm
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
+from rarelearn.population import ladder, lm_training
 
 NAME = 'fig9_gradient_decomposition'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -96,7 +101,7 @@ def _stats(values) -> dict:
 
 def _spread_per_seed(probes_RxZxTxK: np.ndarray, mask_T: np.ndarray, key: str) -> np.ndarray:
   """[seeds, rungs]: the standard deviation of a cosine over the probes in ``mask_T``."""
-  values = probes_RxZxTxK[:, :, mask_T, lm.PROBES.index(key)]
+  values = probes_RxZxTxK[:, :, mask_T, lm_training.PROBES.index(key)]
   return np.nanstd(values, axis=2).T
 
 
@@ -106,7 +111,7 @@ def fig9_claims(sizes, probes_RxZxTxK: np.ndarray, injecting: np.ndarray) -> lis
     return []
   sizes = [int(s) for s in sizes]
   spread = {k: _spread_per_seed(probes_RxZxTxK, injecting, k) for k in ('cos_gnt',) + NULLS}
-  cos_g = np.nanmean(probes_RxZxTxK[:, :, injecting, lm.PROBES.index('cos_g')], axis=2).T
+  cos_g = np.nanmean(probes_RxZxTxK[:, :, injecting, lm_training.PROBES.index('cos_g')], axis=2).T
   out = [claims.trend('gnt_spread_shrinks', 'the spread (std over the probes at injection) of '
                       'cos(g_nt, g_r) on the task neurons falls with size', sizes,
                       spread['cos_gnt'], below=-0.5)]
@@ -136,7 +141,7 @@ def analyse(out: dict, gap: int, burst: int) -> dict:
     cos[size] = {}
     for where, mask in (('at_injection', injecting), ('between', probed & ~injecting),
                         ('all', probed)):
-      cos[size][where] = {k: _stats(p[:, mask, lm.PROBES.index(k)]) for k in COSINES}
+      cos[size][where] = {k: _stats(p[:, mask, lm_training.PROBES.index(k)]) for k in COSINES}
   spread = {k: _spread_per_seed(probes[:, 0], injecting, k).tolist()
             for k in ('cos_gnt',) + NULLS}
   return {'gap': gap, 'burst_steps': burst, 'frequency': float(out['frequencies'][0]),
@@ -170,7 +175,7 @@ def figure(out: dict, results: dict):
   probes = out['probes']
   steps = np.arange(probes.shape[3])
   for r in (0, len(sizes) - 1):
-    trace = probes[r, 0, 0, :, lm.PROBES.index('cos_gnt')]
+    trace = probes[r, 0, 0, :, lm_training.PROBES.index('cos_gnt')]
     keep = np.isfinite(trace)
     axes[2].plot(steps[keep], trace[keep], '.', ms=3,
                  label=f'{out["rungs"][r]["name"]}: cos(g_nt, g_r)')
@@ -195,7 +200,8 @@ def main(argv=None) -> dict:
           f'K = {args.neurons}', file=sys.stderr)
     if not args.smoke:
       config.model.seeds = args.seeds
-    out = ladder.train(config, progress=not args.smoke, settings=[(args.gap_frequency, gap)])
+    config.task.frequencies, config.task.gaps = (args.gap_frequency,), (gap,)
+    out = ladder.grid(rarelearn.train(config, progress=not args.smoke))
   except ValueError as e:  # a bad flag, config value or token file
     expt.fail(NAME, e)
   results = analyse(out, gap, burst)

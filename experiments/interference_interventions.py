@@ -10,7 +10,8 @@ last two added, with their claims, after the first two had run and before any ru
 ``all``. Each trains, in
 resumable workdirs under ``DIR/<family>/``: ``interventions``, one population of the family's
 members at a small and a larger size × the interventions none, protect and control (strength 1)
-side by side in one program (``rarelearn/interventions.py``: the update changed on the loss
+side by side in one program (``rarelearn/population/interventions.py``: the update changed on the
+loss
 split by task; ``intervention.decay`` 0.99); ``disturb``, the larger size with ``disturb`` at
 strengths 0.01 and 0.1 (chosen before any run, not calibrated against the small size's
 measured interference: 0.1 is the claim's, 0.01 a second dose reported beside it); and
@@ -39,7 +40,7 @@ frequency raised. It writes ``DIR/interference_interventions_<family>.json`` and
   to d128 in one program); expressivity: d32 at f = 0.5 (× 2.5). Learned: test accuracy ≥ 0.8.
 
 Claims, fixed before any run of this script (per seed, then the mean over ``--seeds`` seeds;
-``ci95`` the Student t 95% interval of the mean, ``rarelearn.claims``; for a 0/1 statistic
+``ci95`` the Student t 95% interval of the mean, ``rarelearn.analysis.claims``; for a 0/1 statistic
 "ci95 above 0.5" means in every seed of 3 or more unless they disagree, "below 0.5" in none).
 For superposition the per-seed statistic is 1 if the target is represented, else 0; for the
 toy it is the target's score ℓ_6; for sparse parity the target's score; for the ladder the test
@@ -93,9 +94,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt
-from rarelearn import results as results_lib
-from rarelearn import main as rarelearn_main
+from rarelearn import expt, main as rarelearn_main
+from rarelearn.analysis import claims, results as results_lib
+from rarelearn.core import configlib
+from rarelearn.population import mlp_setup
+from rarelearn.runtime.history import History
 
 NAME = 'interference_interventions'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -177,7 +180,7 @@ def cost_by_seed(family: str, config, summary: dict, size: int) -> np.ndarray:
     elif family == 'token_ladder':  # the background's loss
       values = [final['background_loss'][m] for _, m in rows]
     else:
-      freqs = configlib.frequencies(config)
+      freqs = mlp_setup.frequencies(config)
       others = np.arange(len(freqs)) != target
       values = [float(freqs[others] @ np.asarray(final['task_loss'][m])[others]
                       / freqs[others].sum()) for _, m in rows]
@@ -252,7 +255,7 @@ def run_family(family: str, args) -> dict:
   configs = {run: _config(family, run, seeds, args.smoke)
              for run in ('interventions', 'disturb', 'upweighted')}
   runs = {run: _run(c, os.path.join(folder, run), not args.smoke) for run, c in configs.items()}
-  histories = {run: results_lib.History.load(os.path.join(folder, run))
+  histories = {run: History.load(os.path.join(folder, run))
                for run in ('interventions', 'disturb')}
   a = analyse(family, configs['interventions'], runs, histories)
   stats = a.pop('stats')

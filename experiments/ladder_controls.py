@@ -29,7 +29,7 @@ Arms ("the ladder lr": a rung's peak lr in the ladder, ``optimizer.lr`` · (N / 
 Claims, fixed before any run of this script (statistics per seed; ``ci95`` the Student t 95%
 interval of the mean over seeds; a trend is the mean over seeds of each seed's Spearman ρ, and
 holds only when its ci95 clears the threshold AND its exact permutation p over the orderings is
-below 0.05; ``rarelearn.claims``):
+below 0.05; ``rarelearn.analysis.claims``):
 - ``long``, per cell <rung>_at_<f> (d16_at_0.5, d32_at_0.2, d64_at_0.1):
   - ``long_rescues_<rung>_at_<f>``: the final test accuracy after 16,000 steps, ci95 above
     0.8 (the cell is learned with 8× the data: Definition 2's "more data never rescues the
@@ -82,7 +82,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, ladder
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
+from rarelearn.population import ladder
 
 NAME = 'ladder_controls'
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -126,7 +130,9 @@ _WALL = []  # each run's training time (s)
 
 
 def _train(config, workdir: str, settings, progress: bool) -> dict:
-  out = ladder.train(config, progress, settings=settings, workdir=workdir, overwrite=True)
+  config.task.frequencies = tuple(float(f) for f, _ in settings)
+  config.task.gaps = tuple(int(g) for _, g in settings)
+  out = ladder.grid(rarelearn.train(config, workdir, overwrite=True, progress=progress))
   _WALL.append(float(out['wall_time_s']))
   return out
 

@@ -19,7 +19,7 @@ Writes ``DIR/lever_upweight_vs_scale.json``: ``toy``, ``ladder`` and ``msp``, ea
 the toy ``theory``), and ``claims``; ``DIR/lever_upweight_vs_scale.png``: both frontiers with
 the held-out fit and its 90% band, and the toy's routes.
 
-Claims, fixed before the run (``rarelearn.claims``; 95% intervals over the 3 seeds):
+Claims, fixed before the run (``rarelearn.analysis.claims``; 95% intervals over the 3 seeds):
 - ``<track>_heldout_<size>_inside`` (two per track): the seeds' geometric-mean frontier at a
   held-out size lies inside the 90% prediction interval (of that point: the seeds' mean) of the
   power law fitted on the smaller sizes; a held-out size censored in any seed (learned at every
@@ -59,7 +59,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, ladder, lever, run
+import rarelearn
+from rarelearn import expt, lever
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
+from rarelearn.population import ladder
 
 NAME = 'lever_upweight_vs_scale'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -143,21 +147,21 @@ def main(argv=None) -> dict:
   variant = ':smoke' if args.smoke else ''
   config = configlib.load_config_file(os.path.join(CONFIGS, 'lever.py') + variant)
   print(f'{NAME}: the toy, configs/lever.py{variant}', file=sys.stderr)
-  run.train_and_evaluate(config, os.path.join(args.workdir, 'toy'), overwrite=True,
-                         progress=not args.smoke)
+  rarelearn.train(config, os.path.join(args.workdir, 'toy'), overwrite=True,
+                  progress=not args.smoke).summary
   results = {'toy': track(os.path.join(args.workdir, 'toy'), HOLDOUT)}
   made = heldout_claims('toy', results['toy']['held_out']) + toy_claims(results['toy']['all'])
   if not (args.smoke or args.no_ladder):
     print(f'{NAME}: the CPU ladder, configs/olmo_tiny.py:lever', file=sys.stderr)
-    ladder.train_tasks(os.path.join(CONFIGS, 'olmo_tiny.py:lever'), ['cmp'],
-                       workdir=args.workdir)
+    expt.train_token_tasks(os.path.join(CONFIGS, 'olmo_tiny.py:lever'), ['cmp'],
+                           workdir=args.workdir)
     results['ladder'] = track(os.path.join(args.workdir, 'ladder_cmp'), HOLDOUT)
     made += heldout_claims('ladder', results['ladder']['held_out'])
   if not args.smoke:  # reported without claims: see the docstring
     msp = configlib.load_config_file(os.path.join(CONFIGS, 'msp.py'))
     msp.population.seeds = 3
     print(f'{NAME}: multitask sparse parity, configs/msp.py with 3 seeds', file=sys.stderr)
-    run.train_and_evaluate(msp, os.path.join(args.workdir, 'msp'), overwrite=True)
+    rarelearn.train(msp, os.path.join(args.workdir, 'msp'), overwrite=True).summary
     results['msp'] = track(os.path.join(args.workdir, 'msp'), HOLDOUT)
   for name, res in results.items():
     for line in lever.report(res['held_out'])[:len(res['held_out']['sizes']) + 4]:

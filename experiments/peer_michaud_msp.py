@@ -1,17 +1,19 @@
-"""Peer check: multitask sparse parity (Michaud et al. 2023) — wider networks learn more subtasks, in frequency order.
+"""Peer check: multitask sparse parity (Michaud et al. 2023) — wider networks learn more subtasks,
+in frequency order.
 
     python experiments/peer_michaud_msp.py --workdir=DIR [--smoke] [--config=configs/msp.py:full]
 
 Part 1 trains ``configs/msp.py`` (50 subtasks, Zipf 1.4, n = 20 data bits, k = 3; one-hidden-
 layer ReLU widths 8…512 × 5 seeds, Adam 1e-3, batch 1,024, 30,000 steps; the ``sparse_parity``
-family of ``rarelearn.run``, all members packed side by side in one program, in ``DIR/msp``). A
+family of ``rarelearn.population.mlp_sweep``, all members packed side by side in one program, in
+``DIR/msp``). A
 subtask is learned when 1 − its loss in bits is ≥ ``train.learned_threshold`` = 0.9 (loss ≤ 0.1
 bits); its learning step is the first evaluation (every 250 steps) from which it stays learned.
 Part 2 trains ``configs/msp.py:complexity`` (20 subtasks in pairs of adjacent frequency, one of
 order 2 and one of order 4, the order-4 one the rarer of its pair in every other pair; 5 seeds).
 
 Claims, fixed before the run (per seed; Student t 95% intervals over the 5 seeds; a trend
-holds only with its permutation p below 0.05; ``rarelearn.claims``):
+holds only with its permutation p below 0.05; ``rarelearn.analysis.claims``):
 - ``more_subtasks_with_width``: the number of subtasks learned rises with width — Spearman
   ρ(width, learned) over all 7 widths, ci95 above 0;
 - ``learned_in_frequency_order``: at the widest width, Spearman ρ between a learned subtask's
@@ -46,7 +48,8 @@ a subtask fall with its frequency with slope ≈ −0.8 (run ``--config=configs/
 GPU for their sizes). What we measured: docs/experiments.md "Reproducing the paper"
 (``docs/results/peer_michaud_msp_2026-12-01b.json``).
 
-Runtime: about 11 minutes on a 2-core CPU with 5 seeds (``--smoke``: about 20 s, 2 seeds; not the figure's
+Runtime: about 11 minutes on a 2-core CPU with 5 seeds (``--smoke``: about 20 s, 2 seeds; not the
+figure's
 numbers).
 """
 from __future__ import annotations
@@ -60,8 +63,11 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt, run
-from rarelearn import results as results_lib
+import rarelearn
+from rarelearn import expt
+from rarelearn.analysis import claims, results as results_lib
+from rarelearn.core import configlib
+from rarelearn.runtime.history import History
 
 NAME = 'peer_michaud_msp'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
@@ -201,8 +207,8 @@ def _train(spec: str, workdir: str, seeds: int, smoke_orders=None):
     config.tasks.orders = smoke_orders
   print(f'{NAME}: training {os.path.relpath(spec.split(":")[0])}'
         f'{":" + spec.split(":")[1] if ":" in spec else ""}', file=sys.stderr)
-  summary = run.train_and_evaluate(config, workdir, overwrite=True, progress=True)
-  history = results_lib.History.load(workdir, summary['members'])
+  summary = rarelearn.train(config, workdir, overwrite=True, progress=True).summary
+  history = History.load(workdir, summary['members'])
   members = summary['members']
   return config, {
       'steps': history.steps('task_loss'),

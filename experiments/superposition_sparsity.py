@@ -17,7 +17,7 @@ A feature is represented when ‖W_i‖ > 0.5 (``train.learned_threshold``) at t
 Claims, fixed before any run of this script (per seed, then the mean over ``--seeds`` seeds;
 ``ci95`` the Student t 95% interval of the mean; a trend is the mean over seeds of each seed's
 Spearman ρ, holding only when its ci95 clears the threshold AND its exact permutation p is below
-0.05; ``rarelearn.claims``):
+0.05; ``rarelearn.analysis.claims``):
 - ``dense_represents_exactly_top_m``: at density 1, 1 if the represented features are exactly
   the m = 5 most important (0, …, 4), else 0; ci95 above 0.5 (with 3 or more seeds: every seed);
 - ``sparse_represents_more_than_m_at_<density>`` for density 0.01, 0.003 and 0.001: the number
@@ -63,9 +63,10 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from rarelearn import claims, configlib, expt
-from rarelearn import results as results_lib
-from rarelearn import main as rarelearn_main
+from rarelearn import expt, main as rarelearn_main
+from rarelearn.analysis import claims, results as results_lib
+from rarelearn.core import configlib
+from rarelearn.runtime.history import History
 
 NAME = 'superposition_sparsity'
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs',
@@ -83,7 +84,7 @@ def _train(spec: str, workdir: str, seeds: int, smoke: bool) -> tuple:
     config.train.num_steps, config.train.steps_per_chunk, config.train.batch_size = 400, 200, 128
     config.optimizer.lr, config.eval.examples = 1e-2, 1000
   summary = rarelearn_main.train(config, workdir, progress=not smoke)
-  at_init = [r for r in results_lib.History.load(workdir).rows if r['step'] == 0]
+  at_init = [r for r in History.load(workdir).rows if r['step'] == 0]
   summary['norm_at_init'] = [r['norm'] for r in sorted(at_init, key=lambda r: r['member'])]
   return config, summary
 

@@ -16,3 +16,12 @@ Shape letters, one meaning each in every module (array names carry them: ``x_BxD
   T  task tokens                        C  classes
 """
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+  """``rarelearn.train``: the one training entry point (``rarelearn/training.py``), imported
+  when first used so that ``import rarelearn`` stays light."""
+  if name == 'train':
+    from rarelearn import training  # pylint: disable=g-import-not-at-top
+    return training.train
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -8,10 +8,11 @@ also ``tokens_per_s``) and, for an accelerator only (not in the default list), `
 (configs/olmo_ladder.py:small: the OLMo 4M and 20M rungs × 2 frequencies, sequences of 512,
 batch 64; population figures only). For each (measurement off), in one run on one machine:
 
-- **population**: all members in one jitted, vmapped program (``population.make_chunk``), as a
+- **population**: all members in one jitted, vmapped program (``vmapped.make_chunk``), as a
   run trains them;
 - **sequential**: the same members one after another, each with the same jitted single-member
-  code at its own (unpadded) width (``train.train_chunk``) — the loop a researcher would write
+  code at its own (unpadded) width (``mlp_training.train_chunk``) — the loop a researcher would
+  write
   in JAX; ``speedup_vs_sequential`` = sequential time / population time;
 - **torch** (when torch is installed): ``benchmarks/torch_sweep.py``, a plain PyTorch loop over
   the members (``nn.Linear`` layers, ``torch.optim.Adam``, float32, the same batch size, steps
@@ -26,7 +27,8 @@ batch 64; population figures only). For each (measurement off), in one run on on
 
 Times are medians of ``--repeats`` (≥ 1, default 3) calls after a compile-and-warm-up call.
 The workloads are fixed configs, not a ``--config``: tables from different commits and
-machines compare, and each workload's steps, timers and cost sizes are chosen for it. The first workload's
+machines compare, and each workload's steps, timers and cost sizes are chosen for it. The first
+workload's
 figures are also printed as ``speedup_vs_sequential: X``, ``speedup_vs_torch: Y``,
 ``flop_utilization: Z``; every workload's as ``<workload>.<key>: value``.
 """
@@ -43,15 +45,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, expt, families, ladder, population, run, train
+from rarelearn import expt, families
+from rarelearn.core import configlib
 from rarelearn.families import _mlp
+from rarelearn.population import ladder, mlp_setup, mlp_sweep, mlp_training, vmapped
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
 WORKLOADS = {'toy': 'sweep.py', 'large': 'bench_large.py', 'msp': 'msp.py',
              'ladder': 'olmo_tiny.py', 'olmo': 'olmo_ladder.py:small'}
 DEFAULT = ('toy', 'large', 'msp', 'ladder')
-LADDERS = ('ladder', 'olmo')  # token-task transformer ladders (rarelearn/ladder.py)
+LADDERS = ('ladder', 'olmo')  # token-task transformer ladders (rarelearn/population/ladder.py)
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -92,18 +96,19 @@ def _population_seconds(config, steps: int, repeats: int) -> tuple[float, float]
 
 
 def _sequential_seconds(config, steps: int, repeats: int) -> float:
-  setup = run.Sweep(config)
+  setup = families.population(config)
   total, compiled = 0.0, {}
   for width, seed, lr in zip(setup.grid.widths, setup.grid.seeds, setup.grid.lrs):
     hp = dataclasses.replace(setup.hp, steps_per_chunk=steps)
     if width not in compiled:  # one program per width, as a loop over widths would compile
       def chunk(s, member, hp=hp):  # train, then evaluate every task, as a run's chunk does
-        s, loss = train.train_chunk(s, setup.keys['data'], jnp.int32(0), member, setup.spec, hp)
-        return s, loss, train.task_losses(s.params, member, setup.spec, setup.eval_batch, hp)
+        s, loss = mlp_training.train_chunk(s, setup.keys['data'], jnp.int32(0), member,
+                                           setup.spec, hp)
+        return s, loss, mlp_training.task_losses(s.params, member, setup.spec, setup.eval_batch, hp)
       compiled[width] = jax.jit(chunk, donate_argnums=0)
-    member = train.MemberHparams(jnp.int32(width), jnp.float32(lr))
-    holder = [train.init_state(jax.random.fold_in(setup.keys['init'], seed), jnp.int32(width),
-                               hp, width)]
+    member = mlp_training.MemberHparams(jnp.int32(width), jnp.float32(lr))
+    key = jax.random.fold_in(setup.keys['init'], seed)
+    holder = [mlp_training.init_state(key, jnp.int32(width), hp, width)]
 
     def call(fn=compiled[width], holder=holder, member=member):
       holder[0], loss, _ = fn(holder[0], member)
@@ -117,9 +122,9 @@ def _torch_seconds(config, steps: int, repeats: int) -> float | None:
   path = os.path.join(REPO, 'benchmarks', 'torch_sweep.py')
   if not os.path.exists(path):
     return None
-  hp = configlib.hyper(config)
+  hp = mlp_setup.hyper(config, families.get(config.family))
   return runpy.run_path(path)['seconds'](
-      configlib.members(config).widths, hp.dim, config.train.batch_size, steps,
+      mlp_setup.members(config).widths, hp.dim, config.train.batch_size, steps,
       config.optimizer.lr, config.model.activation, repeats,
       **({'classes': hp.out_dim} if hp.out_dim else {}))
 
@@ -133,11 +138,11 @@ def _ladder_seconds(config, steps: int, repeats: int, one_member: bool = False
   config.train.steps_per_chunk = steps
   pop, total, first_loss = ladder.Ladder(config), 0.0, []
   eval_bg = pop.eval_background[:8]
-  chunks = [population.make_lm_chunk(hp) for hp in pop.hps]  # one piece and its evaluation
+  chunks = [vmapped.make_lm_chunk(hp) for hp in pop.hps]  # one piece and its evaluation
   for hp, grid, members, chunk in zip(pop.hps, pop.grids, pop.rung_members, chunks):
     for g in [slice(m, m + 1) for m in range(len(grid))] if one_member else [slice(None)]:
       member = jax.tree.map(lambda a, g=g: a[g], members)
-      holder = [population.init_lm(pop.init_key, [s for _, _, s in grid[g]], member, hp)]
+      holder = [vmapped.init_lm(pop.init_key, [s for _, _, s in grid[g]], member, hp)]
 
       def call(member=member, holder=holder, chunk=chunk):
         holder[0], loss, _, _ = chunk(holder[0], pop.data_key, jnp.int32(0), member, pop.data,
@@ -162,12 +167,13 @@ def _figures(name: str, config):
     sequential = lambda *a: _ladder_seconds(*a, one_member=True)[0]  # every member alone
     return (widths, flops, state, 'one vmapped program per rung (no padding)', _ladder_seconds,
             sequential if name == 'ladder' else None, lambda *_: None)
-  setup = run.Sweep(config)
+  setup = families.population(config)
   members, hp = setup.grid, setup.hp
   return (members.widths,
           useful_flops_per_step(members.widths, hp.dim, config.train.batch_size, hp.depth,
                                 hp.out_dim or hp.dim),
-          population.tree_bytes(jax.eval_shape(setup.init)), run.describe_layout(config, members),
+          vmapped.tree_bytes(jax.eval_shape(setup.init)),
+          mlp_sweep.describe_layout(config, members),
           _population_seconds, _sequential_seconds, _torch_seconds)
 
 

@@ -11,13 +11,12 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from rarelearn import rules
+from rarelearn.core import rules
 
 
 def parse_args(name: str, doc: str | None, argv: Sequence[str] | None = None,
@@ -157,21 +156,10 @@ def provenance() -> dict:
   from it when the run started (``parse_args``; else now), package versions, the machine and
   the date the result was written."""
   import datetime  # pylint: disable=g-import-not-at-top
-  from rarelearn import workdir as wd  # pylint: disable=g-import-not-at-top
+  from rarelearn.runtime import workdir as wd  # pylint: disable=g-import-not-at-top
   return {'command': ' '.join(['python', *sys.orig_argv[1:]]), **(_STARTED or _code_state()),
           'versions': wd.provenance(), 'machine': wd.machine(),
           'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
-
-
-MULTI_ARM = ('ladder_controls', 'interference_interventions')  # one JSON per arm
-
-
-def script_of(result_path: str) -> str:
-  """``experiments/<name>.py`` for a committed result ``docs/results/<name>_<date>.json`` (the
-  JSONs of a ``MULTI_ARM`` script's arms, ``<name>_<arm>_<date>.json``, are all its)."""
-  name = re.sub(r'_\d{4}-\d\d-\d\d\w?\.json$', '', os.path.basename(result_path))
-  name = next((s for s in MULTI_ARM if name.startswith(f'{s}_')), name)
-  return f'experiments/{name}.py'
 
 
 def write_results(workdir: str, name: str, results: dict, figure=None) -> str:
@@ -198,3 +186,30 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
   """Least-squares slope of log y against log x."""
   return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+
+
+def train_token_tasks(spec: str, tasks, progress: bool = True, seeds: int | None = None,
+                      workdir: str | None = None, keep_params: bool = False) -> tuple[dict, Any]:
+  """A transformer ladder (``rarelearn.train``) on the config file ``spec`` once per token task
+  (``task.kind``), with ``seeds`` seeds per setting if given: ({task: its ``ladder.grid`` plus
+  ``task`` (the ``TokenTask``) and ``vocab``}, the last task's config). With ``workdir`` each task's
+  run lives in
+  ``workdir/ladder_<task>``: a finished run of the same config there is read back instead of
+  trained again (so experiments on the same ladder share one run), an unfinished one resumed,
+  one of another config replaced."""
+  from rarelearn import training  # pylint: disable=g-import-not-at-top
+  from rarelearn.core import configlib  # pylint: disable=g-import-not-at-top
+  from rarelearn.population import ladder  # pylint: disable=g-import-not-at-top
+  outs = {}
+  for kind in tasks:
+    config = configlib.load_config_file(spec)
+    config.task.kind = kind
+    if seeds is not None:
+      config.model.seeds = seeds
+    if progress:
+      print(f'rarelearn: T_{kind.upper()} on {spec}', file=sys.stderr)
+    where = None if workdir is None else os.path.join(workdir, f'ladder_{kind}')
+    outs[kind] = ladder.grid(training.train(config, where, overwrite=True, progress=progress),
+                             keep_params)
+    outs[kind].update(task=ladder.data_of(config).task, vocab=config.model.vocab)
+  return outs, config

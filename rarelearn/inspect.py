@@ -27,8 +27,9 @@ from typing import Any, Sequence
 
 import jax
 
-from rarelearn import checkpoint, configlib, expt, families
-from rarelearn import workdir as workdir_lib
+from rarelearn import expt, families
+from rarelearn.core import configlib
+from rarelearn.runtime import checkpoint, workdir as workdir_lib
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ def load(workdir: str, step: int | None = None) -> Inspection:
   """Restores ``step`` (default: the latest) and re-evaluates every member exactly, through the
   family's population (``families.population``): its ``evaluate`` and ``summary``."""
   config = workdir_lib.read_config(workdir)
-  configlib.validate(config)
+  families.validate(config)
   pop = families.population(config)
   step, steps, state, meta = checkpoint.restore_step(workdir, pop.keep_checkpoints, pop.init(),
                                                      step)

@@ -3,8 +3,8 @@
 
 Parses flags, validates them and the config (bad input — a key, a value, a ``--distributed``
 misconfiguration: one line naming it, exit status 2, nothing written) and trains the config's
-``family`` — its population (``families.population``) through the one host loop
-(``loop.run``): one workdir format, resume, ``--overwrite``, checkpoints that
+``family`` through the one training entry point (``rarelearn.train``: its population through
+the one host loop): one workdir format, resume, ``--overwrite``, checkpoints that
 ``rarelearn.inspect`` opens, and the family's one-line result. Other tools read a config the
 same way: ``configlib.from_command_line``.
 """
@@ -18,7 +18,9 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rarelearn import configlib, expt, families, hosts, loop, plan
+from rarelearn import expt, families, training
+from rarelearn.core import configlib
+from rarelearn.runtime import hosts, loop
 from rarelearn.tasks import tokens
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -87,7 +89,7 @@ def main(argv: list[str]) -> None:
               '--distributed')
   config = _CONFIG.value
   try:
-    configlib.validate(config)
+    families.validate(config)
   except configlib.ConfigError as e:
     expt.fail('rarelearn', str(e))
   except OSError as e:  # config_flags loads the file lazily: a missing file surfaces here
@@ -102,18 +104,14 @@ def main(argv: list[str]) -> None:
 
 def train(config, workdir: str, progress: bool = True, overwrite: bool = False,
           tensorboard: bool = False, stop_deadline_s: float = loop.STOP_DEADLINE_S) -> dict:
-  """Trains ``config``'s family (``families.population``) in ``workdir`` through the one host
-  loop and prints the one-line result; returns the summary. Bad input: one line, exit 2.
-  ``stop_deadline_s``: see ``loop.run``."""
+  """``rarelearn.train`` as the command line runs it: bad input is one line, exit status 2;
+  prints the family's one-line result and returns the summary."""
   try:
-    configlib.validate(config)
-    config = plan.planned(config, progress)
-    configlib.check_devices(config)
-    pop = families.population(config)
-    summary = loop.run(pop, workdir, overwrite=overwrite, progress=progress,
-                       tensorboard=tensorboard, stop_deadline_s=stop_deadline_s).summary
+    outcome = training.train(config, workdir, overwrite=overwrite, progress=progress,
+                             tensorboard=tensorboard, stop_deadline_s=stop_deadline_s)
   except (configlib.ConfigError, tokens.TokenFileError) as e:
     expt.fail('rarelearn', str(e))
+  pop, summary = outcome.population, outcome.summary
   if hosts.primary():
     print(f'rarelearn: {pop.description}, {pop.num_steps} steps in '
           f'{summary["wall_time_s"]:.1f} s; {pop.result(summary)}; outputs in {workdir}')

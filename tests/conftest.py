@@ -42,7 +42,7 @@ GOLDEN_ATOL = 1e-6 if '--xla_backend_optimization_level=0' in os.environ['XLA_FL
 @pytest.fixture
 def smoke_config():
   sys.path.insert(0, REPO)
-  from rarelearn import configlib
+  from rarelearn.core import configlib
   return configlib.load_config_file(SWEEP + ':smoke')
 
 

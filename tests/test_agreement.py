@@ -4,7 +4,10 @@ The oracle is theory.predicted_scores (Eckart–Young), independent of training.
 import numpy as np
 import pytest
 
-from rarelearn import configlib, run, theory
+import rarelearn
+from rarelearn import families
+from rarelearn.analysis import theory
+from rarelearn.core import configlib
 
 TASK_SETS = {
     'k8_d4_zipf1.2_offset0.3': dict(
@@ -29,7 +32,7 @@ def _separated(widths, config):
   Where the N-th and (N+1)-th utilities (nearly) tie, the optimum is (nearly) not unique and
   the time to resolve it grows as 1/gap; such cuts test patience, not the theory.
   """
-  u = np.sort(theory.utilities(*configlib.task_setup(config)[:2])[0])[::-1]
+  u = np.sort(theory.utilities(*families.get(config.family).task_setup(config)[:2])[0])[::-1]
   gap = lambda w: 1.0 if w >= len(u) else (u[w - 1] - u[w]) / u[w - 1]
   out = tuple(max(range(max(1, w - 3), w + 4), key=gap) for w in widths)
   assert min(gap(w) for w in out) >= 0.05
@@ -50,7 +53,7 @@ def test_learned_set_matches_utility_theory(name, smoke_config, tmp_path):
   config.train.steps_per_chunk = 500
   config.train.checkpoint_every_chunks = 6
   config.measure.every = 0  # the smoke config's per-task gradients every 10 steps: not needed
-  summary = run.train_and_evaluate(config, str(tmp_path / name), progress=False)
+  summary = rarelearn.train(config, str(tmp_path / name), progress=False).summary
   score = np.asarray(summary['final']['task_score'])
   predicted = np.asarray(summary['predicted']['task_score'])
   print(name, 'agreement', summary['agreement'], 'max |ℓ−ℓ*|', np.abs(score - predicted).max(),

@@ -1,11 +1,13 @@
-"""python -m rarelearn.bench --quick runs and prints its machine-readable lines; FLOP counts by hand."""
+"""python -m rarelearn.bench --quick runs and prints its machine-readable lines; FLOP counts by
+hand."""
 import os
 import re
 
 import numpy as np
 import pytest
 
-from rarelearn import bench, configlib
+from rarelearn import bench
+from rarelearn.core import configlib
 
 
 def test_useful_flops_by_hand():
@@ -16,7 +18,7 @@ def test_useful_flops_by_hand():
 
 
 def test_quick_run_prints_every_line(capsys):
-  # toy only: the msp workload is the same MLP population (run.Sweep) with another loss
+  # toy only: the msp workload is the same MLP population (mlp_sweep.Sweep) with another loss
   (toy,) = bench.main(['--quick', '--repeats=1', '--workloads=toy'])
   out = capsys.readouterr().out
   for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization'):

@@ -1,11 +1,12 @@
-"""Claims over seeds (rarelearn/claims.py) on hand-worked cases: t intervals from tables and
+"""Claims over seeds (rarelearn/analysis/claims.py) on hand-worked cases: t intervals from tables
+and
 their coverage by simulation; the orderings of a few sizes counted by hand."""
 import math
 
 import numpy as np
 import pytest
 
-from rarelearn import claims
+from rarelearn.analysis import claims
 
 
 def test_the_interval_is_students_t_worked_by_hand():

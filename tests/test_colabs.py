@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from rarelearn import run
+from rarelearn.runtime import workdir as wd
 from conftest import REPO
 
 COLABS = os.path.join(REPO, 'colabs')
@@ -34,7 +34,7 @@ def test_quickstart(tmp_path):
   assert results['platform'] == 'cpu'
   assert results['agreement'] == summary['agreement']
   assert results['members'] == len(summary['members']) == 6  # smoke: 3 widths × 2 seeds
-  rows = [r for r in run.read_metrics(str(workdir)) if 'grad_norm_probe' in r and r['seed'] == 0]
+  rows = [r for r in wd.read_metrics(str(workdir)) if 'grad_norm_probe' in r and r['seed'] == 0]
   for width in (2, 4, 8):
     last = [r for r in rows if r['width'] == width][-1]
     assert last['step'] == 60
@@ -49,7 +49,7 @@ def test_inspect_checkpoint(tmp_path):
   results = _execute('inspect_checkpoint', workdir)
   assert results['steps'] == [20, 40, 60]  # smoke: a checkpoint every 20-step chunk, all kept
   member = results['member']
-  live = {r['step']: r['task_score'] for r in run.read_metrics(str(workdir))
+  live = {r['step']: r['task_score'] for r in wd.read_metrics(str(workdir))
           if r['member'] == member and 'task_score' in r}
   for step in results['steps']:
     np.testing.assert_allclose(results['task_score'][str(step)], live[step], atol=2e-6)

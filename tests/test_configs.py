@@ -8,8 +8,8 @@ import os
 from absl import flags
 import pytest
 
-from rarelearn import bench, configlib, expt, families, inspect, lever, plan, textdata
-from rarelearn import main as main_lib
+from rarelearn import bench, expt, families, inspect, lever, main as main_lib, plan, textdata
+from rarelearn.core import configlib
 
 from conftest import REPO, SWEEP
 
@@ -30,7 +30,7 @@ def test_every_config_file_is_listed():
                                   for name, variants in VARIANTS.items() for v in variants])
 def test_config_validates_and_builds_its_population(spec):
   config = configlib.load_config_file(os.path.join(REPO, 'configs', spec))
-  configlib.validate(config)
+  families.validate(config)
   pop = families.population(config)
   assert pop.num_steps == config.train.num_steps and pop.num_steps % pop.steps_per_chunk == 0
   assert len(pop.members) > 0 and pop.description

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rarelearn import expt, results, theory
-from rarelearn import results as results_lib
+from rarelearn import expt
+from rarelearn.analysis import results, results as results_lib, theory
+from rarelearn.runtime.history import History
 from conftest import assert_golden
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -324,7 +325,7 @@ def test_msp_run_writes_its_numbers(msp_run):
           for i, w in enumerate(('4', '8', '16'))} == results['learned_by_width']
   assert set(results['complexity']) == {'1', '3', 'pairs'}
   assert all(results['complexity'][k]['num_tasks'] == 3 for k in ('1', '3'))
-  history = results_lib.History.load(str(workdir / 'complexity'))
+  history = History.load(str(workdir / 'complexity'))
   steps, loss = history.steps('task_loss'), history.array('task_loss')  # [M, P, K]
   threshold = 0.9
   first = lambda ok: next((int(steps[i]) for i in range(len(ok)) if all(ok[i:])), None)
@@ -340,7 +341,7 @@ def test_msp_run_writes_its_numbers(msp_run):
   assert claimed['more_subtasks_with_width']['per_seed'] == [p['learned'] for p in per]
   assert results['michaud'] == {'loss_slope': -0.4, 'time_to_learn_slope': -0.8}
   # the sensitivity table: subtasks learned at the end at each threshold, from the metrics
-  main = results_lib.History.load(str(workdir / 'msp'))
+  main = History.load(str(workdir / 'msp'))
   final = main.array('task_loss')[:, -1]  # [M, K]
   widths = np.array([m['width'] for m in main.members])
   for row in results['sensitivity']:
@@ -409,7 +410,8 @@ def test_fig5_and_fig7_smoke_report_their_own_cells_of_one_run(tmp_path_factory)
       assert results['learning_step']['cmp'][size][f] == want
   sizes = [int(s) for s in acc]
   assert sizes == sorted(sizes) and [r['non_embedding'] for r in results['rungs']] == sizes
-  # the ladder's own arrays (rarelearn.ladder.train): [rungs, frequencies, seeds, evaluations]
+  # the ladder's own arrays (rarelearn.population.ladder.grid): [rungs, frequencies, seeds,
+  # evaluations]
   P = len(steps)
   assert raw['cmp.test_accuracy'].shape == (2, 2, 1, P) and raw['cmp.train_loss'].shape == (
       2, 2, 1, P - 1)
@@ -575,11 +577,11 @@ def test_fig8_retention_on_hand_made_trajectories():
 
 def test_fig9_statistics_on_hand_made_probes():
   fig9 = _module('fig9_gradient_decomposition')
-  from rarelearn import lm  # pylint: disable=g-import-not-at-top
+  from rarelearn.population import lm_training  # pylint: disable=g-import-not-at-top
   assert fig9.probe_phases(100, 25) == ((0, 12), (37, 62, 87))
   assert fig9.probe_phases(8, 2) == ((0, 1), (3, 5, 7))
-  cols = [lm.PROBES.index(k) for k in ('cos_g', 'cos_gt', 'cos_gnt', 'instances')]
-  probes = np.full((2, 1, 1, 20, len(lm.PROBES)), np.nan)
+  cols = [lm_training.PROBES.index(k) for k in ('cos_g', 'cos_gt', 'cos_gnt', 'instances')]
+  probes = np.full((2, 1, 1, 20, len(lm_training.PROBES)), np.nan)
   # gap 10, burst 2: probes at 0 (injection) and 5 (between) of each cycle
   probes[0, 0, 0, [[0], [10]], cols] = [[0.1, 0.5, -0.2, 3], [0.3, 0.7, 0.4, 3]]
   probes[0, 0, 0, [[5], [15]], cols] = [[0.2, np.nan, 0.2, 0], [0.4, np.nan, 0.4, 0]]
@@ -598,13 +600,13 @@ def test_fig9_statistics_on_hand_made_probes():
   # 0.4/0.2/0.05; the random null's 0.1/0.05/0.025 halve with size, so the ratio 3, 4, 4 rises
   # in seed 0; the shuffled null's spread is constant 0.1, so that ratio falls like the spread
   gnt = [[0.3, 0.2, 0.1], [0.4, 0.2, 0.05]]
-  made = np.zeros((3, 2, 2, len(lm.PROBES)))
+  made = np.zeros((3, 2, 2, len(lm_training.PROBES)))
   for z in range(2):
     for r in range(3):
-      made[r, z, :, lm.PROBES.index('cos_gnt')] = [gnt[z][r], -gnt[z][r]]
-      made[r, z, :, lm.PROBES.index('cos_gnt_random')] = [0.1 / 2 ** r, -0.1 / 2 ** r]
-      made[r, z, :, lm.PROBES.index('cos_gnt_shuffled')] = [0.1, -0.1]
-      made[r, z, :, lm.PROBES.index('cos_g')] = [0.2 - 0.2 * r, 0.1]
+      made[r, z, :, lm_training.PROBES.index('cos_gnt')] = [gnt[z][r], -gnt[z][r]]
+      made[r, z, :, lm_training.PROBES.index('cos_gnt_random')] = [0.1 / 2 ** r, -0.1 / 2 ** r]
+      made[r, z, :, lm_training.PROBES.index('cos_gnt_shuffled')] = [0.1, -0.1]
+      made[r, z, :, lm_training.PROBES.index('cos_g')] = [0.2 - 0.2 * r, 0.1]
   got = {c['name']: c for c in fig9.fig9_claims(['1', '2', '3'], made, np.array([True, True]))}
   # every seed's spread falls (ρ −1), but over 3 rungs no trend holds (p ≥ 1/6)
   assert got['gnt_spread_shrinks']['value'] == -1.0 and not got['gnt_spread_shrinks']['holds']
@@ -658,7 +660,8 @@ def test_ladder_controls_long_arm_smoke(tmp_path):
   """configs/olmo_tiny.py:smoke, the long arm: rung d8 alone at f = 0.5 for 40 and 2 × 40 steps
   at its ladder lr (the smallest rung's: optimizer.lr); with one seed no claims. One learning
   rate for every rung: ``optimizer.lr_scaling = 'none'`` against the N^-1/3 rule."""
-  from rarelearn import configlib, ladder  # pylint: disable=g-import-not-at-top
+  from rarelearn.core import configlib
+  from rarelearn.population import ladder  # pylint: disable=g-import-not-at-top
   controls = _module('ladder_controls')
   config = configlib.load_config_file(os.path.join(EXPERIMENTS, os.pardir, 'configs', 'olmo_tiny.py') + ':smoke')
   lrs = controls.ladder_lrs(config)
@@ -686,7 +689,7 @@ def test_superposition_numbers_equal_the_runs_final_norms(tmp_path_factory):
   results, workdir = _run('superposition_sparsity', tmp_path_factory)
   final = {}
   for name in ('sparsity', 'zipf'):
-    history = results_lib.History.load(str(workdir / name))
+    history = History.load(str(workdir / name))
     final[name] = (history.members, history.array('norm')[:, -1] > 0.5)  # [M, K]
   members, rep = final['sparsity']
   for density, mean in results['represented_by_density'].items():

@@ -11,8 +11,11 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rarelearn import configlib, families, family_population, lm, loop, optim
+from rarelearn import families
+from rarelearn.core import configlib, optim
 from rarelearn.families import base
+from rarelearn.population import family_population, lm_training
+from rarelearn.runtime import loop
 from conftest import REPO
 
 K, D, B = 3, 4, 16  # tasks, input dimension, batch
@@ -139,12 +142,12 @@ def test_the_registry_finds_every_family_module():
   c = ml_collections.ConfigDict({'family': 'resnet'})
   with pytest.raises(configlib.ConfigError, match=r"^config.family='resnet' is not valid: "
                      r'expected block_regression, '):
-    configlib.family(c)
+    families.name_of(c)
 
 
 @pytest.mark.parametrize('spec', ['sweep.py:smoke', 'msp.py:smoke'])
 def test_an_mlp_member_trains_as_run_sweep_trains_it(spec):
-  """The MLP families' ``Family`` (one member) through FamilyPopulation against run.Sweep's
+  """The MLP families' ``Family`` (one member) through FamilyPopulation against mlp_sweep.Sweep's
   padded layout, 40 steps: the same parameters and task losses to float32 rounding (the loss is
   summed by task here); the loss split equals a numpy forward pass's per-task error sums."""
   config = configlib.load_config_file(os.path.join(REPO, 'configs', spec))
@@ -179,7 +182,7 @@ def test_a_ladder_member_trains_as_the_ladder_trains_it():
   """The ladder's ``Family`` (every rung in one program, padded to the largest) through
   FamilyPopulation against ladder.Ladder (a program per rung), the smoke ladder's 40 steps:
   the same parameters to float32 rounding; the split's two parts sum to the LM loss of
-  ``lm.loss_fn``."""
+  ``lm_training.loss_fn``."""
   config = configlib.load_config_file(os.path.join(REPO, 'configs', 'olmo_tiny.py:smoke'))
   family = families.get(config.family).Family(config)  # the smoke's programs: Ladder's cached
   generic = loop.run(family_population.FamilyPopulation(family), None, progress=False)
@@ -197,7 +200,7 @@ def test_a_ladder_member_trains_as_the_ladder_trains_it():
   params = jax.tree.map(lambda a: a[0], generic.state.params)
   tokens, carriers = family.batch_at(jax.random.key(3), 0, member)
   assert int(carriers.sum()) > 0
-  whole = lm.loss_fn(params, tokens, jnp.ones(tokens[:, 1:].shape), member.lm.shape,
-                     family.hp.dims)
+  whole = lm_training.loss_fn(params, tokens, jnp.ones(tokens[:, 1:].shape), member.lm.shape,
+                              family.hp.dims)
   np.testing.assert_allclose(float(family.split_loss(params, (tokens, carriers), member).sum()),
                              float(whole), rtol=1e-6)

@@ -11,10 +11,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import expt, lm, optim
-from rarelearn.measure import decomposition as dc
-from rarelearn.measure import features as ft
+from rarelearn import expt
+from rarelearn.core import optim
+from rarelearn.measure import decomposition as dc, features as ft
 from rarelearn.models import transformer as tf
+from rarelearn.population import lm_training
 from rarelearn.tasks import tokens as tk
 
 from test_transformer import PADDED, _crop
@@ -246,8 +247,8 @@ def _setup(seed=0, mlp=40):
   dims = tf.Dims(int(task.tokens_T.max()) + 1, 32, 4, 16, 64, 3)
   shape = tf.shape_of(24, 4, mlp, 2, head_dim=6)
   params = tf.init_params(jax.random.key(seed), shape, dims)
-  hp = lm.Hyper(dims=dims, seq_len=12, batch_size=6, steps_per_chunk=3,
-                opt=optim.Hyper(name='adamw', b1=0.9, b2=0.95, weight_decay=0.1,
+  hp = lm_training.Hyper(dims=dims, seq_len=12, batch_size=6, steps_per_chunk=3,
+                         opt=optim.Hyper(name='adamw', b1=0.9, b2=0.95, weight_decay=0.1,
                                 decay='matrices', clip=1.0, schedule='cosine', warmup_steps=1,
                                 num_steps=3, final_lr_ratio=0.1))
   background = jax.random.randint(jax.random.key(seed + 1), (6, 13), 1, dims.vocab)
@@ -262,16 +263,16 @@ def test_task_and_other_gradients_sum_to_the_batch_gradient():
   assert float(weights.sum()) == 3 * 3  # 3 carriers × TOK2, LABEL, EOD
   loss, g_t, g_nt = split_gradient(params, tokens, weights, shape, dims)
   ones = jnp.ones((6, 12))
-  g = jax.jit(jax.grad(lm.loss_fn), static_argnums=4)(params, tokens, ones, shape, dims)
+  g = jax.jit(jax.grad(lm_training.loss_fn), static_argnums=4)(params, tokens, ones, shape, dims)
   # two separate losses: Σ w ℓ / n and Σ (1 − w) ℓ / n
   part = jax.jit(lambda w: jax.grad(
-      lambda p: jnp.sum(lm.token_losses(p, tokens, shape, dims) * w) / 72)(params))
+      lambda p: jnp.sum(lm_training.token_losses(p, tokens, shape, dims) * w) / 72)(params))
   for a, b in zip(jax.tree.leaves(jax.tree.map(jnp.add, g_t, g_nt)), jax.tree.leaves(g)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
   for got, w in ((g_t, weights), (g_nt, 1 - weights)):
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(part(w))):
       np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
-  assert float(loss) == pytest.approx(float(jax.jit(lm.loss_fn, static_argnums=4)(
+  assert float(loss) == pytest.approx(float(jax.jit(lm_training.loss_fn, static_argnums=4)(
       params, tokens, ones, shape, dims)), rel=1e-6)
 
 
@@ -310,13 +311,14 @@ def test_neuron_cosine_by_hand():
 
 def test_probes_inside_the_training_loop_equal_the_direct_computation():
   task, dims, shape, params, hp, *_ = _setup()
-  data = lm.Data(tk.make_markov(jax.random.key(4), dims.vocab), task)
-  member = lm.Member(shape, jnp.float32(3e-3), tk.injection(0.5, gap=2))
-  probed = lm.Hyper(**{**hp.__dict__, 'probe_neurons': 8, 'probe_period': 3,
-                       'probe_phases': (0, 1)})
-  state = lm.init_state(jax.random.key(0), member, hp)
+  data = lm_training.Data(tk.make_markov(jax.random.key(4), dims.vocab), task)
+  member = lm_training.Member(shape, jnp.float32(3e-3), tk.injection(0.5, gap=2))
+  probed = lm_training.Hyper(**{**hp.__dict__, 'probe_neurons': 8, 'probe_period': 3,
+                                'probe_phases': (0, 1)})
+  state = lm_training.init_state(jax.random.key(0), member, hp)
   key = jax.random.key(11)
-  run = lambda h: jax.jit(lambda s: lm.train_chunk(s, key, jnp.int32(0), member, data, h))(state)
+  run = lambda h: jax.jit(
+      lambda s: lm_training.train_chunk(s, key, jnp.int32(0), member, data, h))(state)
   plain, loss, _ = run(hp)
   with_probes, probed_loss, probes = run(probed)
   # the update uses g_t + g_nt at probe steps: the same training to rounding
@@ -326,10 +328,10 @@ def test_probes_inside_the_training_loop_equal_the_direct_computation():
   probes = np.asarray(probes)
   assert np.isnan(probes[2]).all()  # step 2: no probe
   # step 0 from the initial state; step 1 (no carriers: gap 2) has cos(g_t, g_r) = NaN
-  tokens, carriers = lm.batch_at(key, jnp.int32(0), data, member, hp)
+  tokens, carriers = lm_training.batch_at(key, jnp.int32(0), data, member, hp)
   direct = jax.jit(dc.probe, static_argnums=(5, 6))(state.params, tokens, carriers, task, shape,
                                                     dims, 8)
-  np.testing.assert_allclose(probes[0], [float(direct[k]) for k in lm.PROBES], rtol=1e-4)
+  np.testing.assert_allclose(probes[0], [float(direct[k]) for k in lm_training.PROBES], rtol=1e-4)
   assert probes[0, 3] == 6 and probes[1, 3] == 0  # gap 2: round(0.5 · 6) · 2 at step 0
   assert np.isnan(probes[1, 1])  # no instance at step 1: no g_t
   assert np.isfinite(probes[1, [0, 2]]).all()

@@ -1,4 +1,5 @@
-"""rarelearn.results' one learned-step rule (``learning_step``) and one frontier (``frontier``,
+"""rarelearn.analysis.results' one learned-step rule (``learning_step``) and one frontier
+(``frontier``,
 ``frontier_cells``), worked out by hand: the plain rule the experiments use (margin 0, any
 learned frequency) and the lever's options (a margin, closed upwards), absent cells, and the
 score compared in its own dtype."""
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from rarelearn import results
+from rarelearn.analysis import results
 
 STEPS = np.array([0, 100, 200, 300, 400, 500])
 

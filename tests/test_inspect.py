@@ -7,7 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from rarelearn import configlib, inspect, run
+import rarelearn
+from rarelearn import inspect
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir as wd
 from conftest import REPO, SWEEP
 
 
@@ -16,7 +19,7 @@ def finished(tmp_path_factory):
   config = configlib.load_config_file(f'{SWEEP}:smoke')
   config.population.sweep.lr = (0.01, 0.03)  # swept members show up in the table
   workdir = str(tmp_path_factory.mktemp('run'))
-  summary = run.train_and_evaluate(config, workdir, progress=False)
+  summary = rarelearn.train(config, workdir, progress=False).summary
   return workdir, summary
 
 
@@ -33,7 +36,7 @@ def test_load_an_earlier_step_equals_the_live_evaluation(finished):
   """The chunk-end rows of metrics.jsonl were evaluated live, from the training state."""
   workdir, _ = finished
   ins = inspect.load(workdir, step=40)
-  rows = {r['member']: r for r in run.read_metrics(workdir) if r['step'] == 40 and 'task_loss' in r}
+  rows = {r['member']: r for r in wd.read_metrics(workdir) if r['step'] == 40 and 'task_loss' in r}
   for m, result in enumerate(ins.results):
     np.testing.assert_allclose(result['task_loss'], rows[m]['task_loss'], rtol=1e-6, atol=1e-7)
 

@@ -1,4 +1,5 @@
-"""Interventions on the update (rarelearn/interventions.py, family_population.py): each removes
+"""Interventions on the update (rarelearn/population/interventions.py, family_population.py): each
+removes
 or adds exactly what it names — a numpy oracle on hand-made gradients, directions and an Adam
 preconditioner worked by hand —, strength 0 is plain training bit for bit, and every family runs
 them through ``rarelearn.main`` with ``--config.intervention.…``."""
@@ -12,9 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import configlib, family_population, interventions, loop, optim
-from rarelearn import families
-from rarelearn import main as rarelearn_main
+from rarelearn import families, main as rarelearn_main
+from rarelearn.core import configlib, optim
+from rarelearn.population import family_population, interventions
+from rarelearn.runtime import loop
 from conftest import REPO
 
 RNG = np.random.default_rng(0)
@@ -97,7 +99,7 @@ def _smoke(**changes):
   config.train.num_steps, config.train.steps_per_chunk = 40, 20
   for key, value in changes.items():
     config.intervention[key] = value
-  configlib.validate(config)
+  families.validate(config)
   return config
 
 

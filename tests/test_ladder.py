@@ -6,8 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import configlib, ladder, lm
+import rarelearn
+from rarelearn.core import configlib
 from rarelearn.models import transformer as tf
+from rarelearn.population import ladder, lm_training
 from rarelearn.tasks import tokens as tk
 
 from conftest import REPO
@@ -35,12 +37,12 @@ def test_one_training_step_of_real_rungs_on_cpu(name):
   rung = next(r for r in ladder.rungs(config) if r.name == name)
   config.data.seq_len, config.train.batch_size = 16, 2
   hp = ladder.hyper(config, rung)
-  member = lm.Member(tf.shape_of(rung.d_model, rung.num_heads, rung.mlp, rung.depth),
-                     jnp.float32(1e-3), tk.injection(0.5))
-  state = lm.init_state(jax.random.key(0), member, hp)
+  member = lm_training.Member(tf.shape_of(rung.d_model, rung.num_heads, rung.mlp, rung.depth),
+                              jnp.float32(1e-3), tk.injection(0.5))
+  state = lm_training.init_state(jax.random.key(0), member, hp)
   assert sum(x.size for x in jax.tree.leaves(state.params)) == rung.counts(50_304)['total']
   tokens = jax.random.randint(jax.random.key(1), (2, 17), 1, 50_304)
-  new, loss, _ = jax.jit(lambda s, t: lm.train_step(s, t, jnp.int32(0), member, hp))(state,
+  new, loss, _ = jax.jit(lambda s, t: lm_training.train_step(s, t, jnp.int32(0), member, hp))(state,
                                                                                     tokens)
   # std-0.02 init: logits near 0, so the loss starts near ln V
   assert abs(float(loss) - np.log(50_304)) < 0.1
@@ -58,9 +60,9 @@ def test_token_file_background(tmp_path):
   config.model.names, config.model.d_model, config.model.num_heads = ('d16',), (16,), (2,)
   config.model.depth, config.model.mlp = (1,), (64,)
   config.data.background, config.data.token_file = 'file', str(path)
-  out = ladder.train(config, progress=False)
+  out = ladder.grid(rarelearn.train(config, progress=False))
   assert out['background_loss'][0, 0, 0, 0] == pytest.approx(np.log(160), abs=0.05)
   assert np.all(out['background_loss'][..., -1] < 0.5)
   config.data.token_dtype = 'uint32'  # 4,000 uint16 ids read as 2,000 uint32 ones: ids 7·65537
   with pytest.raises(tk.TokenFileError, match='outside the vocabulary'):
-    ladder.train(config, progress=False)
+    rarelearn.train(config, progress=False)

@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from rarelearn import configlib, inspect, ladder, main, run
-from rarelearn import workdir as workdir_lib
+from rarelearn import inspect, main
+from rarelearn.core import configlib
+from rarelearn.population import ladder
+from rarelearn.runtime import workdir as wd, workdir as workdir_lib
 from conftest import REPO, assert_golden
 
 TINY = os.path.join(REPO, 'configs', 'olmo_tiny.py')
@@ -40,7 +42,7 @@ def test_ladder_run_resumes_and_inspects(tmp_path, capsys):
   assert sorted(os.listdir(os.path.join(workdir, 'figures'))) == ['heatmap.png',
                                                                   'test_accuracy_curves.png']
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['20', '40']
-  rows = run.read_metrics(workdir)
+  rows = wd.read_metrics(workdir)
   assert len(rows) == 3 * 4 and {r['step'] for r in rows} == {0, 20, 40}  # 4 members
   assert [m['rung'] for m in summary['members']] == ['d8', 'd8', 'd16', 'd16']
   assert ([r['test_accuracy'] for r in rows if r['step'] == 40]

@@ -4,10 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import layout, optim, population
-from rarelearn.measure import step as measure_step
-from rarelearn.tasks import block_regression as br
-from rarelearn.tasks import mixture
+from rarelearn.core import optim
+from rarelearn.population import layout, measure_step, vmapped
+from rarelearn.tasks import block_regression as br, mixture
 
 from test_population import _assert_rel_close, _hyper, _spec
 
@@ -18,8 +17,8 @@ MH = measure_step.MeasureHyper(every=5, rare_task=3, probe_per_task=4, reference
 def _run(hp, members, chosen, mixture_axis=None, mix=None, spec=None, chunks=2, mh=MH):
   spec = spec or _spec()
   ev = br.eval_set(jax.random.key(2), spec, 8)
-  state = population.init(jax.random.key(0), members, hp)
-  chunk = population.make_chunk(hp, mh, mixture_axis, widths=members.widths, layout=chosen)
+  state = vmapped.init(jax.random.key(0), members, hp)
+  chunk = vmapped.make_chunk(hp, mh, mixture_axis, widths=members.widths, layout=chosen)
   outs = []
   for c in range(chunks):
     state, loss, task_loss, metrics = chunk(state, jax.random.key(9),
@@ -60,14 +59,14 @@ def test_packed_equals_padded_member_by_member(case):
   with jax.default_matmul_precision('highest'):
     hp = _hyper(**case)
     # two seeds per width and two learning rates
-    members = population.make_members(WIDTHS, 2, 0.02, [{'lr': 0.02}, {'lr': 0.05}])
+    members = vmapped.make_members(WIDTHS, 2, 0.02, [{'lr': 0.02}, {'lr': 0.05}])
     _assert_same_runs(_run(hp, members, 'padded'), _run(hp, members, 'packed'))
 
 
 def test_bucketed_equals_padded_member_by_member():
   with jax.default_matmul_precision('highest'):
     hp = _hyper(optimizer='adamw', weight_decay=0.1, activation='relu', depth=2)
-    members = population.make_members(WIDTHS, 2, 0.02)
+    members = vmapped.make_members(WIDTHS, 2, 0.02)
     _assert_same_runs(_run(hp, members, 'padded'), _run(hp, members, 'bucketed'))
 
 
@@ -75,7 +74,7 @@ def test_bucketed_members_with_their_own_batches():
   with jax.default_matmul_precision('highest'):
     hp, spec = _hyper(), _spec()
     freqs = np.exp(np.asarray(spec.log_freqs_K, np.float64))
-    members = population.make_members(WIDTHS, 1, 0.02)
+    members = vmapped.make_members(WIDTHS, 1, 0.02)
     mixes = [mixture.iid(mixture.upweight(freqs, 3, f)) for f in (1.0, 3.0, 5.0, 9.0)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *mixes)
     per_member = spec.replace(log_freqs_K=stacked.log_freqs_K)
@@ -86,13 +85,13 @@ def test_bucketed_members_with_their_own_batches():
 def test_packed_divergence_freezes_the_same_member_at_the_same_step():
   with jax.default_matmul_precision('highest'):
     hp = _hyper(optimizer='sgd', schedule='constant', warmup_steps=0)
-    members = population.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 40.0}])
+    members = vmapped.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 40.0}])
     padded, packed = _run(hp, members, 'padded', mh=None), _run(hp, members, 'packed', mh=None)
     diverged = np.asarray(padded[0].diverged_at)
     assert np.all(diverged[1::2] >= 0) and np.all(diverged[::2] == -1), diverged
     _assert_same_runs(padded, packed)
     hp = _hyper(optimizer='adam', schedule='constant', warmup_steps=0)
-    members = population.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 1e30}])
+    members = vmapped.make_members(WIDTHS, 1, 0.02, [{'lr': 0.02}, {'lr': 1e30}])
     _assert_same_runs(_run(hp, members, 'padded', mh=None), _run(hp, members, 'packed', mh=None))
 
 
@@ -118,7 +117,7 @@ def test_layout_choice():
 
 @pytest.mark.parametrize('chosen', ['padded', 'packed'])
 def test_bfloat16_compute_keeps_float32_state_and_close_losses(chosen):
-  members = population.make_members(WIDTHS, 1, 0.02)
+  members = vmapped.make_members(WIDTHS, 1, 0.02)
   hp32 = _hyper()
   hp16 = _hyper(compute_dtype='bfloat16')
   (s32, o32), (s16, o16) = (_run(hp, members, chosen, mh=None) for hp in (hp32, hp16))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rarelearn import lever, results
+from rarelearn import lever
+from rarelearn.analysis import results
 
 def test_the_lever_reads_the_one_frontier_closed_upwards():
   """``smallest_sizes`` is ``results.frontier``'s by-frequency side, closed upwards, as floats

@@ -10,11 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import theory, train
+from rarelearn.analysis import theory
+from rarelearn.population import mlp_training
 from test_population import train_hyper
 from rarelearn.measure import allocation, gradients, interference
-from rarelearn.measure import step as measure_step
 from rarelearn.models import mlp
+from rarelearn.population import measure_step
 from rarelearn.tasks import block_regression as br
 
 K, DIMS, MAX_W, WIDTH, B = 3, 2, 5, 4, 24
@@ -32,7 +33,7 @@ def _hyper(**kw):
 
 
 def _member(lr=0.05):
-  return train.MemberHparams(width=jnp.int32(WIDTH), lr=jnp.float32(lr))
+  return mlp_training.MemberHparams(width=jnp.int32(WIDTH), lr=jnp.float32(lr))
 
 
 def _params(hp, key=0):
@@ -78,8 +79,8 @@ def test_task_gradients_equal_naive_loop(case):
     ours = gradients.task_grads(sig, batch.task_id, K)
     ours = np.stack([_flat(jax.tree.map(lambda a, k=k: a[k], ours)) for k in range(K)])
     np.testing.assert_allclose(ours, naive, rtol=1e-5, atol=1e-6)
-    # The count-weighted sum of the task gradients is the batch gradient of train.loss_fn.
-    batch_grad = _flat(jax.grad(train.loss_fn)(params, batch, mask, hp.activation))
+    # The count-weighted sum of the task gradients is the batch gradient of mlp_training.loss_fn.
+    batch_grad = _flat(jax.grad(mlp_training.loss_fn)(params, batch, mask, hp.activation))
     np.testing.assert_allclose(naive.sum(0), batch_grad, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(_flat(sig.grads), batch_grad, rtol=1e-5, atol=1e-6)
     # Inner products without materializing: Gram and dots against the naive vectors.
@@ -160,13 +161,13 @@ def test_encoder_bound_on_random_linear_models():
 @pytest.mark.parametrize('optimizer', ['sgd', 'adam', 'adamw'])
 def test_update_split_reconstructs_optax_update(optimizer):
   hp, spec = _hyper(optimizer=optimizer, weight_decay=0.1), _spec()
-  state, member = train.init_state(jax.random.key(0), jnp.int32(WIDTH), hp, MAX_W), _member()
+  state, member = mlp_training.init_state(jax.random.key(0), jnp.int32(WIDTH), hp, MAX_W), _member()
   for t in range(3):  # non-zero momentum
-    state, _ = train.train_step(state, br.sample(jax.random.key(t), spec, B), jnp.int32(t),
-                                member, hp)
-  grads = jax.grad(train.loss_fn)(state.params, br.sample(jax.random.key(9), spec, B),
-                                  mlp.hidden_mask(member.width, MAX_W), hp.activation)
-  new_state, direction = train.apply_gradients(state, grads, jnp.int32(3), member, hp)
+    state, _ = mlp_training.train_step(state, br.sample(jax.random.key(t), spec, B), jnp.int32(t),
+                                       member, hp)
+  grads = jax.grad(mlp_training.loss_fn)(state.params, br.sample(jax.random.key(9), spec, B),
+                                         mlp.hidden_mask(member.width, MAX_W), hp.activation)
+  new_state, direction = mlp_training.apply_gradients(state, grads, jnp.int32(3), member, hp)
   scale, rest = interference.split_update(state.opt_state, new_state.opt_state, state.params,
                                           hp.opt)
   rebuilt = jax.tree.map(lambda s, g, r: s * g + r, scale, grads, rest)
@@ -178,10 +179,10 @@ def _measure_setup(optimizer, lr, activation='linear'):
   spec, member = _spec(), _member(lr)
   mh = measure_step.MeasureHyper(every=1, rare_task=K - 1, probe_per_task=8,
                                  reference_examples=512)
-  state = train.init_state(jax.random.key(0), jnp.int32(WIDTH), hp, MAX_W)
+  state = mlp_training.init_state(jax.random.key(0), jnp.int32(WIDTH), hp, MAX_W)
   for t in range(5):
-    state, _ = train.train_step(state, br.sample(jax.random.key(t), spec, B), jnp.int32(t),
-                                member, hp)
+    state, _ = mlp_training.train_step(state, br.sample(jax.random.key(t), spec, B), jnp.int32(t),
+                                       member, hp)
   return hp, spec, member, mh, state, br.sample(jax.random.key(11), spec, B)
 
 
@@ -269,16 +270,16 @@ def test_rowspace_score_of_projection_is_feature_presence():
 
 
 def test_measurement_leaves_training_unchanged():
-  from rarelearn import population  # pylint: disable=g-import-not-at-top
+  from rarelearn.population import vmapped  # pylint: disable=g-import-not-at-top
   hp = dataclasses.replace(_hyper(optimizer='adam'), steps_per_chunk=6)
   spec = _spec()
-  members = population.make_members((2, WIDTH), 1, 0.01)
+  members = vmapped.make_members((2, WIDTH), 1, 0.01)
   ev = br.eval_set(jax.random.key(2), spec, 1)
   mh = measure_step.MeasureHyper(every=3, rare_task=2, probe_per_task=4, reference_examples=8)
   outs = []
   for m in (None, mh):
-    state = population.init(jax.random.key(0), members, hp)
-    chunk = population.make_chunk(hp, m)
+    state = vmapped.init(jax.random.key(0), members, hp)
+    chunk = vmapped.make_chunk(hp, m)
     for c in range(2):
       state, _, _, metrics = chunk(state, jax.random.key(9), jnp.int32(6 * c), members.hparams(),
                                    spec, ev, jax.random.key(5))

@@ -9,9 +9,11 @@
   with np.asarray) and the constants NORM_EPS / rope_base, which it takes as arguments.
   Mutated references (half-split RoPE, no RoPE, a wrong base, eps 0, no causal mask) show that
   the comparison's tolerance separates the right convention from the wrong ones.
-- Gradients: the training gradient (``lm._gradient``, float32, the path ``lm.train_step``
+- Gradients: the training gradient (``lm_training._gradient``, float32, the path
+``lm_training.train_step``
   takes) against central finite differences of the numpy reference's float64 loss.
-- Accuracy: ``lm.evaluate``'s test accuracy, task loss and background loss against the numpy
+- Accuracy: ``lm_training.evaluate``'s test accuracy, task loss and background loss against the
+numpy
   model run on the full instances TOK1 TOK2 LABEL EOD, the answer recomputed from the task's
   hidden order (not from its label table).
 - Rank statistics: the trend claims' vectorized Spearman ρ (``claims.rank_correlation``) against
@@ -27,8 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from rarelearn import claims, configlib, ladder, lm
+from rarelearn.analysis import claims
+from rarelearn.core import configlib
 from rarelearn.models import transformer as tf
+from rarelearn.population import ladder, lm_training
 from rarelearn.tasks import tokens as tk
 
 from conftest import REPO
@@ -184,9 +188,11 @@ def test_forward_matches_numpy_textbook_decoder():
 # 2. Gradients.
 
 def test_training_gradient_matches_finite_differences_of_numpy_loss():
-  """The float32 gradient the optimizer receives (``lm._gradient``: ``loss_fn`` with the rung's
+  """The float32 gradient the optimizer receives (``lm_training._gradient``: ``loss_fn`` with the
+  rung's
   memory settings) against central differences (step 1e-5) of the float64 numpy loss on one
-  training batch (``lm.batch_at``, 2 sequences of 8 + 1 tokens, one carrying a task instance).
+  training batch (``lm_training.batch_at``, 2 sequences of 8 + 1 tokens, one carrying a task
+  instance).
 
   The differences are accurate to ≈ 1e-10 (truncation h² · f''' and rounding 1e-16 / h), so the
   error is float32's (unit roundoff 6e-8, accumulated over the backward pass): measured ≤ 1e-6
@@ -202,13 +208,14 @@ def test_training_gradient_matches_finite_differences_of_numpy_loss():
   rungs, hp, data = _setup()
   hp = dataclasses.replace(hp, batch_size=2, seq_len=8)
   shape = _shape(rungs[1])
-  member = lm.Member(shape, jnp.float32(1e-2), tk.injection(0.5))
-  tokens, carriers = jax.jit(lambda d: lm.batch_at(jax.random.key(2), jnp.int32(0), d, member,
-                                                   hp))(data)
+  member = lm_training.Member(shape, jnp.float32(1e-2), tk.injection(0.5))
+  tokens, carriers = jax.jit(lambda d: lm_training.batch_at(jax.random.key(2), jnp.int32(0), d,
+                                                            member, hp))(data)
   assert int(jnp.sum(carriers)) == 1
   t = np.asarray(tokens)
-  gradient = jax.jit(lambda p: lm._gradient(p, tokens, None, jnp.int32(0), member, hp, None))
-  init = tf.init_params(jax.random.key(3), shape, hp.dims)  # as lm.init_state
+  gradient = jax.jit(
+      lambda p: lm_training._gradient(p, tokens, None, jnp.int32(0), member, hp, None))
+  init = tf.init_params(jax.random.key(3), shape, hp.dims)  # as lm_training.init_state
   rng = np.random.default_rng(0)
   for factor in (1.0, 15.0):
     params = _scaled(init, factor)
@@ -251,7 +258,7 @@ def test_training_gradient_matches_finite_differences_of_numpy_loss():
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. Task accuracy and losses of ``lm.evaluate``.
+# 3. Task accuracy and losses of ``lm_training.evaluate``.
 
 def _copy_head(params, sharpness=50.0):
   """The model's initialization with the output projection set to ``sharpness`` × the input
@@ -262,7 +269,8 @@ def _copy_head(params, sharpness=50.0):
 
 
 def test_evaluate_accuracy_and_losses_match_numpy_model():
-  """``lm.evaluate``'s train/test accuracy equals the fraction of held-out instances on which
+  """``lm_training.evaluate``'s train/test accuracy equals the fraction of held-out instances on
+  which
   the numpy model's argmax at position 1 (the one that predicts LABEL, after TOK1 TOK2) is the
   answer the task's hidden order gives (T_CMP: a if rank(a) ≥ rank(b) else b), the numpy model
   reading the whole instance TOK1 TOK2 LABEL EOD; exactly, except that a pair whose top two
@@ -274,11 +282,11 @@ def test_evaluate_accuracy_and_losses_match_numpy_model():
   (mean next-token loss on 4 held-out Markov sequences) agree to 1e-5 relative (float32)."""
   rungs, hp, data = _setup()
   shape = _shape(rungs[1])
-  member = lm.Member(shape, jnp.float32(1e-2), tk.injection(0.5))
+  member = lm_training.Member(shape, jnp.float32(1e-2), tk.injection(0.5))
   params = _copy_head(tf.init_params(jax.random.key(4), shape, hp.dims))
   background = jax.jit(lambda c: tk.markov_sequences(jax.random.key(5), c, 4, hp.seq_len + 1))(
       data.chain)
-  out = jax.jit(lambda p: lm.evaluate(p, member, data, background, hp))(params)
+  out = jax.jit(lambda p: lm_training.evaluate(p, member, data, background, hp))(params)
   p, task = _np_params(params), jax.tree.map(np.asarray, data.task)
   np.testing.assert_allclose(float(out['background_loss']),
                              _np_loss(p, np.asarray(background), hp.dims.rope_base), rtol=1e-5)

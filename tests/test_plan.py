@@ -1,4 +1,5 @@
-"""The planner (rarelearn/plan.py): its search, its command line, and ``rarelearn.main``
+"""The planner (rarelearn/population/planner.py, its command line rarelearn/plan.py): its search,
+its command line, and ``rarelearn.main``
 running exactly the plan it prints, on 4 simulated CPU devices."""
 import fractions
 import json
@@ -9,7 +10,10 @@ import sys
 
 import numpy as np
 
-from rarelearn import configlib, plan
+import rarelearn
+from rarelearn import plan
+from rarelearn.core import configlib
+from rarelearn.population import planner
 
 from conftest import REPO, golden_values
 
@@ -39,8 +43,8 @@ def test_search_takes_the_first_fitting_candidate_in_order_of_preference():
       key = lambda o: (fractions.Fraction(math.ceil(num / o[1]) * math.ceil(
           o[1] / (devices // o[0])), o[0]), o[0], -o[1], -o[2])
       want[rung] = min(options, key=key) if options else None
-    made = plan.make_plan(config, limit, usable=1.0, progress=False, devices=devices,
-                          measure_fn=lambda _, pop, i, k, size, mb, limit: {
+    made = planner.make_plan(config, limit, usable=1.0, progress=False, devices=devices,
+                             measure_fn=lambda _, pop, i, k, size, mb, limit: {
                               'peak': peak(pop.ladder[i].name, k, size, mb), 'state': 0.0})
     got = {r.rung: (r.model_shards, r.group_size, r.microbatch or batch) if r.fits else None
            for r in made.rungs}
@@ -51,7 +55,11 @@ SCRIPT = r"""
 import contextlib, io, json, sys
 import jax, jax.numpy as jnp
 sys.path.insert(0, {repo!r})
-from rarelearn import configlib, ladder, main, plan, population, workdir
+import rarelearn
+from rarelearn import main
+from rarelearn.core import configlib
+from rarelearn.population import ladder, planner, vmapped
+from rarelearn.runtime import workdir
 assert jax.device_count() == 4
 config = configlib.load_config_file({tiny!r} + ':smoke')
 # the d16 rung alone, 2 seeds, at the learning rate it has in the ladder (the N^-1/3 rule)
@@ -59,22 +67,22 @@ config.optimizer.lr = float(ladder.Ladder(config, skeleton=True).lrs[1])
 for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):
   config.model[key] = config.model[key][1:]
 config.model.seeds, config.train.plan, config.train.device_memory_gib = 2, True, {memory!r}
-printed, plans, make_plan = io.StringIO(), [], plan.make_plan
-plan.make_plan = lambda *a, **k: plans.append(make_plan(*a, **k)) or plans[-1]  # the plan run
+printed, plans, make_plan = io.StringIO(), [], planner.make_plan
+planner.make_plan = lambda *a, **k: plans.append(make_plan(*a, **k)) or plans[-1]  # the plan run
 with contextlib.redirect_stderr(printed):
   main.train(config, {tmp!r} + '/run', progress=False)
-plan.make_plan, (made,) = make_plan, plans
+planner.make_plan, (made,) = make_plan, plans
 stored = workdir.read_config({tmp!r} + '/run')
 pop = ladder.Ladder(stored)
 state = pop.init()
-compiled = [plan.memory_gib(fn.lower(g.place.state(state[g.key]), pop.data_key, jnp.int32(0),
-                                     member, pop.data, pop.eval_background, None).compile())
+compiled = [planner.memory_gib(fn.lower(g.place.state(state[g.key]), pop.data_key, jnp.int32(0),
+                                        member, pop.data, pop.eval_background, None).compile())
             for g, member in zip(pop.groups, pop.placed)
-            for fn in [population.make_lm_chunk(g.hp)]]  # the program the planner compiles
-offloaded = plan.placed(stored, *(stored.model.model_shards, stored.model.group_size,
+            for fn in [vmapped.make_lm_chunk(g.hp)]]  # the program the planner compiles
+offloaded = planner.placed(stored, *(stored.model.model_shards, stored.model.group_size,
                                    stored.train.microbatch), offload=True)
 offloaded.train.plan = False
-offload_final = ladder.train(offloaded, progress=False)
+offload_final = ladder.grid(rarelearn.train(offloaded, progress=False))
 json.dump(dict(offload_final={{k: offload_final[k][..., -1].reshape(-1).tolist()
                               for k in ladder.COLUMNS}},
                printed=printed.getvalue().splitlines(), lines=made.lines(),
@@ -146,7 +154,7 @@ def test_plan_reads_config_overrides_as_main_does(tmp_path, monkeypatch, capsys)
   """``--config.<key>=value`` (``configlib.from_command_line``, as ``rarelearn.main``): two seeds
   double each rung's members and FLOPs, the steps set the run's time; the plan's JSON holds the
   config as overridden. A made-up memory model in place of compiling."""
-  monkeypatch.setattr(plan, 'compiled_memory', lambda *a: dict(
+  monkeypatch.setattr(planner, 'compiled_memory', lambda *a: dict(
       argument=0.01, output=0.01, alias=0.01, temp=0.01, peak=0.02, state=0.01))
 
   def planned(*overrides):

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import optim, population, train
+from rarelearn.core import optim
 from rarelearn.models import mlp
+from rarelearn.population import mlp_training, vmapped
 from rarelearn.tasks import block_regression as br
 
 WIDTHS = (3, 8, 13)
@@ -21,14 +22,14 @@ def _hyper(**kw):
                      kw)
 
 
-def train_hyper(base: dict, opt: dict, overrides: dict) -> train.Hyper:
-  """``train.Hyper(**base)`` with ``opt`` as its optimizer; ``overrides`` go to either (the
+def train_hyper(base: dict, opt: dict, overrides: dict) -> mlp_training.Hyper:
+  """``mlp_training.Hyper(**base)`` with ``opt`` as its optimizer; ``overrides`` go to either (the
   optimizer's name as ``optimizer``)."""
   fields = {f.name for f in dataclasses.fields(optim.Hyper)}
   for key, value in overrides.items():
     key = 'name' if key == 'optimizer' else key
     (opt if key in fields else base)[key] = value
-  return train.Hyper(**base, opt=optim.Hyper(**opt))
+  return mlp_training.Hyper(**base, opt=optim.Hyper(**opt))
 
 
 def _spec():
@@ -37,9 +38,9 @@ def _spec():
 
 
 def _trained_population(hp, lr=0.02, chunks=3):
-  members = population.make_members(WIDTHS, 2, lr)
-  state = population.init(jax.random.key(0), members, hp)
-  chunk = population.make_chunk(hp)
+  members = vmapped.make_members(WIDTHS, 2, lr)
+  state = vmapped.init(jax.random.key(0), members, hp)
+  chunk = vmapped.make_chunk(hp)
   spec = _spec()
   ev = br.eval_set(jax.random.key(2), spec, 8)
   for c in range(chunks):
@@ -67,20 +68,20 @@ def test_member_equals_unpadded_standalone_model(case):
     hp = _hyper(**case)
     members, state, task_loss, spec, ev, _ = _trained_population(hp)
     for m, (width, seed) in enumerate(zip(members.widths, members.seeds)):
-      solo_member = train.MemberHparams(jnp.int32(width), jnp.float32(members.lrs[m]))
-      solo = train.init_state(jax.random.fold_in(jax.random.key(0), seed), jnp.int32(width),
-                              hp, width)  # no padding at all
-      run = jax.jit(lambda s, t: train.train_chunk(s, jax.random.key(9), t, solo_member, spec,
-                                                   hp))
+      solo_member = mlp_training.MemberHparams(jnp.int32(width), jnp.float32(members.lrs[m]))
+      solo = mlp_training.init_state(jax.random.fold_in(jax.random.key(0), seed), jnp.int32(width),
+                                     hp, width)  # no padding at all
+      run = jax.jit(lambda s, t: mlp_training.train_chunk(s, jax.random.key(9), t, solo_member,
+                                                          spec, hp))
       for c in range(3):
         solo, _ = run(solo, jnp.int32(c * hp.steps_per_chunk))
-      padded = population.select(state.params, m)
+      padded = vmapped.select(state.params, m)
       for p_layer, s_layer in zip(padded['hidden'], solo.params['hidden']):
         _assert_rel_close(p_layer['w'][:width, :s_layer['w'].shape[1]], s_layer['w'])
         _assert_rel_close(p_layer['b'][:width], s_layer['b'])
       _assert_rel_close(padded['out']['w'][:, :width], solo.params['out']['w'])
       _assert_rel_close(padded['out']['b'], solo.params['out']['b'])
-      solo_loss = train.task_losses(solo.params, solo_member, spec, ev, hp)
+      solo_loss = mlp_training.task_losses(solo.params, solo_member, spec, ev, hp)
       _assert_rel_close(task_loss[m], solo_loss)
 
 
@@ -101,10 +102,10 @@ def test_padded_parameters_gradients_and_moments_stay_exactly_zero(optimizer):
   members, state, _, spec, _, _ = _trained_population(hp)
   batch = br.sample(jax.random.key(11), spec, 32)
   for m, width in enumerate(members.widths):
-    params = population.select(state.params, m)
-    grads = jax.grad(train.loss_fn)(params, batch, mlp.mask_of(params, width),
-                                    hp.activation)
-    moments = [t for t in jax.tree.leaves(population.select(state.opt_state, m),
+    params = vmapped.select(state.params, m)
+    grads = jax.grad(mlp_training.loss_fn)(params, batch, mlp.mask_of(params, width),
+                                           hp.activation)
+    moments = [t for t in jax.tree.leaves(vmapped.select(state.opt_state, m),
                                           is_leaf=lambda x: isinstance(x, dict))
                if isinstance(t, dict)]
     assert optimizer == 'sgd' or moments
@@ -152,14 +153,14 @@ def test_affine_map_of_linear_model():
 
 def test_chunks_compile_once():
   hp = _hyper()
-  members = population.make_members(WIDTHS, 1, 0.01)
-  state = population.init(jax.random.key(0), members, hp)
+  members = vmapped.make_members(WIDTHS, 1, 0.01)
+  state = vmapped.init(jax.random.key(0), members, hp)
   spec = _spec()
   ev = br.eval_set(jax.random.key(2), spec, 4)
   counted = chex.assert_max_traces(n=1)(
-      lambda *a: train.train_chunk(*a, hp))
+      lambda *a: mlp_training.train_chunk(*a, hp))
   chunk = jax.jit(jax.vmap(counted, in_axes=(0, None, None, 0, None)))
-  real = population.make_chunk(hp)
+  real = vmapped.make_chunk(hp)
   for c in range(3):
     state, _ = chunk(state, jax.random.key(9), jnp.int32(c * 10), members.hparams(), spec)
     state, _, _, _ = real(state, jax.random.key(9), jnp.int32(c * 10 + 30), members.hparams(),
@@ -175,28 +176,28 @@ def test_members_with_their_own_schedule_equal_standalone_runs():
   freqs = np.exp(np.asarray(spec.log_freqs_K, np.float64))
   mixes = [mixture.iid(mixture.upweight(freqs, 3, 1.0)), mixture.iid(mixture.upweight(freqs, 3, 5.0)),
            mixture.injection(freqs, 3, gap=7, burst_steps=2, batch_size=hp.batch_size, offset=3)]
-  members = population.make_members((8,), 3, 0.02)  # same width and lr; seeds 0, 1, 2
+  members = vmapped.make_members((8,), 3, 0.02)  # same width and lr; seeds 0, 1, 2
   ev = br.eval_set(jax.random.key(2), spec, 8)
   data_key, start = jax.random.key(9), jnp.int32(0)
   stacked = jax.tree.map(lambda *a: jnp.stack(a), *mixes)
-  state = population.init(jax.random.key(0), members, hp)
+  state = vmapped.init(jax.random.key(0), members, hp)
   # with a schedule per member the spec is per member too (here each the same π)
   per_member = spec.replace(log_freqs_K=jnp.stack([spec.log_freqs_K] * len(mixes)))
-  state, _, _, _ = population.make_chunk(hp, mixture_axis=0)(
+  state, _, _, _ = vmapped.make_chunk(hp, mixture_axis=0)(
       state, data_key, start, members.hparams(), per_member, ev, jax.random.key(5), stacked)
   for m, mix in enumerate(mixes):
-    solo = train.init_state(jax.random.fold_in(jax.random.key(0), m), jnp.int32(8), hp, 8)
-    solo_member = train.MemberHparams(jnp.int32(8), jnp.float32(0.02))
-    solo, _ = jax.jit(lambda s, mix=mix, member=solo_member: train.train_chunk(
+    solo = mlp_training.init_state(jax.random.fold_in(jax.random.key(0), m), jnp.int32(8), hp, 8)
+    solo_member = mlp_training.MemberHparams(jnp.int32(8), jnp.float32(0.02))
+    solo, _ = jax.jit(lambda s, mix=mix, member=solo_member: mlp_training.train_chunk(
         s, data_key, start, member, spec, hp, mix=mix))(solo)
-    _assert_rel_close(population.select(state.params, m)['out']['w'], solo.params['out']['w'])
-    _assert_rel_close(population.select(state.params, m)['hidden'][0]['w'],
+    _assert_rel_close(vmapped.select(state.params, m)['out']['w'], solo.params['out']['w'])
+    _assert_rel_close(vmapped.select(state.params, m)['hidden'][0]['w'],
                       solo.params['hidden'][0]['w'])
   for t in (0, 5):
-    plain = train.batch_at(data_key, jnp.int32(t), spec, hp)
-    scheduled = train.batch_at(data_key, jnp.int32(t), spec, hp, mixture.iid(freqs))
+    plain = mlp_training.batch_at(data_key, jnp.int32(t), spec, hp)
+    scheduled = mlp_training.batch_at(data_key, jnp.int32(t), spec, hp, mixture.iid(freqs))
     for a, b in zip(plain, scheduled):
       np.testing.assert_array_equal(a, b)
-  injected = train.batch_at(data_key, jnp.int32(3), spec, hp, mixes[2])  # a burst step
+  injected = mlp_training.batch_at(data_key, jnp.int32(3), spec, hp, mixes[2])  # a burst step
   assert int(np.sum(np.asarray(injected.task_id) == 3)) == int(mixture.rare_count(jnp.int32(3),
                                                                                    mixes[2]))

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from rarelearn import configlib
-from rarelearn import workdir as workdir_lib
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir as workdir_lib
 from conftest import REPO, golden_values
 from test_run import _assert_identical_runs
 

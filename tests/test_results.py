@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from rarelearn import claims
-from rarelearn.expt import script_of
+from rarelearn.analysis import claims
+from rarelearn.analysis.claims import script_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))

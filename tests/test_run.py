@@ -16,8 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import checkpoint, configlib, families, loop, main, population, run
-from rarelearn import workdir as workdir_lib
+import rarelearn
+from rarelearn import families, main
+from rarelearn.core import configlib
+from rarelearn.population import mlp_setup, mlp_sweep, vmapped
+from rarelearn.runtime import checkpoint, loop, workdir as workdir_lib
 from conftest import REPO, SWEEP, assert_golden
 
 
@@ -33,7 +36,7 @@ def _files(workdir):
 
 def test_smoke_run_writes_every_output(tmp_path, smoke_config):
   wd = str(tmp_path / 'wd')
-  summary = run.train_and_evaluate(smoke_config, wd, progress=False)
+  summary = rarelearn.train(smoke_config, wd, progress=False).summary
   assert_golden('sweep_smoke', summary['final'])
   files = _files(wd)
   for name in ('config.json', 'metrics.jsonl', 'summary.json', 'figures/phase_diagram.png',
@@ -80,7 +83,7 @@ def test_smoke_run_writes_every_output(tmp_path, smoke_config):
   for key in ('steps', 'wall_time_s', 'versions', 'devices', 'tasks'):
     assert key in on_disk
   assert on_disk['tasks'][0]['frequency'] == pytest.approx(
-      float(configlib.task_setup(smoke_config)[0][0]))
+      float(families.get(smoke_config.family).task_setup(smoke_config)[0][0]))
 
 
 def _assert_identical_runs(wd, full_wd, config):
@@ -109,9 +112,9 @@ def test_a_corrupted_checkpoint_is_skipped_and_the_run_resumes_bit_identical(tmp
   """Stopped after two chunks (``max_chunks``), its latest checkpoint truncated: reported,
   removed, and the run resumes from the one before to an uninterrupted run's numbers."""
   smoke_config.train.checkpoint_every_chunks = 1
-  run.train_and_evaluate(smoke_config, str(tmp_path / 'full'), progress=False)
+  rarelearn.train(smoke_config, str(tmp_path / 'full'), progress=False).summary
   wd = str(tmp_path / 'corrupt')
-  assert run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=2) is None
+  assert rarelearn.train(smoke_config, wd, progress=False, max_chunks=2) is None
   assert not os.path.exists(os.path.join(wd, 'summary.json'))
   damaged = 0
   for folder, _, files in os.walk(checkpoint.directory(wd, 40)):
@@ -122,16 +125,18 @@ def test_a_corrupted_checkpoint_is_skipped_and_the_run_resumes_bit_identical(tmp
   assert damaged
   err = io.StringIO()
   with contextlib.redirect_stderr(err):
-    run.train_and_evaluate(smoke_config, wd, progress=False)
+    rarelearn.train(smoke_config, wd, progress=False).summary
   assert 'checkpoint at step 40 cannot be read' in err.getvalue()
   assert 'resuming' in err.getvalue() and 'from step 20' in err.getvalue()
   _assert_identical_runs(wd, str(tmp_path / 'full'), smoke_config)
 
 
-# The MLP families share one population (run.Sweep): SIGKILL on sparse parity and SIGTERM on the
+# The MLP families share one population (mlp_sweep.Sweep): SIGKILL on sparse parity and SIGTERM on
+# the
 # toy cover both (the toy's resume from a periodic checkpoint, with its measurement files, is
 # also the corrupted-checkpoint test above). Every family's signals and checkpoints go through
-# one loop (rarelearn/loop.py), so SIGKILL is tried on sparse parity alone; SIGTERM inside a long
+# one loop (rarelearn/runtime/loop.py), so SIGKILL is tried on sparse parity alone; SIGTERM inside a
+# long
 # evaluation interval (the stop deadline) on every family: its checkpoint carries the
 # interval's partial results.
 STOP_DEADLINE_S = 3.0  # the test's --stop_deadline_s: pieces of about 1 s
@@ -204,11 +209,11 @@ def _trained_to(wd: str, step: int, sig) -> bool:
 
 def test_existing_workdir_with_other_config_is_refused(tmp_path, smoke_config):
   wd = str(tmp_path / 'wd')
-  run.train_and_evaluate(smoke_config, wd, progress=False, max_chunks=1)
+  rarelearn.train(smoke_config, wd, progress=False, max_chunks=1)
   smoke_config.tasks.zipf = 2.0
   before = _files(wd)
   with pytest.raises(configlib.ConfigError, match='tasks.zipf'):
-    run.train_and_evaluate(smoke_config, wd, progress=False)
+    rarelearn.train(smoke_config, wd, progress=False).summary
   assert _files(wd) == before
 
 
@@ -216,22 +221,22 @@ def test_unwritable_or_full_workdir_fails_at_start(tmp_path, smoke_config, monke
   blocker = tmp_path / 'a_file'
   blocker.write_text('not a directory')
   with pytest.raises(configlib.ConfigError, match='cannot be written'):
-    run.train_and_evaluate(smoke_config, str(blocker / 'wd'), progress=False)
+    rarelearn.train(smoke_config, str(blocker / 'wd'), progress=False).summary
   out = _main(f'--config={SWEEP}:smoke', f'--workdir={blocker}/wd')
   assert out.returncode == 2 and 'cannot be written' in out.stderr
   assert len(out.stderr.strip().splitlines()) == 1 and 'Traceback' not in out.stderr
 
   wd = str(tmp_path / 'wd')
-  run.train_and_evaluate(smoke_config, wd, progress=False)
+  rarelearn.train(smoke_config, wd, progress=False).summary
   written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(wd) for f in fs)
-  pop = run.Sweep(smoke_config)
+  pop = families.population(smoke_config)
   needed = pop.estimated_bytes(pop.init())
   assert written <= needed <= 20 * written  # generous, not absurd
   usage = shutil.disk_usage(str(tmp_path))
   monkeypatch.setattr(workdir_lib.shutil, 'disk_usage',
                       lambda path: usage._replace(free=needed - 1))
   with pytest.raises(configlib.ConfigError, match='MiB free but this run writes about'):
-    run.train_and_evaluate(smoke_config, str(tmp_path / 'full_disk'), progress=False)
+    rarelearn.train(smoke_config, str(tmp_path / 'full_disk'), progress=False).summary
   assert not (tmp_path / 'full_disk').exists()
 
 
@@ -304,25 +309,25 @@ def test_mixture_keys_build_the_schedule(tmp_path):
   from rarelearn.tasks import mixture  # pylint: disable=g-import-not-at-top
   config = configlib.load_config_file(f'{SWEEP}:smoke')
   config.mixture.schedule, config.mixture.factor = 'upweight', 2.0  # r = −1: task 3
-  configlib.validate(config)
-  np.testing.assert_allclose(configlib.frequencies(config),
+  families.validate(config)
+  np.testing.assert_allclose(mlp_setup.frequencies(config),
                              [0.48 * 0.76 / 0.88, 0.24 * 0.76 / 0.88, 0.16 * 0.76 / 0.88, 0.24])
-  assert configlib.task_schedule(config, configlib.frequencies(config)) is None
+  assert mlp_setup.task_schedule(config, mlp_setup.frequencies(config)) is None
   config.mixture.schedule, config.mixture.gap = 'injection', 10
   config.mixture.burst_steps, config.mixture.offset = 2, 5
-  configlib.validate(config)
-  freqs = configlib.frequencies(config)
+  families.validate(config)
+  freqs = mlp_setup.frequencies(config)
   np.testing.assert_allclose(freqs, [0.48, 0.24, 0.16, 0.12])  # matched: π unchanged
-  sched = configlib.task_schedule(config, freqs)
+  sched = mlp_setup.task_schedule(config, freqs)
   assert int(sched.burst_total) == 38  # round(10 · 32 · 0.12) = round(38.4)
   assert [int(mixture.rare_count(t, sched)) for t in range(4, 17)] == (
       [0, 19, 19] + [0] * 8 + [19, 19])  # steps 4…16: bursts at 5–6 and 15–16
-  summary = run.train_and_evaluate(config, str(tmp_path / 'wd'), progress=False)
+  summary = rarelearn.train(config, str(tmp_path / 'wd'), progress=False).summary
   np.testing.assert_allclose([t['frequency'] for t in summary['tasks']], freqs)
 
 
 def _final_loss(config, workdir):
-  summary = run.train_and_evaluate(config, workdir, progress=False)
+  summary = rarelearn.train(config, workdir, progress=False).summary
   return np.asarray(summary['final']['task_loss']), summary['members']
 
 
@@ -373,7 +378,7 @@ def test_bad_sweep_values_are_refused(smoke_config, override, message):
   for key, value in override.items():
     smoke_config.population.sweep[key] = value
   with pytest.raises(configlib.ConfigError, match=message):
-    configlib.validate(smoke_config)
+    families.validate(smoke_config)
 
 
 def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, capfd):
@@ -381,12 +386,13 @@ def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, cap
   summary.json and frozen at its state after step 0 (one step from its initialization, computed
   here unbatched); every other member is bit-identical to a run where the third learning rate
   is a sane one."""
-  from rarelearn import inspect, train  # pylint: disable=g-import-not-at-top
+  from rarelearn import inspect
+  from rarelearn.population import mlp_training  # pylint: disable=g-import-not-at-top
   runs = {}
   for name, lrs in (('wild', (0.01, 0.03, 1e12)), ('tame', (0.01, 0.03, 0.02))):
     config = configlib.load_config_file(f'{SWEEP}:smoke')
     config.population.sweep.lr, config.measure.every = lrs, 0
-    runs[name] = (run.train_and_evaluate(config, str(tmp_path / name), progress=False),
+    runs[name] = (rarelearn.train(config, str(tmp_path / name), progress=False).summary,
                   inspect.load(str(tmp_path / name)))
   assert 'diverged at step 1; frozen at its last finite state' in capfd.readouterr().err
   (wild, wild_ins), (tame, tame_ins) = runs['wild'], runs['tame']
@@ -395,21 +401,21 @@ def test_a_diverging_member_is_frozen_and_the_others_are_untouched(tmp_path, cap
   assert wild['diverged'] == [{'member': m, 'step': 1} for m in wild_members]
   assert tame['diverged'] == []
   setup = wild_ins.population
-  init = population.init(setup.keys['init'], setup.grid, setup.hp)
-  batch = train.batch_at(setup.keys['data'], jnp.int32(0), setup.spec, setup.hp)
+  init = vmapped.init(setup.keys['init'], setup.grid, setup.hp)
+  batch = mlp_training.batch_at(setup.keys['data'], jnp.int32(0), setup.spec, setup.hp)
   for m in range(len(wild['members'])):
-    got = population.select(wild_ins.state.params, m)
+    got = vmapped.select(wild_ins.state.params, m)
     if m in wild_members:
       one = lambda tree, m=m: jax.tree.map(lambda a: a[m], tree)  # pylint: disable=unnecessary-lambda-assignment
-      after, _ = train.train_step(one(init), batch, jnp.int32(0), one(setup.grid.hparams()),
-                                  setup.hp)
+      after, _ = mlp_training.train_step(one(init), batch, jnp.int32(0), one(setup.grid.hparams()),
+                                         setup.hp)
       for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(after.params)):
         assert np.all(np.isfinite(a))
         np.testing.assert_allclose(a, b, rtol=1e-6)
     else:
       np.testing.assert_array_equal(wild['final']['task_loss'][m], tame['final']['task_loss'][m])
       for a, b in zip(jax.tree.leaves(got),
-                      jax.tree.leaves(population.select(tame_ins.state.params, m))):
+                      jax.tree.leaves(vmapped.select(tame_ins.state.params, m))):
         np.testing.assert_array_equal(a, b)
 
 

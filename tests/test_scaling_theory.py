@@ -3,7 +3,7 @@ constant-compute curve."""
 import numpy as np
 import pytest
 
-from rarelearn import theory
+from rarelearn.analysis import theory
 
 # Round numbers: L_C = 2/√N, L_∞ = 1/N. At N_l = 100: L_C = 0.2, so N_s* = 1/0.2 = 5.
 ROUND = theory.PaperScaling(a_c=2.0, gamma=0.5, a_inf=1.0, alpha=1.0)

@@ -17,8 +17,9 @@ import sys
 
 import numpy as np
 
-from rarelearn import configlib
+import rarelearn
 from rarelearn import inspect as inspect_lib
+from rarelearn.core import configlib
 
 from conftest import REPO, SWEEP, assert_golden, golden_values
 
@@ -39,7 +40,10 @@ SCRIPT = r'''
 import json, os, sys
 import jax, numpy as np
 sys.path.insert(0, {repo!r})
-from rarelearn import configlib, ladder, run, workdir
+import rarelearn
+from rarelearn import families
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir
 from test_sharding import CASES, FAMILIES, config_for
 assert jax.device_count() == 4, jax.devices()
 out = {{}}
@@ -49,17 +53,17 @@ for name, spec in FAMILIES.items():
   if config.family == 'token_ladder':  # its first rung (the rungs are independent programs)
     for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):
       config.model[key] = config.model[key][:1]
-    ladder.train(config, progress=False, workdir=wd)
+    rarelearn.train(config, wd, progress=False)
     out[name] = workdir.read_summary(wd)['final']
   else:
-    summary = run.train_and_evaluate(config, wd, progress=False)
+    summary = rarelearn.train(config, wd, progress=False).summary
     last = [r['loss'] for r in workdir.read_metrics(wd) if r['step'] == config.train.num_steps]
     out[name] = {{'task_loss_bits': summary['final']['task_loss'], 'train_loss': last,
                   'layout': summary['layout']}}
 for name in CASES:
   config = config_for(name)
-  summary = run.train_and_evaluate(config, f'{tmp}/{{name}}', progress=False)
-  pop = run.Sweep(config)
+  summary = rarelearn.train(config, f'{tmp}/{{name}}', progress=False).summary
+  pop = families.population(config)
   w = pop.place(pop.init()).params['hidden'][0]['w']
   out[name] = dict(task_loss=summary['final']['task_loss'], layout=summary['layout'],
                    slots=int(w.shape[0]), devices=len(w.sharding.device_set),

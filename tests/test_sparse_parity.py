@@ -8,9 +8,12 @@ import numpy as np
 import optax
 import pytest
 
-from rarelearn import configlib, population, run
-from rarelearn import workdir as workdir_lib
+import rarelearn
+from rarelearn import families
+from rarelearn.core import configlib
 from rarelearn.models import mlp
+from rarelearn.population import vmapped
+from rarelearn.runtime import workdir as workdir_lib
 from rarelearn.tasks import sparse_parity as sp
 from conftest import REPO, assert_golden
 
@@ -85,11 +88,12 @@ def _parity_config(layout):
 
 @pytest.mark.parametrize('layout', ['packed', 'padded'])
 def test_members_equal_standalone_classifiers(layout):
-  """Each member of a sparse-parity population (the MLP population of rarelearn.run, packed
+  """Each member of a sparse-parity population (the MLP population of
+  rarelearn.population.mlp_sweep, packed
   or padded) follows, step by step, a standalone classifier of its width written here (init,
   forward, cross-entropy, optax.adam) on the same batches; its per-subtask test loss in bits
   equals a numpy evaluation of that classifier."""
-  su = pop = run.Sweep(_parity_config(layout))
+  su = pop = families.population(_parity_config(layout))
   with jax.default_matmul_precision('highest'):
     state, out = pop.chunk(pop.place(pop.init()), 0)
     solo_opt = optax.adam(3e-3)
@@ -109,7 +113,7 @@ def test_members_equal_standalone_classifiers(layout):
       solo_state = solo_opt.init(solo)
       for t in range(40):
         solo, solo_state = solo_step(solo, solo_state, jnp.int32(t))
-      got = population.select(state.params, m)
+      got = vmapped.select(state.params, m)
       mine = {'hidden': {'w': got['hidden'][0]['w'][:w], 'b': got['hidden'][0]['b'][:w]},
               'out': {'w': got['out']['w'][:, :w].T, 'b': got['out']['b']}}
       for a, b in zip(jax.tree.leaves(mine), jax.tree.leaves(solo)):
@@ -159,7 +163,7 @@ def test_msp_smoke_equals_its_golden_numbers(tmp_path):
   (to float32 rounding: tests/goldens/goldens.json says why). (Resume after SIGKILL:
   tests/test_run.py.)"""
   config = configlib.load_config_file(os.path.join(REPO, 'configs', 'msp.py') + ':smoke')
-  summary = run.train_and_evaluate(config, str(tmp_path / 'full'), progress=False)
+  summary = rarelearn.train(config, str(tmp_path / 'full'), progress=False).summary
   rows = workdir_lib.read_metrics(str(tmp_path / 'full'))
   last = [r['loss'] for r in rows if r['step'] == config.train.num_steps]
   assert_golden('msp_smoke', {'task_loss_bits': summary['final']['task_loss'],

@@ -9,7 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rarelearn import configlib, families, inspect, loop, main
+from rarelearn import families, inspect, main
+from rarelearn.core import configlib
+from rarelearn.runtime import loop
 from conftest import REPO
 
 SPEC = os.path.join(REPO, 'configs', 'superposition.py')
@@ -20,7 +22,7 @@ def _family(spec=':smoke', **changes):
   for field, value in changes.items():
     section, key = field.split('__')
     config[section][key] = value
-  configlib.validate(config)
+  families.validate(config)
   return families.get('superposition').Family(config)
 
 

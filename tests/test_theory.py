@@ -1,7 +1,7 @@
 """Utility-ranking theory against a 3-task example worked by hand, and against Eckart–Young."""
 import numpy as np
 
-from rarelearn import theory
+from rarelearn.analysis import theory
 
 FREQS = [0.5, 0.3, 0.2]
 SPECTRA = [np.array([0.6, 0.4]), np.array([0.7, 0.3]), np.array([0.5, 0.5])]

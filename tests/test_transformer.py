@@ -4,8 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rarelearn import lm, optim
+from rarelearn.core import optim
 from rarelearn.models import transformer as tf
+from rarelearn.population import lm_training
 
 from test_population import _assert_rel_close
 
@@ -125,11 +126,11 @@ def test_chunked_cross_entropy_and_remat_equal_the_plain_loss():
 
 
 def _gradient(params, tokens, shape, **memory):
-  hp = lm.Hyper(dims=PADDED, seq_len=SEQ, batch_size=tokens.shape[0], steps_per_chunk=1,
-                opt=optim.Hyper(), **memory)
-  member = lm.Member(shape, jnp.float32(1e-3), None)
-  loss, grads, _ = jax.jit(lambda p: lm._gradient(p, tokens, None, jnp.int32(0), member, hp,
-                                                  None))(params)
+  hp = lm_training.Hyper(dims=PADDED, seq_len=SEQ, batch_size=tokens.shape[0], steps_per_chunk=1,
+                         opt=optim.Hyper(), **memory)
+  member = lm_training.Member(shape, jnp.float32(1e-3), None)
+  loss, grads, _ = jax.jit(lambda p: lm_training._gradient(p, tokens, None, jnp.int32(0), member,
+                                                           hp, None))(params)
   return loss, grads
 
 

@@ -1,7 +1,7 @@
 """What the MLP families (block_regression, sparse_parity) share: the fields of their configs
 (configs/sweep.py and its kin) and the rules that relate them — a family module adds its task's
 own fields and rules (``validate(config, table, check_tasks)``) — and ``Family``, one member of
-either written for ``base.Family``. ``rarelearn.main`` trains both as ``run.Sweep``."""
+either written for ``base.Family``. ``rarelearn.main`` trains both as ``mlp_sweep.Sweep``."""
 from __future__ import annotations
 
 import math
@@ -11,11 +11,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, families, layout, optim, results, rules, train
-from rarelearn import workdir as wd
+from rarelearn import families
+from rarelearn.core import configlib, optim, rules
+from rarelearn.core.rules import integer, number, one_of, tuple_of
 from rarelearn.families import base
 from rarelearn.models import mlp
-from rarelearn.rules import integer, number, one_of, tuple_of
+from rarelearn.population import layout, mlp_setup, mlp_training
+from rarelearn.runtime import workdir as wd
+from rarelearn.runtime.history import History
 from rarelearn.tasks import mixture
 
 SHARDS_FIELD = 'population.model_shards'  # devices each member is split over (configlib)
@@ -28,7 +31,7 @@ TABLE = {
     'model.init': one_of(mlp.INITS), 'model.depth': integer(), 'model.init_scale': number(gt=0),
     'optimizer.name': one_of(optim.OPTIMIZERS), 'optimizer.schedule': one_of(optim.SCHEDULES),
     'optimizer.b1': number(ge=0, lt=1), 'optimizer.b2': number(ge=0, lt=1),
-    'optimizer.eps': number(gt=0), 'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
+    'optimizer.eps': number(gt=0), 'train.compute_dtype': one_of(mlp_training.COMPUTE_DTYPES),
     'eval.examples_per_task': integer(), 'measure.every': integer(0, note='0 = no measurement'),
     'measure.probe_per_task': integer(), 'measure.reference_examples': integer(),
     'mixture.schedule': one_of(('iid', 'upweight', 'injection')), 'mixture.factor': number(gt=0),
@@ -93,7 +96,7 @@ def _validate_mixture(config, num_tasks: int) -> None:
   batch, rare = config.train.batch_size, config.mixture.rare_task % num_tasks
   for setting in configlib.sweep_settings(config):
     gap = setting.get('gap', config.mixture.gap)
-    freq = configlib.frequencies(config, setting)[rare]
+    freq = mlp_setup.frequencies(config, setting)[rare]
     total = mixture.burst_total(freq, gap, batch)
     shortest = mixture.shortest_burst(freq, gap, batch)
     if burst and total > burst * batch:
@@ -116,11 +119,11 @@ class Member(NamedTuple):
 class Family(base.Family):
   """An MLP family written for ONE member (``base.Family``): the view of a block-regression or
   sparse-parity member that ``family_population.FamilyPopulation`` trains (the per-task loss
-  split on which measurements and interventions work); ``run.Sweep`` stays the population that
+  split on which measurements and interventions work); ``mlp_sweep.Sweep`` stays the population that
   ``rarelearn.main`` runs (without interventions), with its layouts, measurements and sharding.
   The same members, keys,
-  batches and initialization as ``run.Sweep``'s (init ``fold_in(root, 0)`` folded with the
-  seed, data 1, evaluation 2), so a member trains as ``run.Sweep``'s padded member does, to
+  batches and initialization as ``mlp_sweep.Sweep``'s (init ``fold_in(root, 0)`` folded with the
+  seed, data 1, evaluation 2), so a member trains as ``mlp_sweep.Sweep``'s padded member does, to
   float32 rounding (the loss is summed by task here, averaged over the batch there).
   ``TASK_MODULE``: the family's module (``make_spec``, ``exact_eval``, ``TASK``)."""
   TASK_MODULE = None
@@ -128,8 +131,8 @@ class Family(base.Family):
   def __init__(self, config):
     super().__init__(config)
     module = self.TASK_MODULE
-    self.hp, self.grid = configlib.hyper(config), configlib.members(config)
-    self.freqs, spectra, basis = configlib.task_setup(config)
+    self.hp, self.grid = mlp_setup.hyper(config, module), mlp_setup.members(config)
+    self.freqs, spectra, basis = module.task_setup(config)
     self.spec = module.make_spec(config, self.freqs, spectra, basis)
     per_task = 1 if module.exact_eval(config) else config.eval.examples_per_task
     self.eval_batch = module.TASK.eval_set(
@@ -141,27 +144,27 @@ class Family(base.Family):
   def member_values(self, rows: list[dict]) -> Member:
     settings = [{k: v for k, v in r.items() if k not in ('member', 'width', 'seed')}
                 for r in rows]
-    freqs = [configlib.frequencies(self.config, s) for s in settings]
+    freqs = [mlp_setup.frequencies(self.config, s) for s in settings]
     return Member(width=jnp.asarray([r['width'] for r in rows], jnp.int32),
                   lr=jnp.asarray([float(s.get('lr', self.config.optimizer.lr)) for s in settings],
                                  jnp.float32),
                   log_freqs_K=jnp.log(jnp.asarray(np.stack(freqs), jnp.float32)),
-                  mix=mixture.stack([configlib.member_schedule(self.config, f, s)
+                  mix=mixture.stack([mlp_setup.member_schedule(self.config, f, s)
                                      for f, s in zip(freqs, settings)]))
 
   def _spec(self, member: Member):
     return self.spec.replace(log_freqs_K=member.log_freqs_K)
 
   def init(self, key, member: Member):
-    return train.init_state(key, member.width, self.hp, self.grid.max_width).params
+    return mlp_training.init_state(key, member.width, self.hp, self.grid.max_width).params
 
   def batch_at(self, key, step, member: Member):
-    return train.batch_at(key, step, self._spec(member), self.hp, member.mix)
+    return mlp_training.batch_at(key, step, self._spec(member), self.hp, member.mix)
 
   def split_loss(self, params, batch, member: Member) -> jax.Array:
     """[K] Σ over the batch's examples of task k of their loss, over the batch size: the
-    training loss (``train.prediction_loss``) is their sum."""
-    p, x = train.in_compute_dtype(params, batch.x, self.hp.compute_dtype)
+    training loss (``mlp_training.prediction_loss``) is their sum."""
+    p, x = mlp_training.in_compute_dtype(params, batch.x, self.hp.compute_dtype)
     mask = mlp.mask_of(params, member.width).astype(x.dtype)
     pred = mlp.apply(p, x, mask, self.hp.activation).astype(jnp.float32)
     if self.hp.loss == 'cross_entropy':
@@ -172,9 +175,10 @@ class Family(base.Family):
                                num_segments=self.spec.num_tasks) / batch.x.shape[0]
 
   def evaluate(self, params, member: Member, key) -> dict:
-    """``task_loss`` [K]: ``train.task_losses`` on the run's evaluation set (exact where the
+    """``task_loss`` [K]: ``mlp_training.task_losses`` on the run's evaluation set (exact where the
     family has a closed form)."""
-    return {'task_loss': train.task_losses(params, train.MemberHparams(member.width, member.lr),
+    hparams = mlp_training.MemberHparams(member.width, member.lr)
+    return {'task_loss': mlp_training.task_losses(params, hparams,
                                            self._spec(member), self.eval_batch, self.hp)}
 
   def optimizer(self):
@@ -214,10 +218,10 @@ def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
   swept frequency, or every task at its own; the utility theory's config where the family has
   one (``HAS_THEORY``)."""
   summary = wd.read_summary(workdir)
-  members, hp = summary['members'], configlib.hyper(config)
-  history = results.History.load(workdir, members)
+  members, hp = summary['members'], mlp_setup.hyper(config, families.get(config.family))
+  history = History.load(workdir, members)
   score, K = history.array('task_score'), config.tasks.num_tasks
-  r, base = config.mixture.rare_task % K, configlib.frequencies(config)
+  r, base = config.mixture.rare_task % K, mlp_setup.frequencies(config)
   final_loss = np.asarray(summary['final']['task_loss'], np.float64)
   swept = any(k in m for m in members for k in ('factor', 'rare_frequency'))
   if not swept and len(set(np.round(base, 12))) < K:
@@ -227,7 +231,7 @@ def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
   others = np.arange(K) != r
   records = []
   for m in members:
-    pi, w, idx = configlib.frequencies(config, m), m['width'], m['member']
+    pi, w, idx = mlp_setup.frequencies(config, m), m['width'], m['member']
     common = dict(size=float(num_params(w, hp)), label=f'width {w}', seed=m['seed'],
                   flops=useful_flops_per_step([w], hp.dim, hp.batch_size, hp.depth,
                                               hp.out_dim or None))
@@ -236,7 +240,7 @@ def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
                else math.nan)
       records.append(dict(common, frequency=float(pi[k]), score=score[idx, :, k],
                           other_loss=other, instances=hp.batch_size * float(pi[k])))
-  meta = dict(family=configlib.family(config), steps=history.steps('task_score'),
+  meta = dict(family=families.name_of(config), steps=history.steps('task_score'),
               task=f'task {r}' if swept else 'every task at its own frequency',
               threshold=float(summary['learned_threshold']), size_unit='parameters',
               base_frequency=float(base[r]) if swept else None, train_instances=None,

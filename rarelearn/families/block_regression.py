@@ -1,7 +1,8 @@
 """Block regression (configs/sweep.py and its kin): MLP members over widths × seeds × swept
-scalars on K regression tasks, the utility theory's toy — a population of ``run.Sweep``.
+scalars on K regression tasks, the utility theory's toy — a population of ``mlp_sweep.Sweep``.
 
-What ``run.Sweep`` and ``configlib`` ask of an MLP family module: ``validate``, ``task_setup``,
+What ``mlp_sweep.Sweep`` and ``configlib`` ask of an MLP family module: ``validate``,
+``task_setup``,
 ``make_spec``, ``TASK`` (its task module: sampling and evaluation sets), ``LOSS``,
 ``input_dim`` and ``OUTPUT_DIM``, ``exact_eval`` (a closed form: one evaluation example per
 task), ``describe_tasks`` and ``population``.
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import sys
 
-from rarelearn import configlib
+from rarelearn.core import configlib
+from rarelearn.core.rules import FLAG, integer
 from rarelearn.families import _mlp
-from rarelearn.rules import FLAG, integer
+from rarelearn.population import mlp_setup
 from rarelearn.tasks import block_regression as TASK  # pylint: disable=invalid-name
 
 LOSS, OUTPUT_DIM = 'squared', 0  # squared error summed over the outputs; outputs = inputs
 SHARDS_FIELD = _mlp.SHARDS_FIELD
-HAS_THEORY = True  # the utility theory predicts its learned set (rarelearn/theory.py)
+HAS_THEORY = True  # the utility theory predicts its learned set (rarelearn/analysis/theory.py)
 lever_records = _mlp.lever_records
 
 
@@ -32,7 +34,7 @@ def input_dim(config) -> int:
 
 def task_setup(config):
   """(frequencies π [K], spectra λ_k [K × d], basis Q or None for the identity)."""
-  t, freqs = config.tasks, configlib.frequencies(config)
+  t, freqs = config.tasks, mlp_setup.frequencies(config)
   decay = configlib.per_task(config, 'tasks.decay', t.num_tasks, 0.0, strict=False)
   spectra = TASK.power_spectra([t.dims_per_task] * t.num_tasks, decay)
   basis = None
@@ -53,7 +55,7 @@ def exact_eval(config) -> bool:
 
 
 def describe_tasks(config, tasks: list[dict]) -> None:
-  """Nothing beyond the spectra and the theory (``run.build_summary``)."""
+  """Nothing beyond the spectra and the theory (``mlp_sweep.build_summary``)."""
 
 
 class Family(_mlp.Family):
@@ -62,5 +64,5 @@ class Family(_mlp.Family):
 
 
 def population(config):
-  from rarelearn import run  # pylint: disable=g-import-not-at-top
-  return run.Sweep(config)
+  from rarelearn.population import mlp_sweep  # pylint: disable=g-import-not-at-top
+  return mlp_sweep.Sweep(config, sys.modules[__name__])

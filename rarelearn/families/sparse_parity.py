@@ -1,18 +1,19 @@
 """Multitask sparse parity (configs/msp.py; Michaud et al. 2023): MLP members over widths ×
 seeds on K subtasks, each the parity of its own k_t of n data bits — a population of
-``run.Sweep`` with a cross-entropy loss (what it provides: families/block_regression.py)."""
+``mlp_sweep.Sweep`` with a cross-entropy loss (what it provides: families/block_regression.py)."""
 from __future__ import annotations
 
 import sys
 
-from rarelearn import configlib
+from rarelearn.core import configlib
+from rarelearn.core.rules import integer, tuple_of
 from rarelearn.families import _mlp
-from rarelearn.rules import integer, tuple_of
+from rarelearn.population import mlp_setup
 from rarelearn.tasks import sparse_parity as TASK  # pylint: disable=invalid-name
 
 LOSS, OUTPUT_DIM = 'cross_entropy', 2  # a parity label
 SHARDS_FIELD = _mlp.SHARDS_FIELD
-HAS_THEORY = False  # the utility theory predicts its learned set (rarelearn/theory.py)
+HAS_THEORY = False  # the utility theory predicts its learned set (rarelearn/analysis/theory.py)
 lever_records = _mlp.lever_records
 
 
@@ -44,7 +45,7 @@ def input_dim(config) -> int:
 
 def task_setup(config):
   """(frequencies π [K], None, None): no spectra, no basis."""
-  return configlib.frequencies(config), None, None
+  return mlp_setup.frequencies(config), None, None
 
 
 def make_spec(config, freqs, spectra, basis):
@@ -66,5 +67,5 @@ class Family(_mlp.Family):
 
 
 def population(config):
-  from rarelearn import run  # pylint: disable=g-import-not-at-top
-  return run.Sweep(config)
+  from rarelearn.population import mlp_sweep  # pylint: disable=g-import-not-at-top
+  return mlp_sweep.Sweep(config, sys.modules[__name__])

@@ -37,7 +37,7 @@ import numpy as np
 matplotlib.use('Agg')
 from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
 
-from rarelearn import configlib, optim, rules
+from rarelearn.core import configlib, optim, rules
 from rarelearn.families import base
 
 

@@ -10,12 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, lm, results, train
-from rarelearn import workdir as wd
+from rarelearn.core import configlib
+from rarelearn.core.rules import FLAG, integer, number, one_of, tuple_of
 from rarelearn.families import base
 from rarelearn.measure import decomposition
 from rarelearn.models import transformer
-from rarelearn.rules import FLAG, integer, number, one_of, tuple_of
+from rarelearn.population import ladder, lm_training, mlp_training
+from rarelearn.runtime import workdir as wd
+from rarelearn.runtime.history import History
 from rarelearn.tasks import tokens as tk
 
 SHARDS_FIELD = 'model.model_shards'  # devices each member is split over (FSDP)
@@ -32,7 +34,7 @@ TABLE = {
     'task.frequencies': tuple_of(number(gt=0, le=1), 'a non-empty tuple of instances per '
                                  'sequence in (0, 1]'),
     'task.gap': integer(), 'optimizer.clip': number(gt=0),
-    'train.compute_dtype': one_of(train.COMPUTE_DTYPES),
+    'train.compute_dtype': one_of(mlp_training.COMPUTE_DTYPES),
     'train.remat': one_of(tuple(transformer.REMAT)), 'train.loss_chunk': integer(0),
     'model.model_shards': (lambda v: integer()[0](v) or _RUNGS[0](v),
                            'a positive integer, or one per rung: devices each member is split '
@@ -44,8 +46,11 @@ PLACEMENT = {  # fields a ladder config written before them may lack
                                   '(0: all)'),
     'model.group_size': _PER_RUNG(integer(0), "members per program (0: all of a rung's)"),
     'train.offload': FLAG, 'train.plan': FLAG, 'train.device_memory_gib': number(ge=0),
-    # how a rung's peak lr follows from optimizer.lr (rarelearn/ladder.py peak_lrs)
-    'optimizer.lr_scaling': one_of(('n_third', 'none'))}
+    # how a rung's peak lr follows from optimizer.lr (rarelearn/population/ladder.py peak_lrs)
+    'optimizer.lr_scaling': one_of(('n_third', 'none')),
+    # one gap per frequency (member groups (frequency, gap): ladder.settings); () for task.gap
+    'task.gaps': (lambda v: isinstance(v, (tuple, list)) and all(integer()[0](g) for g in v),
+                  'a tuple of positive integers, one per task.frequencies, or ()')}
 
 
 def validate(config) -> None:
@@ -54,6 +59,10 @@ def validate(config) -> None:
   configlib.check_fields(config, TABLE)
   configlib.check_fields(config, {k: rule for k, rule in PLACEMENT.items()
                                   if k.split('.')[1] in config[k.split('.')[0]]})
+  gaps = config.task.get('gaps', ())
+  if gaps and len(gaps) != len(config.task.frequencies):
+    configlib.fail('task.gaps', gaps, f'one gap per task.frequencies '
+                   f'({len(config.task.frequencies)}), or ()')
   micro = config.train.get('microbatch', 0)
   if any(b and config.train.batch_size % b for b in (micro if isinstance(micro, (tuple, list))
                                                      else [micro])):
@@ -75,8 +84,8 @@ def validate(config) -> None:
 
 
 class Member(NamedTuple):
-  """A ladder member's traced values: ``lm.Member`` and the index of its rung."""
-  lm: lm.Member
+  """A ladder member's traced values: ``lm_training.Member`` and the index of its rung."""
+  lm: lm_training.Member
   rung: jax.Array  # int32
 
 
@@ -93,15 +102,13 @@ class Family(base.Family):
 
   def __init__(self, config):
     super().__init__(config)
-    from rarelearn import ladder  # pylint: disable=g-import-not-at-top
     if config.data.background != 'markov':
       configlib.fail('data.background', config.data.background, "'markov' for the one-member "
                      'view (ladder.Ladder reads token files)')
     self.rungs = ladder.rungs(config)
     counts = [r.counts(config.model.vocab) for r in self.rungs]
     self.lrs = ladder.peak_lrs(config, [c['non_embedding'] for c in counts])
-    settings = [(float(f), int(config.task.gap)) for f in config.task.frequencies]
-    parts = [ladder.members_of(r, lr, settings, config.model.seeds)
+    parts = [ladder.members_of(r, lr, ladder.settings(config), config.model.seeds)
              for r, lr in zip(self.rungs, self.lrs)]
     self.rows = [dict(rung=r.name, non_embedding=c['non_embedding'], frequency=float(f),
                       gap=int(g), seed=z)
@@ -115,7 +122,7 @@ class Family(base.Family):
                                                                'mlp', 'depth')))
     self.hp = dataclasses.replace(ladder.hyper(config, self.rungs[0]), dims=dims)
     self.data = ladder.data_of(config)
-    self.eval_background = eval_background(config, self.data)
+    self.eval_background = ladder.eval_background(config, self.data)
 
   def members(self) -> list[dict]:
     return [dict(member=m, **row) for m, row in enumerate(self.rows)]
@@ -137,20 +144,21 @@ class Family(base.Family):
                                                                      self.rung_dims)], key)
 
   def batch_at(self, key, step, member: 'Member'):
-    return lm.batch_at(key, step, self.data, member.lm, self.hp)
+    return lm_training.batch_at(key, step, self.data, member.lm, self.hp)
 
   def split_loss(self, params, batch, member: 'Member') -> jax.Array:
     """[2]: the mean next-token loss's share on the instance targets and on the rest."""
     tokens, carriers = batch
-    losses = lm.token_losses(params, tokens, member.lm.shape, self.hp.dims,
-                             self.hp.compute_dtype)
+    losses = lm_training.token_losses(params, tokens, member.lm.shape, self.hp.dims,
+                                      self.hp.compute_dtype)
     task = decomposition.task_token_weights(carriers, tokens.shape[1] - 1)
     return jnp.stack([jnp.sum(losses * task), jnp.sum(losses * (1.0 - task))]) / losses.size
 
   def evaluate(self, params, member: 'Member', key) -> dict:
-    """``lm.evaluate``'s numbers and ``task_loss`` [2] (the task's test loss, the background
+    """``lm_training.evaluate``'s numbers and ``task_loss`` [2] (the task's test loss, the
+    background
     loss)."""
-    out = lm.evaluate(params, member.lm, self.data, self.eval_background, self.hp)
+    out = lm_training.evaluate(params, member.lm, self.data, self.eval_background, self.hp)
     return dict(out, task_loss=jnp.stack([out['task_test_loss'], out['background_loss']]))
 
   def optimizer(self):
@@ -170,37 +178,20 @@ class Family(base.Family):
             {'index': 1, 'name': 'background'}]
 
 
-def eval_background(config, data: lm.Data) -> jax.Array:
-  """The held-out background sequences every evaluation reads (``ladder.Ladder``'s)."""
-  from rarelearn import ladder  # pylint: disable=g-import-not-at-top
-  return tk.markov_sequences(jax.random.fold_in(jax.random.key(config.seed), 2), data.chain,
-                             ladder.EVAL_BACKGROUND, config.data.seq_len + 1)
-
-
-def flops_per_member_step(rung, config) -> float:
-  """Training FLOPs of one member of ``rung`` per step: 6 per weight and token of the matmuls
-  (the input embedding is a lookup) plus attention's 12 · depth · S · d_model per token."""
-  c = rung.counts(config.model.vocab)
-  tokens, S = config.train.batch_size * config.data.seq_len, config.data.seq_len
-  matmul = c['non_embedding'] + c['embedding'] // 2  # the input embedding is a lookup
-  return tokens * (6 * matmul + 12 * rung.depth * S * rung.d_model)
-
-
 def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
   """``rarelearn.lever``'s records of a finished ladder run (``lever.grid.read``): rungs ×
   injection frequencies × seeds; test accuracy of the task."""
-  from rarelearn import ladder  # pylint: disable=g-import-not-at-top
   summary = wd.read_summary(workdir)
   members = summary['members']
   if len({m['gap'] for m in members}) > 1:
     raise ValueError(f'{workdir}: members differ in injection gap; the lever reads one gap')
-  history = results.History.load(workdir, members)
+  history = History.load(workdir, members)
   score, background = history.array('test_accuracy'), history.array('background_loss')
   rungs = {g.name: g for g in ladder.rungs(config)}
   records = [dict(size=float(m['non_embedding']), label=m['rung'], seed=m['seed'],
                   frequency=float(m['frequency']), score=score[m['member']],
                   other_loss=float(background[m['member'], -1]),
-                  flops=flops_per_member_step(rungs[m['rung']], config),
+                  flops=ladder.flops_per_member_step(rungs[m['rung']], config),
                   instances=config.train.batch_size * float(m['frequency']))
              for m in members]
   meta = dict(family=config.family, steps=history.steps('test_accuracy'),
@@ -213,5 +204,4 @@ def lever_records(workdir: str, config) -> tuple[list[dict], dict]:
 
 
 def population(config):
-  from rarelearn import ladder  # pylint: disable=g-import-not-at-top
   return ladder.Ladder(config)

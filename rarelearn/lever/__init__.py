@@ -24,7 +24,7 @@ family and task are read as one grid (e.g. a ladder and more rungs trained later
   only known to lie between that frequency and the next lower one of the grid: its geometric
   midpoint is the point estimate, and a size learning at every frequency (or at none) is censored.
   Across seeds: the geometric mean with the Student t 95% interval of the mean log
-  (``rarelearn.claims.interval``).
+  (``rarelearn.analysis.claims.interval``).
 - **The power law** ln f* = ln a − κ·ln N, least squares with one point per size (the seeds'
   mean of ln midpoint; sizes censored in any seed left out), with 95% intervals for a and κ
   and 90% prediction intervals for a size's point at sizes not trained: 10 and 100 times the
@@ -57,7 +57,8 @@ Writes ``W/lever/lever.json`` (every table, the fit, the command, versions) and
 costs) under the first workdir (``--out`` elsewhere).
 
 The package, by concern: ``grid`` reads finished runs into a ``Grid``; ``frontier`` its learning
-steps and frontier (by ``rarelearn.results``' one learned-step rule and one frontier, with the
+steps and frontier (by ``rarelearn.analysis.results``' one learned-step rule and one frontier, with
+the
 margin and closed upwards) and the held-out check; ``power_law`` the fit and its prediction;
 ``routes`` up-weighting against scaling; ``report`` the text and the figure; here ``analyse``
 and the command line (``__main__``).

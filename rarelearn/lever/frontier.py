@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from rarelearn import claims, results
+from rarelearn.analysis import claims, results
 from rarelearn.lever.grid import Grid
 from rarelearn.lever.power_law import fit_power_law, midpoint, predict
 

@@ -12,8 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
-from rarelearn import configlib, families
-from rarelearn import workdir as wd
+from rarelearn import families
+from rarelearn.core import configlib
+from rarelearn.runtime import workdir as wd
 
 
 @dataclasses.dataclass
@@ -92,9 +93,9 @@ def toy_theory(config, grid: Grid) -> dict:
   frequency, its lowest learned frequency at each trained width (by bisection: exact, not a
   grid cell; NaN where not even frequency 1 is learned), and the κ of a least-squares power law
   through that frontier over the trained sizes."""
-  from rarelearn import theory  # pylint: disable=g-import-not-at-top
+  from rarelearn.analysis import theory  # pylint: disable=g-import-not-at-top
   from rarelearn.tasks import mixture  # pylint: disable=g-import-not-at-top
-  base, spectra, _ = configlib.task_setup(config)
+  base, spectra, _ = families.get(config.family).task_setup(config)
   r = config.mixture.rare_task % len(base)
 
   def critical(f):

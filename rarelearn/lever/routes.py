@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from rarelearn import results
+from rarelearn.analysis import results
 from rarelearn.lever.frontier import learned_grid, smallest_sizes
 from rarelearn.lever.grid import Grid
 from rarelearn.lever.power_law import finite_or_none, size_for

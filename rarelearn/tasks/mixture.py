@@ -60,7 +60,8 @@ def upweight(freqs: Sequence[float], rare_task: int, factor: float) -> np.ndarra
 
 
 def stack(mixtures: Sequence[Mixture]) -> Mixture:
-  """One schedule per member on a new leading axis (``population.make_chunk(mixture_axis=0)``)."""
+  """One schedule per member on a new leading axis
+  (``population.vmapped.make_chunk(mixture_axis=0)``)."""
   return jax.tree.map(lambda *xs: jnp.stack(xs), *mixtures)
 
 

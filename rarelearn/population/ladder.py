@@ -26,15 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, hosts, lm, loop, optim, plan, plots, population, results
-from rarelearn import sharding
-from rarelearn.families import token_ladder
+from rarelearn.analysis import plots, results
+from rarelearn.core import configlib, optim
 from rarelearn.models import transformer as tf
-from rarelearn.tasks import mixture
-from rarelearn.tasks import tokens as tk
+from rarelearn.population import lm_training, sharding, vmapped
+from rarelearn.runtime import hosts
+from rarelearn.tasks import mixture, tokens as tk
 
 EVAL_BACKGROUND = 256  # held-out background sequences for the LM loss
-# the numbers of ``lm.evaluate`` the inspection table shows, test accuracy first
+# the numbers of ``lm_training.evaluate`` the inspection table shows, test accuracy first
 COLUMNS = ('test_accuracy', 'train_accuracy', 'task_train_loss', 'task_test_loss',
            'background_loss')
 
@@ -69,9 +69,17 @@ def peak_lrs(config, non_embedding) -> list[float]:
 
 
 def rungs(config) -> list[Rung]:
-  """The rungs of a (validated: ``configlib.validate``) ladder config."""
+  """The rungs of a (validated: ``families.validate``) ladder config."""
   m = config.model
   return [Rung(*row) for row in zip(m.names, m.d_model, m.num_heads, m.mlp, m.depth)]
+
+
+def settings(config) -> list[tuple[float, int]]:
+  """The (frequency, gap) of each member group: ``task.frequencies`` paired with
+  ``task.gaps`` where it is given, else every frequency at ``task.gap``."""
+  t = config.task
+  gaps = tuple(t.get('gaps', ())) or (t.gap,) * len(t.frequencies)
+  return [(float(f), int(g)) for f, g in zip(t.frequencies, gaps)]
 
 
 def optimizer(config) -> optim.Hyper:
@@ -84,7 +92,7 @@ def optimizer(config) -> optim.Hyper:
                      final_lr_ratio=0.1)
 
 
-def hyper(config, rung: Rung) -> lm.Hyper:
+def hyper(config, rung: Rung) -> lm_training.Hyper:
   """The rung's static hyperparameters; gradient probes from ``config.probe`` (``neurons`` K,
   ``period``, ``phases``) where the config has that block."""
   probe = config.get('probe') or {}
@@ -94,15 +102,16 @@ def hyper(config, rung: Rung) -> lm.Hyper:
                                 f'MLP width of rung {rung.name}')
   dims = tf.Dims(config.model.vocab, rung.d_model, rung.num_heads, rung.head_dim, rung.mlp,
                  rung.depth)
-  return lm.Hyper(dims=dims, seq_len=config.data.seq_len, batch_size=config.train.batch_size,
-                  steps_per_chunk=config.train.steps_per_chunk, opt=optimizer(config),
-                  mode=config.task.mode, probe_neurons=neurons,
-                  probe_period=int(probe.get('period', 1)),
-                  probe_phases=tuple(int(p) for p in probe.get('phases', ())),
-                  compute_dtype=config.train.compute_dtype, remat=config.train.remat,
-                  loss_chunk=config.train.loss_chunk,
-                  microbatch=int(per_rung(config, 'train.microbatch')[
-                      list(config.model.names).index(rung.name)]))
+  return lm_training.Hyper(dims=dims, seq_len=config.data.seq_len,
+                           batch_size=config.train.batch_size,
+                           steps_per_chunk=config.train.steps_per_chunk, opt=optimizer(config),
+                           mode=config.task.mode, probe_neurons=neurons,
+                           probe_period=int(probe.get('period', 1)),
+                           probe_phases=tuple(int(p) for p in probe.get('phases', ())),
+                           compute_dtype=config.train.compute_dtype, remat=config.train.remat,
+                           loss_chunk=config.train.loss_chunk,
+                           microbatch=int(per_rung(config, 'train.microbatch')[
+                               list(config.model.names).index(rung.name)]))
 
 
 # Where a rung's members run, one value or one per rung (``rarelearn.plan`` chooses them when
@@ -126,10 +135,11 @@ class Group:
   rung: int
   members: slice
   place: sharding.Placement
-  hp: lm.Hyper
+  hp: lm_training.Hyper
 
 
-def rung_groups(i: int, rung: Rung, hp: lm.Hyper, members: lm.Member, model_shards: int,
+def rung_groups(i: int, rung: Rung, hp: lm_training.Hyper, members: lm_training.Member,
+                model_shards: int,
                 size: int) -> list[Group]:
   """Rung ``i``'s members in programs of ``size`` (0: all in one), each over all devices, FSDP
   over ``model_shards`` of them (a count that does not divide this machine's devices, e.g. on
@@ -137,7 +147,7 @@ def rung_groups(i: int, rung: Rung, hp: lm.Hyper, members: lm.Member, model_shar
   num = len(members.lr)
   size = size or num
   k = model_shards if jax.device_count() % model_shards == 0 else 1
-  one = jax.eval_shape(lambda: lm.init_state(
+  one = jax.eval_shape(lambda: lm_training.init_state(
       jax.random.key(0), jax.tree.map(lambda a: a[0], members), hp)) if k > 1 else None
   out = []
   for j, lo in enumerate(range(0, num, size)):
@@ -148,13 +158,14 @@ def rung_groups(i: int, rung: Rung, hp: lm.Hyper, members: lm.Member, model_shar
   return out
 
 
-def program_args(config, group: Group, members: lm.Member, data: lm.Data) -> tuple:
-  """The arguments of ``group``'s chunk program (``population.make_lm_chunk``) without
+def program_args(config, group: Group, members: lm_training.Member,
+                 data: lm_training.Data) -> tuple:
+  """The arguments of ``group``'s chunk program (``vmapped.make_lm_chunk``) without
   allocating them: the state, background and evaluation sequences as abstract arrays with
   their shardings; ``members``: the rung's."""
   placed = group.place.per_member(jax.tree.map(lambda a: a[group.members], members))
   place, count = group.place, len(placed.lr)
-  state = jax.eval_shape(lambda: population.init_lm(
+  state = jax.eval_shape(lambda: vmapped.init_lm(
       jax.random.key(0), list(range(count)), placed, group.hp))
   if place.mesh is not None:
     shards = (place.shardings if not isinstance(place.shardings, jax.sharding.Sharding)
@@ -168,10 +179,10 @@ def program_args(config, group: Group, members: lm.Member, data: lm.Data) -> tup
           jax.ShapeDtypeStruct((EVAL_BACKGROUND, window), jnp.int32), background)
 
 
-def data_of(config) -> lm.Data:
+def data_of(config) -> lm_training.Data:
   root = jax.random.key(config.seed)
-  return lm.Data(chain=tk.make_markov(jax.random.fold_in(root, 5), config.model.vocab),
-                 task=tk.make_task(config.task.kind, config.model.vocab,
+  return lm_training.Data(chain=tk.make_markov(jax.random.fold_in(root, 5), config.model.vocab),
+                          task=tk.make_task(config.task.kind, config.model.vocab,
                                    jax.random.fold_in(root, 6)))
 
 
@@ -187,26 +198,19 @@ def background_file(config) -> tk.TokenFile | None:
     raise tk.TokenFileError(f'config.data.token_file: {e}') from None
 
 
-def train_tasks(spec: str, tasks, progress: bool = True, seeds: int | None = None,
-                workdir: str | None = None, **kw) -> tuple[dict, Any]:
-  """``train`` on the config file ``spec`` once per token task (``task.kind``), with ``seeds``
-  seeds per setting if given: ({task: its output plus ``task`` (the ``TokenTask``) and
-  ``vocab``}, the last task's config). With ``workdir`` each task's run lives in
-  ``workdir/ladder_<task>``: a finished run of the same config there is read back instead of
-  trained again (so experiments on the same ladder share one run), an unfinished one resumed,
-  one of another config replaced."""
-  outs = {}
-  for kind in tasks:
-    config = configlib.load_config_file(spec)
-    config.task.kind = kind
-    if seeds is not None:
-      config.model.seeds = seeds
-    if progress:
-      print(f'rarelearn: T_{kind.upper()} on {spec}', file=sys.stderr)
-    where = None if workdir is None else os.path.join(workdir, f'ladder_{kind}')
-    outs[kind] = train(config, progress, workdir=where, overwrite=True, **kw)
-    outs[kind].update(task=data_of(config).task, vocab=config.model.vocab)
-  return outs, config
+def eval_background(config, data: lm_training.Data) -> jax.Array:
+  """The held-out background sequences every evaluation reads (``Ladder``'s)."""
+  return tk.markov_sequences(jax.random.fold_in(jax.random.key(config.seed), 2), data.chain,
+                             EVAL_BACKGROUND, config.data.seq_len + 1)
+
+
+def flops_per_member_step(rung, config) -> float:
+  """Training FLOPs of one member of ``rung`` per step: 6 per weight and token of the matmuls
+  (the input embedding is a lookup) plus attention's 12 · depth · S · d_model per token."""
+  c = rung.counts(config.model.vocab)
+  tokens, S = config.train.batch_size * config.data.seq_len, config.data.seq_len
+  matmul = c['non_embedding'] + c['embedding'] // 2  # the input embedding is a lookup
+  return tokens * (6 * matmul + 12 * rung.depth * S * rung.d_model)
 
 
 def periodic_burst(config, frequency: float, gap: int) -> int:
@@ -226,7 +230,8 @@ def members_of(rung: Rung, lr: float, settings, seeds: int):
   grid = [(f, g, s) for f, g in settings for s in range(seeds)]
   shape = tf.shape_of(rung.d_model, rung.num_heads, rung.mlp, rung.depth)
   stack = lambda a: jnp.stack([a] * len(grid))
-  member = lm.Member(shape=jax.tree.map(stack, shape), lr=jnp.full((len(grid),), lr, jnp.float32),
+  member = lm_training.Member(shape=jax.tree.map(stack, shape),
+                              lr=jnp.full((len(grid),), lr, jnp.float32),
                      injection=tk.Injection(jnp.asarray([f for f, _, _ in grid], jnp.float32),
                                             jnp.asarray([g for _, g, _ in grid], jnp.int32),
                                             jnp.zeros((len(grid),), jnp.int32)))
@@ -235,7 +240,7 @@ def members_of(rung: Rung, lr: float, settings, seeds: int):
 
 def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
   """``summary.json`` of a ladder run: the members, their final evaluation (``final``: each of
-  ``lm.evaluate``'s keys → [M]), whether each learned the task (test accuracy ≥
+  ``lm_training.evaluate``'s keys → [M]), whether each learned the task (test accuracy ≥
   ``train.learned_threshold``) and, per rung, the test accuracy at each of ``frequencies``
   and the lowest frequency learned (means over seeds; None if none)."""
   threshold = float(config.train.learned_threshold)
@@ -257,22 +262,21 @@ def summary(config, rows: list[dict], final: dict, diverged_M) -> dict:
           'steps': int(config.train.num_steps)}
 
 
-class Ladder(population.Population):
+class Ladder(vmapped.Population):
   """A ladder config's rungs × settings × seeds for ``loop.run``: each rung one group (one
   vmapped, jitted program of training, one of evaluation), all advancing one piece per call; the
-  state is {rung name: lm.State}; every step's evaluation becomes one metrics row per member."""
+  state is {rung name: lm_training.State}; every step's evaluation becomes one metrics row per
+  member."""
   evaluates_at_start = True
   figure_files = {'heatmap.png': plots.ladder_heatmap,
                   'test_accuracy_curves.png': plots.ladder_curves}
 
-  def __init__(self, config, settings=None, skeleton: bool = False):
-    """Rungs, members, data and the held-out background of ``config`` (``settings``: the
-    (frequency, gap) of each member group; default every ``task.frequencies`` at ``task.gap``);
-    bad input raises before anything compiles. A ``skeleton`` (for ``rarelearn.plan``) stops
-    after the rungs, members and data."""
-    configlib.validate(config)
+  def __init__(self, config, skeleton: bool = False):
+    """Rungs, members, data and the held-out background of a validated ``config``
+    (``families.validate``), each member group a (frequency, gap) of ``settings``. A
+    ``skeleton`` (for the planner) stops after the rungs, members and data."""
     self.ladder, self.seeds = rungs(config), config.model.seeds
-    self.settings = settings or [(float(f), int(config.task.gap)) for f in config.task.frequencies]
+    self.settings = settings(config)
     counts = [r.counts(config.model.vocab) for r in self.ladder]
     n = np.array([c['non_embedding'] for c in counts], np.float64)
     self.lrs = peak_lrs(config, n)
@@ -287,13 +291,17 @@ class Ladder(population.Population):
       return
     self.token_file = background_file(config)
     if self.token_file is None:
-      self.eval_background = token_ladder.eval_background(config, self.data)
+      self.eval_background = eval_background(config, self.data)
     else:  # windows of the evaluation stream
       self.eval_background = jnp.asarray(self.token_file.batch(config.seed, 0, EVAL_BACKGROUND,
                                                                stream=1))
     self.init_key, self.data_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
     self.probing = bool(self.hps[0].probe_neurons)
-    self.probes = []  # per chunk: [M, steps, len(lm.PROBES)] when probing
+    if self.probing:
+      self.cannot_checkpoint = ('config.probe.neurons > 0: gradient probes are not '
+                                'checkpointed; run them without a workdir '
+                                '(experiments/fig9_gradient_decomposition.py)')
+    self.probes = []  # per chunk: [M, steps, len(lm_training.PROBES)] when probing
     # Several devices: a group's members are split over them (padded to a multiple), with
     # model shards > 1 FSDP-style over a second mesh axis too; with ``train.offload`` the
     # states of groups not running wait in host memory (all of them in every process of a
@@ -302,7 +310,7 @@ class Ladder(population.Population):
         self.ladder, self.hps, self.rung_members, per_rung(config, 'model.model_shards'),
         per_rung(config, 'model.group_size'))) for g in rung_groups(i, *args)]
     self.offload = bool(config.train.get('offload', False))
-    self.pieces = [population.make_lm_pieces(g.hp) for g in self.groups]
+    self.pieces = [vmapped.make_lm_pieces(g.hp) for g in self.groups]
     self.chunk_background = (None, None)  # (step, the token file's batches of its chunk)
     self.placed = [g.place.per_member(jax.tree.map(lambda a, g=g: a[g.members],
                                                    self.rung_members[g.rung]))
@@ -322,7 +330,7 @@ class Ladder(population.Population):
     for g, members in zip(self.groups, self.placed):
       seeds = [s for _, _, s in self.grids[g.rung][g.members]]
       direct = g.place.mesh is not None and g.place.count == g.place.num_members
-      state = population.init_lm(self.init_key, seeds, members if direct else jax.tree.map(
+      state = vmapped.init_lm(self.init_key, seeds, members if direct else jax.tree.map(
           lambda a, g=g: a[g.members], self.rung_members[g.rung]), g.hp,
           g.place.shardings if direct else None)
       out[g.key] = hosts.fetch(state) if self.offload else state
@@ -335,7 +343,7 @@ class Ladder(population.Population):
     return {g.key: g.place.requested(state[g.key]) for g in self.groups}
 
   def begin(self, state: dict, step: int) -> dict:
-    """Each group's chunk outputs so far (``population.make_lm_pieces``), by group key."""
+    """Each group's chunk outputs so far (``vmapped.make_lm_pieces``), by group key."""
     return {g.key: p.blank(self._placed(g, state)) for g, p in zip(self.groups, self.pieces)}
 
   def piece(self, state: dict, done: dict, step: int, offset: int, count: int):
@@ -405,7 +413,7 @@ class Ladder(population.Population):
 
   def results(self, summary: dict) -> list[dict]:
     """Per member: its row (member, rung, non_embedding, frequency, gap, seed),
-    ``lm.evaluate``'s numbers and learned."""
+    ``lm_training.evaluate``'s numbers and learned."""
     return [dict(row, learned=summary['learned'][m])
             for m, row in enumerate(super().results(summary))]
 
@@ -434,40 +442,29 @@ def _joined(outs: list[dict]) -> dict:
   return {k: jnp.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
-def train(config, progress: bool = True, settings=None, keep_params: bool = False,
-          workdir: str | None = None, overwrite: bool = False,
-          max_chunks: int | None = None) -> dict | None:
-  """Trains every rung × setting × seed, a setting being (frequency, gap) — by default every
-  ``task.frequencies`` at ``task.gap`` — through ``loop.run``; returns numpy arrays indexed
-  [R, F, Z, …] (F settings): ``steps`` [P], ``train_loss`` [R, F, Z, P−1] and, for each of
-  ``lm.evaluate``'s keys, [R, F, Z, P]; with gradient probes (``config.probe``) ``probes``
-  [R, F, Z, num_steps, len(lm.PROBES)] (NaN at steps without one); plus ``rungs`` (name and
-  parameter counts), ``frequencies`` and ``gaps`` [F], ``lrs``, ``wall_time_s``,
-  ``steps_per_s`` (of the whole ladder) and with ``keep_params`` the final ``params`` of every
-  rung (a list of [F·Z]-stacked trees).
-
-  With ``workdir`` the loop's files are written and the run resumes (``loop.run``);
-  ``max_chunks`` stops after that many chunks of this call and returns None. A config with
-  ``train.plan`` is placed by ``rarelearn.plan`` first (``plan.planned``)."""
-  pop = Ladder(plan.planned(config, progress), settings)
-  if workdir is not None and pop.probing:
-    raise ValueError('config.probe.neurons > 0: gradient probes are not checkpointed; run '
-                     'them without a workdir (experiments/fig9_gradient_decomposition.py)')
-  res = loop.run(pop, workdir, overwrite=overwrite, progress=progress, max_chunks=max_chunks)
-  if res is None:
+def grid(outcome, keep_params: bool = False) -> dict | None:
+  """A finished ladder run (``rarelearn.train``'s outcome; None passes through) as numpy
+  arrays indexed [R, F, Z, …] (F settings): ``steps`` [P], ``train_loss`` [R, F, Z, P−1] and,
+  for each of ``lm_training.evaluate``'s keys, [R, F, Z, P]; with gradient probes
+  (``config.probe``) ``probes`` [R, F, Z, num_steps, len(lm_training.PROBES)] (NaN at steps
+  without one); plus ``rungs`` (name and parameter counts), ``frequencies`` and ``gaps`` [F],
+  ``lrs``, ``wall_time_s``, ``steps_per_s`` (of the whole ladder) and with ``keep_params`` the
+  final ``params`` of every rung (a list of [F·Z]-stacked trees)."""
+  if outcome is None:
     return None
-  h = res.history
-  grid = lambda a: a.reshape(len(pop.ladder), len(pop.settings), pop.seeds, *a.shape[1:])
-  out = {k: grid(h.array(k, np.asarray(v).dtype)) for k, v in res.final.items()
+  pop, h = outcome.population, outcome.history
+  grid_ = lambda a: a.reshape(len(pop.ladder), len(pop.settings), pop.seeds, *a.shape[1:])
+  out = {k: grid_(h.array(k, np.asarray(v).dtype)) for k, v in outcome.final.items()
          if k not in ('loss', 'probes')}
-  out.update(steps=h.steps('test_accuracy'), train_loss=grid(h.array('loss', np.float32)),
+  out.update(steps=h.steps('test_accuracy'), train_loss=grid_(h.array('loss', np.float32)),
              frequencies=np.asarray([f for f, _ in pop.settings]),
              gaps=np.asarray([g for _, g in pop.settings]), lrs=np.asarray(pop.lrs),
-             steps_per_s=res.summary['steps_per_s'], wall_time_s=res.summary['wall_time_s'],
-             rungs=[dict(dataclasses.asdict(r), **r.counts(config.model.vocab))
+             steps_per_s=outcome.summary['steps_per_s'],
+             wall_time_s=outcome.summary['wall_time_s'],
+             rungs=[dict(dataclasses.asdict(r), **r.counts(pop.config.model.vocab))
                     for r in pop.ladder])
   if pop.probing:
-    out['probes'] = grid(np.concatenate(pop.probes, axis=1))
+    out['probes'] = grid_(np.concatenate(pop.probes, axis=1))
   if keep_params:
-    out['params'] = [pop.rung_params(res.state, i) for i in range(len(pop.ladder))]
+    out['params'] = [pop.rung_params(outcome.state, i) for i in range(len(pop.ladder))]
   return out

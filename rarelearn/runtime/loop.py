@@ -1,7 +1,7 @@
 """The one host loop: every family's population trains, checkpoints, resumes and reports here.
 
 ``run(pop, workdir)`` drives a population (a family's members grouped into jitted programs,
-``population.py``) chunk by chunk. The device runs a chunk of ``steps_per_chunk`` steps in
+``population/vmapped.py``) chunk by chunk. The device runs a chunk of ``steps_per_chunk`` steps in
 pieces (one compiled program for any piece length) that each take at most a third of the stop
 deadline, then the chunk's evaluation; the host writes the previous chunk's rows while the
 next chunk's first piece runs (results are read one chunk late, and there is one read per
@@ -11,7 +11,7 @@ a few ms per piece of seconds), saves an orbax checkpoint of the whole populatio
 an existing workdir with the same config — bit-identical to an uninterrupted run, since every
 batch comes from ``fold_in(data_key, step)``. Without a workdir the same loop runs in memory.
 
-What the loop asks of a population (duck-typed; ``population.Population`` is the base):
+What the loop asks of a population (duck-typed; ``population.vmapped.Population`` is the base):
 ``config``, ``members`` (one row per member), ``num_steps``, ``steps_per_chunk``,
 ``checkpoint_every``, ``keep_checkpoints``; ``init()`` (the requested members' state),
 ``place(state)`` / ``requested(tree)`` (onto the mesh and back), ``unit`` (a piece's steps
@@ -39,18 +39,20 @@ import jax
 import numpy as np
 import tqdm
 
-from rarelearn import checkpoint, hosts, results
-from rarelearn import workdir as wd
+from rarelearn.runtime import checkpoint, hosts, workdir as wd
+from rarelearn.runtime.history import History
 
 
 @dataclasses.dataclass
 class Outcome:
   """What ``run`` returns: the summary (also ``summary.json``), the history of every evaluated
-  step (also ``metrics.jsonl``) and the final state (the requested members)."""
+  step (also ``metrics.jsonl``), the final state (the requested members), the last evaluation
+  and the population that trained."""
   summary: dict
-  history: results.History
+  history: History
   state: Any
   final: Any  # the last evaluation's ``out`` (host arrays)
+  population: Any = None
 
 
 BOARD_DIR = 'tensorboard'  # in the workdir: TensorBoard event files (``run(tensorboard=True)``)
@@ -189,7 +191,7 @@ def run(pop, workdir: str | None = None, *, overwrite: bool = False, progress: b
         stop_deadline_s: float = STOP_DEADLINE_S) -> Outcome | None:
   """Trains ``pop`` to ``pop.num_steps``; returns its ``Outcome``, or None when ``max_chunks``
   (chunks of this call) stopped it first, as an interruption would: calling again resumes.
-  A workdir holding another config is refused (``workdir.ConfigError``) unless ``overwrite``.
+  A workdir holding another config is refused (``configlib.ConfigError``) unless ``overwrite``.
 
   Each chunk trains in pieces of at most a third of ``stop_deadline_s`` (measured; a piece is
   at least one step, or one measurement period), its evaluation, rows and checkpoints staying
@@ -283,7 +285,7 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard, pi
     last = hosts.fetch(pop.evaluate(state))
   # the summary (written to summary.json, with the figures, where there is a workdir)
   diverged_M = hosts.fetch(pop.diverged(state))
-  state, history = pop.requested(state), results.History(host.rows, pop.members)
+  state, history = pop.requested(state), History(host.rows, pop.members)
   wall = elapsed + time.time() - t0
   summary = dict(pop.summary(last, diverged_M, history, wall), wall_time_s=round(wall, 2),
                  steps_per_s=round((pop.num_steps - start) / max(time.time() - t0, 1e-9), 3),
@@ -292,4 +294,4 @@ def _run(pop, workdir, overwrite, progress, max_chunks, signals, tensorboard, pi
   if host.workdir is not None:
     wd.write_atomic(os.path.join(workdir, wd.SUMMARY_FILE), json.dumps(summary, indent=1))
     pop.figures(summary, host.rows, os.path.join(workdir, 'figures'))
-  return Outcome(summary, history, state, last)
+  return Outcome(summary, history, state, last, pop)

@@ -2,7 +2,7 @@
 
 Every caller (run loop, checkpoints, measurements, ``inspect``) sees one state: members on a
 leading axis M, each stored at the population's largest width W with exact zeros beyond its own
-width. A layout is how ``population.make_chunk`` *trains* that state; it converts inside the
+width. A layout is how ``vmapped.make_chunk`` *trains* that state; it converts inside the
 jitted chunk and converts back, so it never shows in files or metrics.
 
 - ``padded``: one vmap over all members at width W — M·W hidden units of compute.
@@ -40,8 +40,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import optim, train
+from rarelearn.core import optim
 from rarelearn.models import mlp
+from rarelearn.population import mlp_training
 
 LAYOUTS = ('auto', 'padded', 'bucketed', 'packed')
 # packed: a member this wide gets its own hidden matmul (2-core CPU, batch 4,096, widths
@@ -94,7 +95,7 @@ def padded_units(widths, layout: str, factor: float) -> int:
 # ---------------------------------------------------------------------------------------------
 # The trainers: (state_M, data_key, first_step, member_M, spec, mix, num_steps, into=None) →
 # (state_M, each step's loss [M, num_steps]); ``into`` = (losses [M, num_steps] so far, offset,
-# count) runs steps offset … offset + count − 1 of the chunk only (``train.run_steps``)
+# count) runs steps offset … offset + count − 1 of the chunk only (``mlp_training.run_steps``)
 
 def member_axes(spec, mixture_axis):
   """vmap axes of (spec, mix): with a schedule per member (``mixture_axis`` 0) the spec's
@@ -104,15 +105,16 @@ def member_axes(spec, mixture_axis):
   return jax.tree.map(lambda _: None, spec).replace(log_freqs_K=0), mixture_axis
 
 
-def padded_trainer(hp: train.Hyper, mixture_axis: int | None) -> Callable:
+def padded_trainer(hp: mlp_training.Hyper, mixture_axis: int | None) -> Callable:
   def run(state, data_key, first, member, spec, mix, num_steps, into=None):
     spec_axes, mix_axis = member_axes(spec, mixture_axis)
     if into is None:
-      one = lambda s, m, sp, mx: train.train_steps(s, data_key, first, m, sp, hp, num_steps, mx)
+      one = lambda s, m, sp, mx: mlp_training.train_steps(s, data_key, first, m, sp, hp,
+                                                          num_steps, mx)
       return jax.vmap(one, in_axes=(0, 0, spec_axes, mix_axis))(state, member, spec, mix)
     losses, offset, count = into
-    one = lambda s, m, sp, mx, ls: train.train_steps(s, data_key, first, m, sp, hp, num_steps,
-                                                     mx, (ls, offset, count))
+    one = lambda s, m, sp, mx, ls: mlp_training.train_steps(s, data_key, first, m, sp, hp,
+                                                            num_steps, mx, (ls, offset, count))
     return jax.vmap(one, in_axes=(0, 0, spec_axes, mix_axis, 0))(state, member, spec, mix,
                                                                  losses)
   return run
@@ -129,9 +131,9 @@ def _uncrop(tree, full):
                       tree, full)
 
 
-def _plans(widths, factor: float, hp: train.Hyper) -> list:
+def _plans(widths, factor: float, hp: mlp_training.Hyper) -> list:
   """[(member indices, one member's state shapes at the group's largest width)] per bucket."""
-  return [(g, jax.eval_shape(lambda w=int(np.asarray(widths)[g].max()): train.init_state(
+  return [(g, jax.eval_shape(lambda w=int(np.asarray(widths)[g].max()): mlp_training.init_state(
       jax.random.key(0), 1, hp, w))) for g in buckets(widths, factor)]
 
 
@@ -151,7 +153,7 @@ def _by_groups(fn, plans, mixture_axis, state, member, spec, mix, *per_member):
   return jax.tree.map(lambda *a: jnp.concatenate(a)[inverse], *outs)
 
 
-def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
+def bucketed_trainer(hp: mlp_training.Hyper, mixture_axis: int | None, widths,
                      factor: float) -> Callable:
   """One padded vmap per width bucket, each at its own largest width, in one program."""
   plans = _plans(widths, factor, hp)
@@ -167,16 +169,16 @@ def bucketed_trainer(hp: train.Hyper, mixture_axis: int | None, widths,
   return run
 
 
-def evaluator(layout: str, hp: train.Hyper, mixture_axis: int | None, widths,
+def evaluator(layout: str, hp: mlp_training.Hyper, mixture_axis: int | None, widths,
               bucket_factor: float = 2.0, sharded: bool = False) -> Callable:
-  """(state, member, spec, eval_batch) → [M, K] ``train.task_losses`` of every member, each
+  """(state, member, spec, eval_batch) → [M, K] ``mlp_training.task_losses`` of every member, each
   computed at the width its layout trains it at: its own (packed), its bucket's (bucketed) or
   the largest (padded). Cropping drops exact zeros only."""
   layout = resolve(layout, hp.depth, mixture_axis is None, sharded)
 
   def vmapped(state, member, spec, eval_batch):
     spec_axes, _ = member_axes(spec, mixture_axis)
-    return jax.vmap(lambda s, m, sp: train.task_losses(s.params, m, sp, eval_batch, hp),
+    return jax.vmap(lambda s, m, sp: mlp_training.task_losses(s.params, m, sp, eval_batch, hp),
                     in_axes=(0, 0, spec_axes))(state, member, spec)
   if layout == 'padded':
     return vmapped
@@ -331,13 +333,13 @@ _isolated_product.defvjp(_isolated_fwd, _isolated_bwd)
 def _block_losses(h_BxU, out, batch, p: Packing, loss: str) -> jax.Array:
   """[M] every member's loss through one output matmul (``_isolated_product``)."""
   pred_BxMxO = (_isolated_product(h_BxU, out['w'], p) + out['b']).astype(jnp.float32)
-  return jax.vmap(lambda pred: train.prediction_loss(pred, batch, loss), 1)(pred_BxMxO)
+  return jax.vmap(lambda pred: mlp_training.prediction_loss(pred, batch, loss), 1)(pred_BxMxO)
 
 
 def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str = 'float32',
                 loss: str = 'squared'):
-  """(Σ_m L_m, L_M): each member's ``train.prediction_loss``, as ``train.loss_fn``."""
-  params, x_BxD = train.in_compute_dtype(params, batch.x, compute_dtype)
+  """(Σ_m L_m, L_M): each member's ``mlp_training.prediction_loss``, as ``mlp_training.loss_fn``."""
+  params, x_BxD = mlp_training.in_compute_dtype(params, batch.x, compute_dtype)
   hidden, act = params['hidden'][0], mlp.ACTIVATIONS[activation]
   losses = []
   for run in p.runs():  # one hidden matmul per run of members
@@ -351,14 +353,14 @@ def packed_loss(params, batch, p: Packing, activation: str, compute_dtype: str =
       h = h_BxR if len(run) == 1 else h_BxR[:, o:o + w]
       pred = (h @ params['out']['w'][start + o:start + o + w]
               + params['out']['b'][m]).astype(jnp.float32)  # [B, O]: no [B, M, O] concatenation
-      losses.append(train.prediction_loss(pred, batch, loss)[None])
+      losses.append(mlp_training.prediction_loss(pred, batch, loss)[None])
   loss_M = jnp.concatenate(losses)
   return jnp.sum(loss_M), loss_M
 
 
-def packed_trainer(hp: train.Hyper, widths) -> Callable:
+def packed_trainer(hp: mlp_training.Hyper, widths) -> Callable:
   """Trains the members side by side: the gradient of Σ_m L_m, then ``packed_update`` (the
-  update and divergence freezing of ``train.train_step``, for every member at once)."""
+  update and divergence freezing of ``mlp_training.train_step``, for every member at once)."""
   p = Packing(tuple(int(w) for w in widths),
               block=len(widths) * (hp.out_dim or hp.dim) <= hp.dim)
 
@@ -366,22 +368,22 @@ def packed_trainer(hp: train.Hyper, widths) -> Callable:
     def step_fn(carry, j):
       params, opt_state, diverged = carry
       step = first + j
-      batch = train.batch_at(data_key, step, spec, hp, mix)
+      batch = mlp_training.batch_at(data_key, step, spec, hp, mix)
       grads, loss_M = jax.grad(packed_loss, has_aux=True)(params, batch, p, hp.activation,
                                                           hp.compute_dtype, hp.loss)
       return packed_update(params, opt_state, diverged, grads, loss_M, step, member.lr, hp.opt,
                            p), loss_M
 
     carry = (pack(state.params, p), pack(state.opt_state, p), state.diverged_at)
-    (params, opt_state, diverged), losses_SxM = train.run_steps(
+    (params, opt_state, diverged), losses_SxM = mlp_training.run_steps(
         step_fn, carry, num_steps, into and (into[0].T, *into[1:]))
-    state = train.TrainState(unpack(params, state.params, p),
-                             unpack(opt_state, state.opt_state, p), diverged)
+    state = mlp_training.TrainState(unpack(params, state.params, p),
+                                    unpack(opt_state, state.opt_state, p), diverged)
     return state, losses_SxM.T
   return run
 
 
-def trainer(layout: str, hp: train.Hyper, mixture_axis: int | None, widths,
+def trainer(layout: str, hp: mlp_training.Hyper, mixture_axis: int | None, widths,
             bucket_factor: float = 2.0, sharded: bool = False) -> Callable:
   """The population trainer for a resolved or 'auto' layout."""
   layout = resolve(layout, hp.depth, mixture_axis is None, sharded)

@@ -29,10 +29,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rarelearn import optim
-from rarelearn import train as train_lib
+from rarelearn.core import optim
 from rarelearn.measure import decomposition, features
 from rarelearn.models import transformer as tf
+from rarelearn.population import mlp_training as train_lib
 from rarelearn.tasks import tokens as tk
 
 PAIR_BLOCK = 1000  # task pairs per evaluation pass in the memory-saving mode (microbatch > 0)
@@ -163,7 +163,7 @@ def train_steps(state: State, data_key: jax.Array, start: jax.Array, member: Mem
   """The ``hp.steps_per_chunk`` steps of a chunk from ``start`` (``background``: [steps, B,
   S + 1] given background batches, e.g. from a token file): (state, (each step's training loss
   [steps], its probe values [steps, len(PROBES)], NaN where none was taken)); ``into``: only
-  some of the steps (``train.run_steps``)."""
+  some of the steps (``mlp_training.run_steps``)."""
   def body(state, j):
     step, bg = start + j, None if background is None else background[j]
     tokens, carriers = batch_at(data_key, step, data, member, hp, bg)

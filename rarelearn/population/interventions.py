@@ -40,14 +40,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rarelearn import optim, rules
+from rarelearn.core import optim, rules
 from rarelearn.measure import interference
 
 KINDS = ('none', 'protect', 'control', 'disturb')
 OPTIMIZERS = ('sgd', 'adam', 'adamw')  # a preconditioner linear in the step's gradient
 
 
-# config.intervention (optional; checked with every config's fields, ``configlib.validate``):
+# config.intervention (optional; checked with every config's fields, ``families.validate``):
 # what each member's updates undergo — every family's members × kinds × strengths
 SCHEMA = {
     'intervention.kinds': rules.tuple_of(rules.one_of(KINDS), f'a non-empty tuple of '

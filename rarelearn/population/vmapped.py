@@ -1,7 +1,8 @@
 """The member axis: members = widths × seeds, one leading axis M, one compiled program.
 
-This is the only module (with ``run.py``) that knows about more than one model. It vmaps the
-single-member functions of ``train.py`` over M and jits them once. Members share the data key and
+This is the only module (with ``mlp_sweep.py``) that knows about more than one model. It vmaps the
+single-member functions of ``mlp_training.py`` over M and jits them once. Members share the data key
+and
 the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all —
 unless each member carries its own task schedule (``make_chunk(..., mixture_axis=0)``).
 
@@ -18,11 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import layout as layout_lib
-from rarelearn import lm
-from rarelearn import sharding
-from rarelearn import train
-from rarelearn.measure import step as measure_step
+from rarelearn.population import layout as layout_lib
+from rarelearn.population import lm_training
+from rarelearn.population import measure_step
+from rarelearn.population import mlp_training
+from rarelearn.population import sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +44,9 @@ class Members:
   def max_width(self) -> int:
     return max(self.widths)
 
-  def hparams(self) -> train.MemberHparams:
-    return train.MemberHparams(width=jnp.asarray(self.widths, jnp.int32),
-                               lr=jnp.asarray(self.lrs, jnp.float32))
+  def hparams(self) -> mlp_training.MemberHparams:
+    return mlp_training.MemberHparams(width=jnp.asarray(self.widths, jnp.int32),
+                                      lr=jnp.asarray(self.lrs, jnp.float32))
 
   def rows(self) -> list[dict]:
     return [{'member': i, 'width': w, 'seed': s, **setting}
@@ -156,15 +157,15 @@ def make_members(widths, num_seeds: int, lr: float,
                  settings=tuple(st for _, st, _ in grid))
 
 
-def init(init_key: jax.Array, members: Members, hp: train.Hyper) -> train.TrainState:
+def init(init_key: jax.Array, members: Members, hp: mlp_training.Hyper) -> mlp_training.TrainState:
   """All members' initial states; a member's init key depends on its seed only, so members of
   one seed are nested (a narrower member's units are the first units of a wider one)."""
   keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(members.seeds))
-  init_fn = jax.vmap(lambda k, w: train.init_state(k, w, hp, members.max_width))
+  init_fn = jax.vmap(lambda k, w: mlp_training.init_state(k, w, hp, members.max_width))
   return jax.jit(init_fn)(keys, jnp.asarray(members.widths, jnp.int32))
 
 
-def make_chunk(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
+def make_chunk(hp: mlp_training.Hyper, mh: measure_step.MeasureHyper | None = None,
                mixture_axis: int | None = None, widths=None, layout: str = 'padded',
                bucket_factor: float = 2.0, state_sharding=None) -> Callable:
   """jit(train chunk + task_losses [+ measurements]) over members; the state is donated.
@@ -205,7 +206,7 @@ class Pieces(NamedTuple):
   unit: int
 
 
-def make_pieces(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
+def make_pieces(hp: mlp_training.Hyper, mh: measure_step.MeasureHyper | None = None,
                 mixture_axis: int | None = None, widths=None, layout: str = 'padded',
                 bucket_factor: float = 2.0, state_sharding=None) -> Pieces:
   """``make_chunk``'s chunk as ``Pieces``: every step (and measurement) computes what the
@@ -229,7 +230,7 @@ def make_pieces(hp: train.Hyper, mh: measure_step.MeasureHyper | None = None,
 def _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor, state_sharding):
   """(train_part, finish) of ``make_chunk``: train_part(state, data_key, start_step, member,
   spec, measure_key, mix, into=None) → (state, done): the chunk's steps (``into``: some of
-  them, ``train.run_steps``), ``done`` their outputs — each step's loss [M, steps], or per
+  them, ``mlp_training.run_steps``), ``done`` their outputs — each step's loss [M, steps], or per
   measurement period its mean loss [P, M] and measurements [P, M, …]; finish(state, done,
   member, spec, eval_batch) → (train_loss_M, task_loss_MxK, metrics)."""
   every = mh.every if mh is not None else 0
@@ -243,7 +244,7 @@ def _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor, state_shar
                             into)
     else:
       def measure(state, t, member, spec, mix):
-        return measure_step.measure(state, train.batch_at(data_key, t, spec, hp, mix), t,
+        return measure_step.measure(state, mlp_training.batch_at(data_key, t, spec, hp, mix), t,
                                     member, spec, measure_key, hp, mh)
       measure_all = jax.vmap(measure, in_axes=(0, None, 0, spec_axes, mix_axis))
 
@@ -252,7 +253,7 @@ def _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor, state_shar
         state, losses = trainer(state, data_key, first, member, spec, mix, every)
         return state, (jnp.mean(losses, axis=1),
                        measure_all(state, first + every, member, spec, mix))
-      state, done = train.run_steps(period, state, hp.steps_per_chunk // every, into)
+      state, done = mlp_training.run_steps(period, state, hp.steps_per_chunk // every, into)
     if state_sharding is not None:
       state = jax.lax.with_sharding_constraint(state, state_sharding)
     return state, done
@@ -268,7 +269,7 @@ def _chunk_parts(hp, mh, mixture_axis, widths, layout, bucket_factor, state_shar
   return train_part, finish
 
 
-def make_evaluate(hp: train.Hyper) -> Callable:
+def make_evaluate(hp: mlp_training.Hyper) -> Callable:
   """jit(vmap(task_losses)) at the padded width: (state, member_hparams, spec, eval_batch) ->
   task_loss_MxK."""
   return jax.jit(layout_lib.evaluator('padded', hp, None, None))
@@ -280,10 +281,11 @@ def select(tree, index: int):
 
 
 # ---------------------------------------------------------------------------------------------
-# The transformer track (rarelearn/lm.py): the same idea — one vmap over members, jitted once.
+# The transformer track (rarelearn/population/lm_training.py): the same idea — one vmap over
+# members, jitted once.
 
-def init_lm(init_key: jax.Array, seeds, members: lm.Member, hp: lm.Hyper,
-            shardings=None) -> lm.State:
+def init_lm(init_key: jax.Array, seeds, members: lm_training.Member, hp: lm_training.Hyper,
+            shardings=None) -> lm_training.State:
   """Initial states of members [M] (a member's init key depends on its seed only), created
   with ``shardings`` (of the state) when given."""
   keys = jax.vmap(lambda s: jax.random.fold_in(init_key, s))(jnp.asarray(seeds))
@@ -295,20 +297,21 @@ def init_lm(init_key: jax.Array, seeds, members: lm.Member, hp: lm.Hyper,
 # The transformer track's programs are cached per Hyper, so that a second run in one process
 # (a resumed run, an inspection, a test) reuses the compiled executables.
 @functools.lru_cache(maxsize=None)
-def _lm_init(hp: lm.Hyper) -> Callable:
+def _lm_init(hp: lm_training.Hyper) -> Callable:
   return jax.jit(_lm_init_fn(hp))
 
 
-def _lm_init_fn(hp: lm.Hyper) -> Callable:
-  return jax.vmap(lambda k, m: lm.init_state(k, m, hp))
+def _lm_init_fn(hp: lm_training.Hyper) -> Callable:
+  return jax.vmap(lambda k, m: lm_training.init_state(k, m, hp))
 
 
 @functools.lru_cache(maxsize=None)
-def make_lm_chunk(hp: lm.Hyper) -> Callable:
-  """jit(vmap(lm.train_chunk + lm.evaluate)); the state is donated.
+def make_lm_chunk(hp: lm_training.Hyper) -> Callable:
+  """jit(vmap(lm_training.train_chunk + lm_training.evaluate)); the state is donated.
 
   (state, data_key, start_step, members, data, eval_background, background=None) → (state,
-  train_loss_M, probes [M, steps, len(lm.PROBES)], ``lm.evaluate``'s dict of [M]). The
+  train_loss_M, probes [M, steps, len(lm_training.PROBES)], ``lm_training.evaluate``'s dict of [M]).
+  The
   background batch depends on the step only (or is given: ``background`` [steps, B, S + 1]),
   so it is drawn once for all members. ``make_lm_pieces`` runs the same chunk in pieces.
   """
@@ -321,37 +324,37 @@ def make_lm_chunk(hp: lm.Hyper) -> Callable:
 
 
 @functools.lru_cache(maxsize=None)
-def make_lm_pieces(hp: lm.Hyper) -> Pieces:
+def make_lm_pieces(hp: lm_training.Hyper) -> Pieces:
   """``make_lm_chunk``'s chunk as ``Pieces`` (units of one step): ``piece(state, done,
   data_key, start, offset, count, members, data, background=None)``, ``finish(state, done,
-  members, data, eval_background)`` → (train_loss_M, probes, ``lm.evaluate``'s dict)."""
+  members, data, eval_background)`` → (train_loss_M, probes, ``lm_training.evaluate``'s dict)."""
   train_part, finish = _lm_parts(hp)
 
   def blank(state):
     m, s = state.diverged_at.shape[0], hp.steps_per_chunk
-    return jnp.zeros((m, s), jnp.float32), jnp.zeros((m, s, len(lm.PROBES)), jnp.float32)
+    return jnp.zeros((m, s), jnp.float32), jnp.zeros((m, s, len(lm_training.PROBES)), jnp.float32)
 
   def piece(state, done, data_key, start, offset, count, member, data, background=None):
     return train_part(state, data_key, start, member, data, background, (done, offset, count))
   return Pieces(jax.jit(blank), jax.jit(piece, donate_argnums=(0, 1)), jax.jit(finish), 1)
 
 
-def _lm_parts(hp: lm.Hyper):
+def _lm_parts(hp: lm_training.Hyper):
   """(train_part, finish) of ``make_lm_chunk``: train_part(state, data_key, start, members,
   data, background=None, into=None) → (state, done): the chunk's steps (``into``: some of
-  them), ``done`` each step's (loss [M, steps], probes [M, steps, len(lm.PROBES)]);
+  them), ``done`` each step's (loss [M, steps], probes [M, steps, len(lm_training.PROBES)]);
   finish(state, done, members, data, eval_background) → (train_loss_M, probes, evaluation)."""
   spmd = sharding.MEMBERS if hp.batch_sharding else None
 
   def train_part(state, data_key, start, member, data, background=None, into=None):
     def one(state, member, *done):  # one member; the other arguments are shared
-      return lm.train_steps(state, data_key, start, member, data, hp, background,
-                            into and (done, *into[1:]))
+      return lm_training.train_steps(state, data_key, start, member, data, hp, background,
+                                     into and (done, *into[1:]))
     return jax.vmap(one, spmd_axis_name=spmd)(state, member, *(into[0] if into else ()))
 
   def finish(state, done, member, data, eval_background):
     losses, probes = done
-    evaluation = jax.vmap(lambda p, m: lm.evaluate(p, m, data, eval_background, hp),
+    evaluation = jax.vmap(lambda p, m: lm_training.evaluate(p, m, data, eval_background, hp),
                           spmd_axis_name=spmd)(state.params, member)
     return jnp.mean(losses, axis=1), probes, evaluation
   return train_part, finish

@@ -4,7 +4,8 @@ Layout: ``<workdir>/checkpoints/<step>/{state,meta}``: ``state`` is the populati
 (every leaf with the leading member axis M), ``meta`` a JSON dict (step, members, versions) that
 a user can read without JAX; a checkpoint taken inside an evaluation interval (a signal stopped
 the run there, ``loop.py``) also holds ``partial``: what the interval's steps so far produced
-for its evaluation (their training losses and measurements). Saves are atomic (orbax writes to a temporary directory and renames),
+for its evaluation (their training losses and measurements). Saves are atomic (orbax writes to a
+temporary directory and renames),
 so an interrupted save never shadows the previous checkpoint.
 """
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Measuring competition and interference at one step (one model, no member axis).
 
 ``measure(state, batch, step, ...)`` looks at the parameters θ_t after t updates and at the
-update u_t that ``train.train_step`` would apply next on the same batch (θ_{t+1} = θ_t + u_t),
+update u_t that ``mlp_training.train_step`` would apply next on the same batch (θ_{t+1} = θ_t +
+u_t),
 without applying it: training is bit-for-bit the same with or without measurement. It returns a
 dict of metrics reduced on device (no K full gradients ever leave it); the names are those
 written to ``metrics.jsonl`` (docs/measuring.md, "Measuring interference"):
@@ -32,9 +33,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from rarelearn import optim, train
+from rarelearn.core import optim
 from rarelearn.measure import allocation, gradients, interference
 from rarelearn.models import mlp
+from rarelearn.population import mlp_training
 from rarelearn.tasks import block_regression as br
 
 
@@ -62,15 +64,16 @@ def _cos(dot, sq_a, sq_b):
   return jnp.where(denom > 0, dot / jnp.where(denom > 0, denom, 1.0), 0.0)
 
 
-def measure(state: train.TrainState, batch: br.Batch, step: jax.Array,
-            member: train.MemberHparams, spec: br.BlockRegressionSpec, measure_key: jax.Array,
-            hp: train.Hyper, mh: MeasureHyper) -> dict[str, jax.Array]:
+def measure(state: mlp_training.TrainState, batch: br.Batch, step: jax.Array,
+            member: mlp_training.MemberHparams, spec: br.BlockRegressionSpec,
+            measure_key: jax.Array,
+            hp: mlp_training.Hyper, mh: MeasureHyper) -> dict[str, jax.Array]:
   """Metrics of θ_t = ``state`` and of the update that step ``step`` on ``batch`` applies."""
   K, r, params = spec.num_tasks, mh.rare_task, state.params
   mask_W = mlp.mask_of(params, member.width)
   weights_B = jnp.full(batch.task_id.shape, 1.0 / batch.task_id.shape[0])
   sig = gradients.signals(params, batch.x, batch.y, weights_B, mask_W, hp.activation)
-  new_state, direction = train.apply_gradients(state, sig.grads, step, member, hp)
+  new_state, direction = mlp_training.apply_gradients(state, sig.grads, step, member, hp)
   m = {}
 
   gram = gradients.task_gram(sig, batch.task_id, K)

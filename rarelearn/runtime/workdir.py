@@ -20,13 +20,10 @@ import shutil
 import jax
 import numpy as np
 
-from rarelearn import checkpoint, hosts
+from rarelearn.core.configlib import ConfigError
+from rarelearn.runtime import checkpoint, hosts
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = 'config.json', 'metrics.jsonl', 'summary.json'
-
-
-class ConfigError(ValueError):
-  """A config value (or a workdir) that cannot be used; the message names the field."""
 
 
 def prepare(config, workdir: str, overwrite: bool) -> None:

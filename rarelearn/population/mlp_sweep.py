@@ -3,7 +3,7 @@
 ``Sweep`` derives the task spec, members, schedules, keys and evaluation set of a config and is
 the population the loop drives (one jitted chunk of training, per-task losses and measurements
 over every member); ``build_summary`` compares the learned set with the utility theory;
-``train_and_evaluate(config, workdir)`` runs it; the loop (``loop.py``) does the rest.
+``rarelearn.train(config, workdir)`` runs it through the loop (``runtime/loop.py``).
 """
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, families, layout, loop, plots, population, sharding, theory
-from rarelearn import workdir as wd
+from rarelearn.analysis import plots, theory
+from rarelearn.core import configlib
+from rarelearn.population import layout, mlp_setup, sharding, vmapped
+from rarelearn.runtime import workdir as wd
 
-read_metrics = wd.read_metrics  # as the notebooks and experiments call it
 MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] measurement arrays
 _MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
 
@@ -30,36 +31,39 @@ def _plain(value):
   return [float(f'{float(v):.7g}') if value.dtype.kind == 'f' else int(v) for v in value]
 
 
-class Sweep(population.Population):
+class Sweep(vmapped.Population):
   """The MLP population of a sweep config (configs/sweep.py, configs/msp.py and their kin).
 
   What a run derives from its config (and ``inspect`` again after): ``hp``, ``grid`` (the
-  ``population.Members``), ``freqs`` (the configured π [K]), ``freqs_MxK`` (each member's own
+  ``vmapped.Members``), ``freqs`` (the configured π [K]), ``freqs_MxK`` (each member's own
   π), ``spectra`` (None where the family has none), ``spec``, ``member_spec`` (log_freqs_K
-  [M, K] when members differ in π), ``schedule`` and ``mixture_axis`` (``configlib.member_schedules``),
+  [M, K] when members differ in π), ``schedule`` and ``mixture_axis``
+  (``mlp_setup.member_schedules``),
   ``eval_batch`` and the ``keys`` (init, data, eval, measure)."""
   figure_files = {'phase_diagram.png': plots.phase_diagram, 'task_curves.png': plots.task_curves}
 
-  def __init__(self, config):
-    self.freqs, self.spectra, basis = configlib.task_setup(config)
-    self.hp, self.grid = hp, members = configlib.hyper(config), configlib.members(config)
+  def __init__(self, config, family):
+    """``family``: the family's module (``families/block_regression.py``,
+    ``families/sparse_parity.py``): its task setup, spec, loss, sizes and evaluation set."""
+    self.family = family
+    self.freqs, self.spectra, basis = family.task_setup(config)
+    self.hp, self.grid = hp, members = mlp_setup.hyper(config, family), mlp_setup.members(config)
     super().__init__(config, members.rows())
-    family = families.get(configlib.family(config))  # the task: spec and evaluation set
     self.spec = family.make_spec(config, self.freqs, self.spectra, basis)
     root = jax.random.key(config.seed)
     self.keys = dict(zip(('init', 'data', 'eval', 'measure'),
                          (jax.random.fold_in(root, i) for i in (0, 1, 2, 4))))
     per_task = 1 if family.exact_eval(config) else config.eval.examples_per_task
     self.eval_batch = family.TASK.eval_set(self.keys['eval'], self.spec, per_task)
-    self.freqs_MxK, schedule, self.mixture_axis = configlib.member_schedules(config, members)
+    self.freqs_MxK, schedule, self.mixture_axis = mlp_setup.member_schedules(config, members)
     # Several devices: the member axis is split over them (sharding.py); an inspection on a
     # machine with fewer devices than model_shards keeps each member whole.
     shards = config.population.model_shards
     self.placement = place = sharding.placement(
         members.size, hp, members.max_width, shards if jax.device_count() % shards == 0 else 1)
     self.member_hp = place.per_member(members.hparams())
-    self.mh = configlib.measure_hyper(config)
-    self.pieces = population.make_pieces(
+    self.mh = mlp_setup.measure_hyper(config)
+    self.pieces = vmapped.make_pieces(
         hp, self.mh, self.mixture_axis, place.widths(members.widths), config.population.layout,
         config.population.bucket_factor, place.shardings)
     self.unit = self.pieces.unit
@@ -73,7 +77,7 @@ class Sweep(population.Population):
     self.description = f'{members.size} members × {self.num_tasks} tasks'
 
   def init(self):
-    return population.init(self.keys['init'], self.grid, self.hp)
+    return vmapped.init(self.keys['init'], self.grid, self.hp)
 
   def begin(self, state, step: int):
     return self.pieces.blank(state, self.keys['data'], jnp.int32(step), self.member_hp,
@@ -91,7 +95,7 @@ class Sweep(population.Population):
     return self.requested({'loss': loss_M, 'task_loss': task_loss_MxK, 'metrics': metrics})
 
   def evaluate(self, state):
-    return {'task_loss': self.requested(population.make_evaluate(self.hp)(
+    return {'task_loss': self.requested(vmapped.make_evaluate(self.hp)(
         state, self.member_hp, self.spec, self.eval_batch))}
 
   def rows(self, step: int, out) -> list[dict]:
@@ -139,7 +143,8 @@ class Sweep(population.Population):
     return rows * (40 * k + 400) + measured * members * 8 * k ** 2
 
   def summary(self, out, diverged_M, history, wall_time_s: float) -> dict:
-    return build_summary(self.config, self.grid, self.freqs, self.freqs_MxK, self.spectra,
+    return build_summary(self.config, self.family, self.grid, self.freqs, self.freqs_MxK,
+                         self.spectra,
                          np.asarray(out['task_loss']), np.asarray(diverged_M))
 
   def results(self, summary: dict) -> list[dict]:
@@ -183,18 +188,6 @@ class Sweep(population.Population):
             + ', '.join(f'{w} {sum(n) / len(n):g}' for w, n in learned.items()))
 
 
-def train_and_evaluate(config, workdir: str, *, overwrite: bool = False,
-                       max_chunks: int | None = None, progress: bool = True) -> dict | None:
-  """Trains ``config``'s population in ``workdir`` (``loop.run``); returns the summary, or None
-  when it stopped after ``max_chunks`` chunks of this call (calling again resumes). Raises
-  ConfigError before touching the disk if the config is unusable."""
-  configlib.validate(config)
-  configlib.check_devices(config)
-  out = loop.run(Sweep(config), workdir, overwrite=overwrite, progress=progress,
-                 max_chunks=max_chunks)
-  return None if out is None else out.summary
-
-
 def describe_layout(config, members, place=None) -> str:
   """'layout packed: 1008 hidden units per step (padded: 3072)' [+ the devices]."""
   sharded = place is not None and place.mesh is not None
@@ -209,7 +202,7 @@ def describe_layout(config, members, place=None) -> str:
   return text
 
 
-def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
+def build_summary(config, family, members, freqs, freqs_MxK, spectra, task_loss_MxK,
                   diverged_M=None) -> dict:
   """``freqs``: the configured π (the tasks' entries); ``freqs_MxK``: each member's own π;
   ``spectra``: the tasks' λ (None where the family has none, and no theory prediction);
@@ -218,7 +211,7 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
   score = 1.0 - np.asarray(task_loss_MxK, np.float64)
   learned = score >= threshold
   out = {
-      'family': configlib.family(config),
+      'family': config.family,
       'members': members.rows(),
       'tasks': [{'index': k, 'frequency': float(freqs[k])} for k in range(len(freqs))],
       'final': {'task_loss': np.round(task_loss_MxK, 7).tolist(),
@@ -230,7 +223,7 @@ def build_summary(config, members, freqs, freqs_MxK, spectra, task_loss_MxK,
       'learned_threshold': threshold,
       'steps': int(config.train.num_steps),
   }
-  families.get(out['family']).describe_tasks(config, out['tasks'])
+  family.describe_tasks(config, out['tasks'])
   if spectra is None:  # no theory prediction
     return out
   predicted = np.concatenate([theory.predicted_scores(f, spectra, [w])

@@ -1,6 +1,6 @@
 """Single-member training: state, loss, one optimizer step, a chunk of steps, evaluation.
 
-Nothing here has a member axis; ``population.py`` adds it once with ``jax.vmap``. Every
+Nothing here has a member axis; ``vmapped.py`` adds it once with ``jax.vmap``. Every
 per-member quantity (width, learning rate) is a traced argument, so one compiled program serves
 all members. The optimizer is ``optim``'s (element-wise, exact under width masking).
 """
@@ -12,11 +12,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rarelearn import optim
+from rarelearn.core import optim
 from rarelearn.models import mlp
-from rarelearn.tasks import block_regression as br
-from rarelearn.tasks import mixture
-from rarelearn.tasks import sparse_parity as sp
+from rarelearn.tasks import block_regression as br, mixture, sparse_parity as sp
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from rarelearn import rules
+from rarelearn.core import rules
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,

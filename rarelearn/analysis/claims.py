@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from typing import Sequence
 
@@ -138,7 +139,8 @@ def trend(name: str, statement: str, sizes: Sequence[float], values_ZxN, *,
   interval over the seeds, and ``p_permutation``: the share of the orderings of the sizes (all
   N! up to N = 8, else 9,999 drawn with ``seed``, the observed one counted among them) whose
   mean ρ is at least as extreme in the claimed direction; undefined (not holding) where a
-  seed has no finite value at some size. It holds only when p < ``ALPHA`` and the interval clears the threshold;
+  seed has no finite value at some size. It holds only when p < ``ALPHA`` and the interval clears
+  the threshold;
   ``rho_of_means`` is ρ between size and the seeds' mean (what a figure of the means shows)."""
   criterion, meets = _criterion(above, below)
   up = above is not None
@@ -234,12 +236,23 @@ def recompute(c: dict, kind: str = 'claim') -> dict:
 CHECKS = ('residual_bound_holds', 'wide_keeps', 'loss_climbs_back', 'g_aligned_at_injection')
 
 
+MULTI_ARM = ('ladder_controls', 'interference_interventions')  # one JSON per arm
+
+
+def script_of(result_path: str) -> str:
+  """``experiments/<name>.py`` for a committed result ``docs/results/<name>_<date>.json`` (the
+  JSONs of a ``MULTI_ARM`` script's arms, ``<name>_<arm>_<date>.json``, are all its)."""
+  name = re.sub(r'_\d{4}-\d\d-\d\d\w?\.json$', '', os.path.basename(result_path))
+  name = next((s for s in MULTI_ARM if name.startswith(f'{s}_')), name)
+  return f'experiments/{name}.py'
+
+
 def recompute_file(path: str, commit: str, date: str, git) -> dict:
   """Rewrites the results JSON ``path`` with its ``claims`` rebuilt by ``recompute`` (kinds from
   ``CHECKS``), the verdicts as first computed kept under ``claims_as_first_computed``, what was
   done under ``claims_recomputed`` and, where missing, ``run_commit`` (its provenance's commit)
   and ``criteria_commit`` (the last commit at ``run_commit`` that changed the experiment's
-  script, ``expt.script_of``; ``git(*args)`` → stdout);
+  script, ``script_of``; ``git(*args)`` → stdout);
   returns the JSON."""
   import json  # pylint: disable=g-import-not-at-top
   with open(path) as f:
@@ -250,14 +263,14 @@ def recompute_file(path: str, commit: str, date: str, git) -> dict:
   made['claims_recomputed'] = {
       'commit': commit, 'date': date,
       'how': 'from the per-seed values stored in this file (the runs were not repeated) with '
-             'rarelearn.claims at this commit: Student t 95% intervals over seeds, trends as the '
+             'rarelearn.analysis.claims at this commit: Student t 95% intervals over seeds, trends '
+             'as the '
              'mean over seeds of each seed\'s Spearman ρ holding only with permutation p < 0.05, '
              'and each entry\'s kind; claims_as_first_computed keeps the percentile-bootstrap '
              'verdicts'}
   made.setdefault('run_commit', made['provenance']['commit'])
-  from rarelearn import expt  # pylint: disable=g-import-not-at-top
   made.setdefault('criteria_commit', git('log', '-1', '--format=%H', made['run_commit'], '--',
-                                         expt.script_of(path)))
+                                         script_of(path)))
   with open(path, 'w') as f:
     json.dump(made, f, indent=1)
   return made

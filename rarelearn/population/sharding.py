@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from rarelearn import hosts, train
+from rarelearn.population import mlp_training
+from rarelearn.runtime import hosts
 
 MEMBERS, MODEL = 'members', 'model'
 
@@ -144,13 +145,13 @@ def member_placement(num_members: int, model_shards: int = 1, single_shapes=None
       lambda leaf: _split_leaf(mesh, leaf, largest_first(leaf)), single_shapes))
 
 
-def placement(num_members: int, hp: train.Hyper, max_width: int, model_shards: int = 1
+def placement(num_members: int, hp: mlp_training.Hyper, max_width: int, model_shards: int = 1
               ) -> Placement:
   """The mesh over all devices when there is more than one or ``model_shards`` > 1; else the
   single default device. ``max_width``: the padded width."""
   if jax.device_count() == 1 and model_shards == 1:
     return Placement(num_members)
   mesh = make_mesh(model_shards)
-  shapes = [jax.eval_shape(lambda w=w: train.init_state(jax.random.key(0), 1, hp, w))
+  shapes = [jax.eval_shape(lambda w=w: mlp_training.init_state(jax.random.key(0), 1, hp, w))
             for w in (max_width, max_width + 1)]
   return Placement(num_members, mesh, state_shardings(mesh, *shapes))

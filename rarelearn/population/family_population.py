@@ -4,13 +4,14 @@ the population ``loop.run`` drives for it, and the interventions on its updates.
 ``FamilyPopulation(family)``: the family's members × the config's interventions
 (``intervention.kinds`` × ``intervention.strengths``; none without an ``intervention`` block)
 stacked on one axis, ``jax.vmap`` over their traced values, one jitted program for every
-member (a chunk runs in pieces of any length; ``train.run_steps``), each step's batch from
+member (a chunk runs in pieces of any length; ``mlp_training.run_steps``), each step's batch from
 ``fold_in(data key, step)``, the optimizer ``optim.update`` (per-member lr, divergence
 freezing). Keys from ``config.seed``: initialization ``fold_in(root, 0)`` folded with each
 member's ``seed`` (so members of one seed start nested), data 1, evaluation 2, the
 interventions' random directions 3 (folded with the member's index).
 
-With interventions (``rarelearn/interventions.py``) each step takes the gradient of the loss
+With interventions (``rarelearn/population/interventions.py``) each step takes the gradient of the
+loss
 split by task (the whole loss's and the target task's), keeps the target's direction (an
 average of its gradients) in the state, and changes the gradient as the member's intervention
 says before the update; a member with kind ``none`` or strength 0 trains exactly as without.
@@ -30,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rarelearn import configlib, interventions, optim, population, train
+from rarelearn.core import configlib, optim
+from rarelearn.population import interventions, mlp_training, vmapped
 
 def settings(config) -> list[tuple[str, float]]:
   """(kind, strength) of each member group: ``intervention.kinds`` × ``strengths``, or
@@ -77,7 +79,7 @@ class InterventionState(NamedTuple):
   random: Any
 
 
-class FamilyPopulation(population.Population):
+class FamilyPopulation(vmapped.Population):
   """A ``base.Family``'s members × interventions as one population (module docstring)."""
   evaluates_at_start = True
 
@@ -207,8 +209,8 @@ def _programs(family, opt: optim.Hyper, steps_per_chunk: int, intervening: bool,
                                                                                       effect)
 
   def piece_one(state, done, values, data_key, start, offset, count):
-    return train.run_steps(lambda s, j: step_one(s, values, data_key, start + j), state,
-                           steps_per_chunk, (done, offset, count))
+    return mlp_training.run_steps(lambda s, j: step_one(s, values, data_key, start + j), state,
+                                  steps_per_chunk, (done, offset, count))
 
   def piece(state, done, data_key, start, offset, count, values):
     return jax.vmap(piece_one, in_axes=(0, 0, 0, None, None, None, None))(

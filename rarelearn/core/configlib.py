@@ -1,6 +1,8 @@
-"""From a ConfigDict to the objects a run needs, and the validation that comes first.
+"""Configs: loading a file with its ``--config.key=value`` overrides, the fields every family
+shares and their rules, and ``ConfigError``. Each family's own fields are checked by its module
+(``families.validate`` runs both).
 
-Every check here runs before anything compiles or touches the disk. A bad value raises
+Every check runs before anything compiles or touches the disk. A bad value raises
 ``ConfigError`` whose message is one line naming the field and what is accepted; ``main.py``
 prints it and exits with status 2.
 """
@@ -14,16 +16,14 @@ import os
 import re
 
 import ml_collections
-import numpy as np
 
-from rarelearn import families, interventions, optim, population, rules, train, workdir
-from rarelearn.measure import step as measure_step
-from rarelearn.rules import integer, number
-from rarelearn.tasks import block_regression as br
-from rarelearn.tasks import mixture
+from rarelearn.core import optim, rules
+from rarelearn.core.rules import integer, number
 
 
-ConfigError = workdir.ConfigError  # str(e) is the one line shown to the user
+class ConfigError(ValueError):
+  """A config value (or a workdir) that cannot be used; str(e) is the one line shown to the
+  user, naming the field."""
 
 
 def load_config_file(spec: str) -> ml_collections.ConfigDict:
@@ -126,6 +126,15 @@ SWEEP = {'rare_frequency': number(gt=0, lt=1), 'factor': number(gt=0),
           'gap': integer(), 'lr': number(gt=0)}
 
 
+def check_shared(config) -> None:
+  """The fields every family has (ConfigError at the first unusable one)."""
+  check_fields(config, _SHARED)
+  steps, chunk = config.train.num_steps, config.train.steps_per_chunk
+  if steps % chunk:
+    fail('train.num_steps', steps,
+         f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
+
+
 def check_fields(config, table: dict) -> None:
   """Each field of ``table`` against its rule, in order (ConfigError at the first failure)."""
   for field, (test, accepted) in table.items():
@@ -145,48 +154,9 @@ def per_task(config, field: str, num_tasks: int, minimum: float, strict: bool) -
   return [float(v) for v in values] * (num_tasks if len(values) == 1 else 1)
 
 
-def family(config) -> str:
-  """``config.family``, checked (ConfigError names the field)."""
-  value = config.get('family')
-  if value not in families.names():
-    fail('family', value, ', '.join(families.names()))
-  return value
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError on the first unusable value: the fields every family has, then the
-  family's own (its module's ``validate``, or its ``Family.SCHEMA`` and ``check``)."""
-  check_fields(config, _SHARED)
-  steps, chunk = config.train.num_steps, config.train.steps_per_chunk
-  if steps % chunk:
-    fail('train.num_steps', steps,
-          f'a multiple of train.steps_per_chunk={chunk} (every chunk has the same length)')
-  if config.get('intervention') is not None:
-    check_fields(config, interventions.SCHEMA)
-  module = families.get(family(config))
-  if hasattr(module, 'validate'):  # a family with its own population validates its config
-    module.validate(config)
-  else:  # a family written for one member: its schema and rules
-    check_fields(config, module.Family.SCHEMA)
-    module.Family.check(config)
-
-
 def shared_data(config) -> bool:
   """Whether all members see the same batches (nothing swept that changes the data)."""
   return not any(config.population.sweep[key] for key in ('rare_frequency', 'factor', 'gap'))
-
-
-def check_devices(config) -> None:
-  """The settings that depend on this machine (run time, not part of ``validate``: a finished
-  run can be inspected elsewhere)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  field = getattr(families.get(family(config)), 'SHARDS_FIELD', None)
-  if field is None:  # a family that is not split over devices
-    return
-  shards = get(config, field)
-  if any(jax.device_count() % k for k in (shards if isinstance(shards, (tuple, list))
-                                          else [shards])):
-    fail(field, shards, f'a divisor of the {jax.device_count()} devices of this machine')
 
 
 def sweep_settings(config) -> list[dict]:
@@ -197,89 +167,9 @@ def sweep_settings(config) -> list[dict]:
   return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
-def frequencies(config, setting: dict | None = None) -> np.ndarray:
-  """π [K]: explicit or Zipf; π_r then set by a swept ``rare_frequency`` or ``factor`` or, with
-  ``mixture.schedule='upweight'``, by ``mixture.factor`` (the others renormalized). These are
-  the long-run training frequencies (injection keeps π_r), used by the theory."""
-  t, setting = config.tasks, setting or {}
-  if t.frequencies:
-    freqs = np.asarray(t.frequencies, np.float64) / np.sum(t.frequencies)
-  else:
-    freqs = br.zipf_frequencies(t.num_tasks, t.zipf, t.offset)
-  rare = config.mixture.rare_task % t.num_tasks
-  if 'rare_frequency' in setting:
-    return mixture.with_frequency(freqs, rare, float(setting['rare_frequency']))
-  if 'factor' in setting:
-    return mixture.upweight(freqs, rare, float(setting['factor']))
-  if config.mixture.schedule == 'upweight':
-    return mixture.upweight(freqs, rare, float(config.mixture.factor))
-  return freqs
-
-
-def task_setup(config) -> tuple[np.ndarray, list[np.ndarray] | None, np.ndarray | None]:
-  """An MLP family's (frequencies π [K], spectra λ_k [K × d] or None where the family has no
-  spectra, basis Q or None for the identity): its module's ``task_setup``."""
-  return families.get(family(config)).task_setup(config)
-
-
 def optimizer(config) -> optim.Hyper:
   """The MLP families' optimizer from ``config.optimizer`` and ``train.num_steps``."""
   o, steps = config.optimizer, int(config.train.num_steps)
   return optim.Hyper(name=o.name, b1=float(o.b1), b2=float(o.b2), eps=float(o.eps),
                      weight_decay=float(o.weight_decay), schedule=o.schedule,
                      warmup_steps=int(o.warmup_steps), num_steps=steps)
-
-
-def hyper(config) -> train.Hyper:
-  """An MLP family's static settings; its module gives the input and output sizes and the
-  loss."""
-  module = families.get(family(config))
-  return train.Hyper(
-      dim=module.input_dim(config), loss=module.LOSS, out_dim=module.OUTPUT_DIM,
-      init=config.model.init,
-      depth=config.model.depth, activation=config.model.activation,
-      init_scale=float(config.model.init_scale), opt=optimizer(config),
-      batch_size=int(config.train.batch_size), steps_per_chunk=int(config.train.steps_per_chunk),
-      compute_dtype=config.train.compute_dtype)
-
-
-def task_schedule(config, freqs, setting: dict | None = None) -> mixture.Mixture | None:
-  """The injection schedule, or None for i.i.d. draws from π (up-weighting is already in π)."""
-  m = config.mixture
-  if m.schedule != 'injection':
-    return None
-  gap = int((setting or {}).get('gap', m.gap))
-  return mixture.injection(freqs, int(m.rare_task) % len(freqs), gap, int(m.burst_steps),
-                           int(config.train.batch_size), int(m.offset))
-
-
-def member_schedule(config, freqs, setting: dict) -> mixture.Mixture:
-  """One member's own task schedule: its injection, or i.i.d. draws from its π
-  (``mixture.iid``, which draws exactly the batches a run without a schedule would)."""
-  return task_schedule(config, freqs, setting) or mixture.iid(freqs)
-
-
-def member_schedules(config, members: population.Members
-                     ) -> tuple[np.ndarray, mixture.Mixture | None, int | None]:
-  """(π of every member [M × K], the task schedule, its member axis) for ``make_chunk``.
-
-  Without a swept frequency or gap every member sees the same batches (axis None; schedule
-  None for i.i.d.); otherwise each member carries its own schedule (axis 0; i.i.d. members get
-  ``mixture.iid`` of their π, which draws exactly the batches a standalone run would)."""
-  freqs_MxK = np.stack([frequencies(config, s) for s in members.settings])
-  if shared_data(config):
-    return freqs_MxK, task_schedule(config, freqs_MxK[0]), None
-  schedules = [member_schedule(config, f, s) for f, s in zip(freqs_MxK, members.settings)]
-  return freqs_MxK, mixture.stack(schedules), 0
-
-
-def measure_hyper(config) -> measure_step.MeasureHyper:
-  m = config.measure
-  return measure_step.MeasureHyper(
-      every=int(m.every), rare_task=int(m.rare_task) % config.tasks.num_tasks,
-      probe_per_task=int(m.probe_per_task), reference_examples=int(m.reference_examples))
-
-
-def members(config) -> population.Members:
-  return population.make_members(config.population.widths, config.population.seeds,
-                                 config.optimizer.lr, sweep_settings(config))
