@@ -10,13 +10,13 @@ last two added, with their claims, after the first two had run and before any ru
 ``all``. Each trains, in
 resumable workdirs under ``DIR/<family>/``: ``interventions``, one population of the family's
 members at a small and a larger size × the interventions none, protect and control (strength 1)
-side by side in one program (``rarelearn/population/interventions.py``: the update changed on the
-loss
-split by task; ``intervention.decay`` 0.99); ``disturb``, the larger size with ``disturb`` at
+side by side in one program (``rarelearn/population/interventions.py``: the update changed on
+the loss split by task; ``intervention.decay`` 0.99); ``disturb``, the larger size with ``disturb`` at
 strengths 0.01 and 0.1 (chosen before any run, not calibrated against the small size's
 measured interference: 0.1 is the claim's, 0.01 a second dose reported beside it); and
 ``upweighted``, the expressivity check: the small size, no intervention, with the target's
-frequency raised. It writes ``DIR/interference_interventions_<family>.json`` and ``.png``.
+frequency raised (the ladder's rungs train apart: below). It writes
+``DIR/interference_interventions_<family>.json`` and ``.png``.
 
 - ``superposition`` (configs/superposition.py:zipf — 40 equally important features at
   frequencies 0.2 · (i + 1)^−1.2, 10,000 steps): target feature 14 (p = 0.0077), which a model of
@@ -36,8 +36,13 @@ frequency raised. It writes ``DIR/interference_interventions_<family>.json`` and
 - ``token_ladder`` (configs/olmo_tiny.py, T_CMP, 2,000 steps, each rung at its ladder lr; 3 seeds
   by default): the injected task (task 0) at f = 0.2 instances per sequence, which d32 does not
   learn (test accuracy 0.0105) and d128 does (0.864) in Fig. 5's run
-  (``docs/results/fig5_olmo_heatmap_2026-12-01.json``); small d32, larger d128 (each member padded
-  to d128 in one program); expressivity: d32 at f = 0.5 (× 2.5). Learned: test accuracy ≥ 0.8.
+  (``docs/results/fig5_olmo_heatmap_2026-12-01.json``); small d32, larger d128; expressivity:
+  d32 at f = 0.5 (× 2.5). Learned: test accuracy ≥ 0.8. Each rung trains alone, in its own
+  program, at its lr in the whole ladder (d32 5.01e-3, d128 1.74e-3; a d32 member in d128's
+  program would be padded to d128 and cost a d128 step): ``interventions`` is d32 × none,
+  protect and control; ``disturb`` is d128 × disturb at strengths 0, 0.01 and 0.1, strength 0
+  being d128's plain training (bit for bit as none); d128 is not trained with protect or
+  control: no claim reads it, and the cost to the other tasks is d32's.
 
 Claims, fixed before any run of this script (per seed, then the mean over ``--seeds`` seeds;
 ``ci95`` the Student t 95% interval of the mean, ``rarelearn.analysis.claims``; for a 0/1 statistic
@@ -79,8 +84,12 @@ continual and multitask learning; neither asks whether protection lets a small m
 rare task.
 
 Runtime on a 2-core CPU with 5 seeds: superposition about 15 minutes, block_regression about 10;
-sparse_parity and token_ladder (3 seeds) a few hours each, by estimate (``--smoke``: seconds;
-not the figure's numbers).
+sparse_parity (3 seeds) a few hours, by estimate; token_ladder (3 seeds) about 65 minutes, by an
+estimate from 30 timed steps of each of its runs on the 2-core CPU shared with two other
+training runs (per step: d128's 9 members 1.6 s, about nine tenths of the whole; d32's 9
+members 0.18 s; the up-weighted check's 3 members 0.025 s; and an evaluation every 200 steps:
+``docs/results/interventions_ladder_timing_2026-12-06.json``). ``--smoke``: seconds
+(token_ladder: 7 minutes on that shared CPU); not the figure's numbers.
 """
 from __future__ import annotations
 
@@ -95,15 +104,18 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import expt, main as rarelearn_main
-from rarelearn.analysis import claims, results as results_lib
+from rarelearn.analysis import claims
 from rarelearn.core import configlib
-from rarelearn.population import mlp_setup
+from rarelearn.population import ladder, mlp_setup
 from rarelearn.runtime.history import History
 
 NAME = 'interference_interventions'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')
-KINDS = ('none', 'protect', 'control')  # at strength 1, on both sizes
+KINDS = ('none', 'protect', 'control')  # at strength 1, on both sizes (the ladder: d32 only)
 DISTURB = (0.01, 0.1)  # disturb's strengths, on the larger size; the claim's is 0.1
+# the ladder's rungs train apart (a d32 member padded to d128 costs a d128 step), and d128
+# plainly beside disturb, as disturb at strength 0: plain training bit for bit
+LADDER_DISTURB = (0.0, *DISTURB)
 # family: (config, target, small size, larger size, size field, up-weighting factor)
 ARMS = {'superposition': ('superposition.py:zipf', 14, 4, 8, 'hidden', 4.0),
         'block_regression': ('sweep.py', 6, 32, 64, 'width', 2.0),
@@ -119,15 +131,21 @@ def _config(family: str, run: str, seeds: int, smoke: bool):
   """The config of one of a family's runs: ``interventions``, ``disturb`` or ``upweighted``."""
   spec, target, small, large, _, factor = ARMS[family]
   config = configlib.load_config_file(os.path.join(CONFIGS, spec))
-  sizes = {'interventions': (small, large), 'disturb': (large,), 'upweighted': (small,)}[run]
+  is_ladder = family == 'token_ladder'
+  sizes = {'interventions': (small,) if is_ladder else (small, large), 'disturb': (large,),
+           'upweighted': (small,)}[run]
   if family == 'superposition':
     config.model.hidden, config.model.seeds = sizes, seeds
     if run == 'upweighted':
       config.data.upweight_feature, config.data.upweight_factor = target, factor
-  elif family == 'token_ladder':
-    keep = [list(config.model.names).index(name) for name in sizes]
+  elif is_ladder:  # one rung, at its lr in the whole ladder (the N^-1/3 rule over every rung)
+    (name,) = sizes
+    counts = [r.counts(config.model.vocab)['non_embedding'] for r in ladder.rungs(config)]
+    lr = dict(zip(config.model.names, ladder.peak_lrs(config, counts)))[name]
+    keep = list(config.model.names).index(name)
     for key in ('names', 'd_model', 'num_heads', 'mlp', 'depth'):
-      config.model[key] = tuple(config.model[key][i] for i in keep)
+      config.model[key] = (config.model[key][keep],)
+    config.optimizer.lr, config.optimizer.lr_scaling = float(lr), 'none'
     config.model.seeds = seeds
     config.task.frequencies = (LADDER_FREQUENCY * (factor if run == 'upweighted' else 1.0),)
   else:
@@ -140,7 +158,8 @@ def _config(family: str, run: str, seeds: int, smoke: bool):
   if run == 'interventions':
     config.intervention.kinds, config.intervention.strengths = KINDS, (1.0,)
   elif run == 'disturb':
-    config.intervention.kinds, config.intervention.strengths = ('disturb',), DISTURB
+    config.intervention.kinds = ('disturb',)
+    config.intervention.strengths = LADDER_DISTURB if is_ladder else DISTURB
   if smoke:
     config.train.num_steps, config.train.steps_per_chunk = 200, 100
   return config
@@ -215,8 +234,11 @@ def analyse(family: str, config, runs: dict, histories: dict) -> dict:
   and after."""
   _, _, small, large, field, _ = ARMS[family]
   summary = runs['interventions']
+  sizes = (('small', small),) if family == 'token_ladder' else (('small', small), ('large', large))
   stats = {(name, kind): learned_by_seed(family, summary, size, kind)
-           for name, size in (('small', small), ('large', large)) for kind in KINDS}
+           for name, size in sizes for kind in KINDS}
+  if family == 'token_ladder':  # d128 plain: disturb at strength 0
+    stats['large', 'none'] = learned_by_seed(family, runs['disturb'], large, 'disturb', 0.0)
   for s in DISTURB:
     stats['large', f'disturb {s:g}'] = learned_by_seed(family, runs['disturb'], large,
                                                        'disturb', s)

@@ -4,16 +4,16 @@ Workloads: ``toy`` (configs/sweep.py, the default sweep), ``large`` (configs/ben
 widths 256…4096, batch 4,096), ``msp`` (configs/msp.py, the sparse-parity peer: ReLU
 classifiers of widths 8…512, batch 1,024, the same MLP population code as the toy),
 ``ladder`` (configs/olmo_tiny.py, the CPU transformer ladder: 5 rungs × 4 injection frequencies;
-also ``tokens_per_s``) and, for an accelerator only (not in the default list), ``olmo``
-(configs/olmo_ladder.py:small: the OLMo 4M and 20M rungs × 2 frequencies, sequences of 512,
-batch 64; population figures only). For each (measurement off), in one run on one machine:
+also ``tokens_per_s``), ``interventions`` (each intervention's cost per step: below) and, for an
+accelerator only (not in the default list), ``olmo`` (configs/olmo_ladder.py:small: the OLMo 4M
+and 20M rungs × 2 frequencies, sequences of 512, batch 64; population figures only). For each
+but ``interventions`` (measurement off), in one run on one machine:
 
 - **population**: all members in one jitted, vmapped program (``vmapped.make_chunk``), as a
   run trains them;
 - **sequential**: the same members one after another, each with the same jitted single-member
-  code at its own (unpadded) width (``mlp_training.train_chunk``) — the loop a researcher would
-  write
-  in JAX; ``speedup_vs_sequential`` = sequential time / population time;
+  code at its own (unpadded) width (``mlp_training.train_chunk``) — the loop a researcher
+  would write in JAX; ``speedup_vs_sequential`` = sequential time / population time;
 - **torch** (when torch is installed): ``benchmarks/torch_sweep.py``, a plain PyTorch loop over
   the members (``nn.Linear`` layers, ``torch.optim.Adam``, float32, the same batch size, steps
   and data sizes); ``speedup_vs_torch``;
@@ -25,15 +25,28 @@ batch 64; population figures only). For each (measurement off), in one run on on
 - the cost exponent (toy and msp): population time per step against member count over 4
   population sizes, 1…4 seeds per width (1 means linear in members × steps).
 
+``interventions`` (configs/sweep.py, the linear toy at widths 32 and 64 × 2 seeds, target task
+6, as experiments/interference_interventions.py's block_regression arm; ``:smoke`` with
+``--quick``): the same members trained by ``family_population.FamilyPopulation`` under each
+intervention kind (``rarelearn/population/interventions.py``) — ``none`` (no intervention: the
+plain program), ``protect``, ``control`` and ``disturb`` (strength 1; one program, each member's
+kind a traced value) —, timed over one chunk's training steps (not its evaluation), the kinds in
+turn in each of ``--repeats`` rounds (their order rotated) after a compile-and-warm-up round:
+``<kind>_s_per_step``, the median over rounds, and ``<kind>_vs_none``, the median over rounds of
+its time over ``none``'s in the same round. (A member of kind none in a population that also
+intervenes runs the intervening program and costs what the others do.)
+
 Times are medians of ``--repeats`` (≥ 1, default 3) calls after a compile-and-warm-up call.
 The workloads are fixed configs, not a ``--config``: tables from different commits and
 machines compare, and each workload's steps, timers and cost sizes are chosen for it. The first
-workload's
-figures are also printed as ``speedup_vs_sequential: X``, ``speedup_vs_torch: Y``,
-``flop_utilization: Z``; every workload's as ``<workload>.<key>: value``.
+workload's figures (of those but ``interventions``) are also printed as
+``speedup_vs_sequential: X``, ``speedup_vs_torch: Y``, ``flop_utilization: Z``; every
+workload's as ``<workload>.<key>: value`` (``interventions``: a table of its own and
+``interventions.<kind>_s_per_step``, ``interventions.<kind>_vs_none``).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import runpy
@@ -48,13 +61,15 @@ import numpy as np
 from rarelearn import expt, families
 from rarelearn.core import configlib
 from rarelearn.families import _mlp
-from rarelearn.population import ladder, mlp_setup, mlp_sweep, mlp_training, vmapped
+from rarelearn.population import (family_population, interventions, ladder, mlp_setup, mlp_sweep,
+                                  mlp_training, vmapped)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, 'configs')
 WORKLOADS = {'toy': 'sweep.py', 'large': 'bench_large.py', 'msp': 'msp.py',
-             'ladder': 'olmo_tiny.py', 'olmo': 'olmo_ladder.py:small'}
-DEFAULT = ('toy', 'large', 'msp', 'ladder')
+             'ladder': 'olmo_tiny.py', 'olmo': 'olmo_ladder.py:small',
+             'interventions': 'sweep.py'}
+DEFAULT = ('toy', 'large', 'msp', 'ladder', 'interventions')
 LADDERS = ('ladder', 'olmo')  # token-task transformer ladders (rarelearn/population/ladder.py)
 
 
@@ -177,6 +192,54 @@ def _figures(name: str, config):
           _population_seconds, _sequential_seconds, _torch_seconds)
 
 
+def intervention_population(config, steps: int, kind: str):
+  """The config's members under the intervention ``kind`` (strength 1; ``none``: no
+  intervention, the plain program) as ``FamilyPopulation`` trains them, in chunks of
+  ``steps``."""
+  c = config.copy_and_resolve_references()
+  c.train.steps_per_chunk = c.train.num_steps = steps
+  c.measure.every = 0  # FamilyPopulation does not measure; the chunk need not divide by it
+  c.intervention.kinds, c.intervention.strengths = (kind,), (1.0,)
+  families.validate(c)
+  return family_population.FamilyPopulation(families.get(c.family).Family(c))
+
+
+def intervention_populations(config, steps: int) -> dict:
+  """kind → ``intervention_population``, the intervening kinds sharing one program compiled
+  once: protect's, with each member's kind (a traced value) swapped."""
+  pops, intervening = {'none': intervention_population(config, steps, 'none')}, None
+  for kind in interventions.KINDS[1:]:
+    intervening = intervening or intervention_population(config, steps, kind)
+    own, iv = intervening.values
+    pops[kind] = copy.copy(intervening)
+    pops[kind].values = (own, iv._replace(kind=jnp.full_like(iv.kind,
+                                                               interventions.KINDS.index(kind))))
+  return pops
+
+
+def measure_interventions(config, steps: int, repeats: int) -> dict:
+  """Each intervention's seconds per training step and its ratio to plain training: the kinds
+  in turn in each round, the first round compiling and warming up (module docstring)."""
+  pops = intervention_populations(config, steps)
+  states = {kind: pop.place(pop.init()) for kind, pop in pops.items()}
+  seconds = {kind: [] for kind in pops}
+  for r in range(repeats + 1):
+    for kind in np.roll(list(pops), -r).tolist():  # rotated: no kind always runs first
+      pop = pops[kind]
+      done = jax.block_until_ready(pop.begin(states[kind], 0))
+      t = time.perf_counter()
+      states[kind], done = jax.block_until_ready(pop.piece(states[kind], done, 0, 0, steps))
+      if r:
+        seconds[kind].append(time.perf_counter() - t)
+  out = {'workload': 'interventions', 'members': len(pops['none'].members),
+         'widths': sorted({m['width'] for m in pops['none'].members}),
+         'batch': config.train.batch_size, 'steps_timed': steps, 'rounds': repeats}
+  for kind, times in seconds.items():
+    out[f'{kind}_s_per_step'] = statistics.median(times) / steps
+    out[f'{kind}_vs_none'] = statistics.median(np.divide(times, seconds['none']).tolist())
+  return out
+
+
 def measure(name: str, config, steps: int, repeats: int, sizes, with_torch: bool,
             matmul_rate: float, bfloat16: bool = False) -> dict:
   """Every figure of one workload (the cost exponent only if ``sizes``: seeds per width;
@@ -250,11 +313,16 @@ def main(argv=None) -> list[dict]:
                                         + (':smoke' if quick else ''))
     if name not in ('msp', *LADDERS):
       config.measure.every = 0
-    small = args.quick or name in ('toy', 'msp')
+    small = args.quick or name in ('toy', 'msp', 'interventions')
     steps = 5 if args.quick else (250 if small else (20 if name == 'ladder' else 10))
     sizes = ((1, 2) if args.quick else (1, 2, 3, 4)) if small and name not in LADDERS else ()
     print(f'rarelearn.bench: {name} ({WORKLOADS[name]}), {steps} steps per timing',
           file=sys.stderr)
+    if name == 'interventions':
+      if not quick:  # the sizes and target of experiments/interference_interventions.py's toy
+        config.population.widths, config.intervention.target = (32, 64), 6
+      results.append(measure_interventions(config, steps, args.repeats))
+      continue
     results.append(measure(name, config, steps, 1 if name in LADDERS else args.repeats, sizes,
                            with_torch=True, matmul_rate=matmul_rate, bfloat16=args.bfloat16))
   _print(results)
@@ -266,6 +334,16 @@ def _fmt(v, digits=3):
 
 
 def _print(results):
+  timed = [r for r in results if r['workload'] != 'interventions']
+  if timed:
+    _print_timed(timed)
+  for r in results:
+    if r['workload'] == 'interventions':
+      print('\n' if timed else '', end='')
+      _print_interventions(r)
+
+
+def _print_timed(results):
   cols = ('workload', 'members', 'batch', 'population_steps_per_s', 'member_steps_per_s',
           'sequential_steps_per_s', 'torch_steps_per_s', 'speedup_vs_sequential',
           'speedup_vs_torch', 'useful_gflop_per_s', 'matmul_gflop_per_s', 'flop_utilization',
@@ -284,6 +362,18 @@ def _print(results):
         print(f'{r["workload"]}.{key}: {_fmt(r[key], 4)}')
     if r['tokens_per_s']:
       print(f'{r["workload"]}.tokens_per_s: {_fmt(r["tokens_per_s"], 4)}')
+
+
+def _print_interventions(r):
+  print(f'{r["members"]} members (widths {r["widths"]}), batch {r["batch"]}, '
+        f'{r["steps_timed"]} steps, {r["rounds"]} rounds:')
+  print('| intervention | s_per_step | vs_none |')
+  print('| --- | --- | --- |')
+  for kind in interventions.KINDS:
+    print(f'| {kind} | {_fmt(r[f"{kind}_s_per_step"])} | {_fmt(r[f"{kind}_vs_none"])} |')
+  for kind in interventions.KINDS:
+    for key in (f'{kind}_s_per_step', f'{kind}_vs_none'):
+      print(f'interventions.{key}: {_fmt(r[key], 4)}')
 
 
 if __name__ == '__main__':

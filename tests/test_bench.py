@@ -3,11 +3,13 @@ hand."""
 import os
 import re
 
+import jax
 import numpy as np
 import pytest
 
 from rarelearn import bench
 from rarelearn.core import configlib
+from rarelearn.population import interventions
 
 
 def test_useful_flops_by_hand():
@@ -18,8 +20,9 @@ def test_useful_flops_by_hand():
 
 
 def test_quick_run_prints_every_line(capsys):
-  # toy only: the msp workload is the same MLP population (mlp_sweep.Sweep) with another loss
-  (toy,) = bench.main(['--quick', '--repeats=1', '--workloads=toy'])
+  # toy only of the population workloads: msp is the same MLP population (mlp_sweep.Sweep) with
+  # another loss; and the interventions' cost per step
+  toy, iv = bench.main(['--quick', '--repeats=1', '--workloads=toy,interventions'])
   out = capsys.readouterr().out
   for key in ('speedup_vs_sequential', 'speedup_vs_torch', 'flop_utilization'):
     assert re.search(rf'^{key}: (n/a|[0-9.e+-]+)$', out, re.M), out
@@ -29,6 +32,27 @@ def test_quick_run_prints_every_line(capsys):
       toy['useful_gflop_per_s'] / toy['matmul_gflop_per_s'])
   assert toy['cost_members'] == [3, 6]  # configs/sweep.py:smoke: 3 widths × 1, 2 seeds
   assert 'packed: 28 hidden units' in toy['layout'] and 'padded: 48' in toy['layout']
+  for kind in interventions.KINDS:
+    for key in (f'{kind}_s_per_step', f'{kind}_vs_none'):
+      assert re.search(rf'^interventions\.{key}: [0-9.e+-]+$', out, re.M), out
+  assert iv['members'] == 6 and iv['none_vs_none'] == 1 and iv['protect_s_per_step'] > 0
+
+
+def test_each_kind_trains_as_its_own_population():
+  """The bench's intervening kinds share one program, the kind swapped in as each member's
+  traced value: disturb's trains as a population configured with disturb alone, bit for bit,
+  and not as protect's; none is the plain program."""
+  config = configlib.load_config_file(os.path.join(bench.CONFIGS, 'sweep.py:smoke'))
+  pops = bench.intervention_populations(config, steps=2)
+
+  def trained(pop):
+    state = pop.init()
+    return jax.tree.leaves(pop.piece(state, pop.begin(state, 0), 0, 0, 2)[0].params)
+  disturb = trained(pops['disturb'])
+  for mine, theirs in zip(disturb, trained(bench.intervention_population(config, 2, 'disturb'))):
+    np.testing.assert_array_equal(mine, theirs)
+  assert not all(np.array_equal(a, b) for a, b in zip(disturb, trained(pops['protect'])))
+  assert not pops['none'].intervening and pops['disturb'].intervening
 
 
 def test_ladder_timers_run_every_member():

@@ -711,6 +711,24 @@ def test_superposition_numbers_equal_the_runs_final_norms(tmp_path_factory):
   assert all(c['seeds'] == 2 for c in results['claims'])
 
 
+def test_the_ladder_arm_trains_each_rung_alone_at_its_ladder_lr():
+  """experiments/interference_interventions.py's token_ladder runs: d32 alone (interventions,
+  up-weighted), d128 alone (disturb at 0, 0.01, 0.1), each at its lr in the whole ladder (d32
+  5.01e-3, d128 1.74e-3 by the N^-1/3 rule; a ladder cut to one rung would give it 1e-2)."""
+  module = _module('interference_interventions')
+  ladder = module.ladder
+  lr_of = lambda c: ladder.peak_lrs(c, [r.counts(c.model.vocab)['non_embedding']
+                                        for r in ladder.rungs(c)])  # as a run trains it
+  for run, rung, lr, kinds, strengths in (
+      ('interventions', 'd32', 5.0113e-3, ('none', 'protect', 'control'), (1.0,)),
+      ('disturb', 'd128', 1.7395e-3, ('disturb',), (0.0, 0.01, 0.1)),
+      ('upweighted', 'd32', 5.0113e-3, ('none',), (1.0,))):
+    config = module._config('token_ladder', run, 3, smoke=False)
+    assert config.model.names == (rung,) and config.model.d_model == (int(rung[1:]),)
+    assert lr_of(config) == [pytest.approx(lr, rel=1e-4)]
+    assert (config.intervention.kinds, config.intervention.strengths) == (kinds, strengths)
+
+
 def test_intervention_claims_equal_the_runs_final_norms(tmp_path):
   """experiments/interference_interventions.py --smoke --family=superposition: each claim's
   per-seed values recomputed from the runs' summary.json (‖W_14‖ > 0.5 of the members of that
