@@ -1,36 +1,49 @@
-"""Two checkouts' ``python -m rarelearn.bench`` side by side in one session, in paired rounds:
+"""Two checkouts' training speed side by side in one session, in paired rounds:
 
     python benchmarks/side_by_side.py --before=DIR --after=DIR [--workloads=toy,msp,ladder]
-                                      [--rounds=2] [--json=PATH]
+                                      [--rounds=3] [--json=PATH]
 
-Each round runs every workload once in each checkout (one process per run, the order of the
-two alternating from round to round, so that neither always runs on a warmer or quieter
-machine) and reads the ``<workload>.<key>: value`` lines the bench prints. Prints, per workload
-and key, every round's value for both checkouts and the ratio after / before of their medians
-(for a time a ratio above 1 is slower; for a rate, faster); ``--json`` writes the same.
+The population timing of ``python -m rarelearn.bench`` (``bench._population_seconds``: one
+jitted chunk of every member, as a run trains it, median of 7 calls of 250 steps; the ladder's
+``bench._ladder_seconds``, median of 3 calls of 20 steps), one process per timing. Each round
+times every workload once in each checkout, the order of the two alternating from round to
+round and workload to workload, so that neither always runs on a warmer or quieter machine.
+Prints every round's steps/s for both checkouts and the ratio after / before of their medians
+(above 1: faster after); ``--json`` writes the same with both commits.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import time
 
-KEYS = ('population_steps_per_s', 'members_steps_per_s', 'speedup_vs_sequential')
+SPECS = {'toy': ('sweep.py', 250, 7, '_population_seconds'),
+         'msp': ('msp.py', 250, 7, '_population_seconds'),
+         'ladder': ('olmo_tiny.py', 20, 3, '_ladder_seconds')}
+SNIPPET = """
+import sys
+sys.path.insert(0, {checkout!r})
+from rarelearn import bench
+try:
+  from rarelearn.core import configlib
+except ImportError:  # a checkout before the package had layers
+  from rarelearn import configlib
+config = configlib.load_config_file({config!r})
+print({steps} / bench.{timer}(config, {steps}, {repeats})[0])
+"""
 
 
-def run(checkout: str, workload: str) -> dict[str, float]:
-  out = subprocess.run([sys.executable, '-m', 'rarelearn.bench', f'--workloads={workload}'],
-                       cwd=checkout, capture_output=True, text=True, check=True,
-                       env=dict(os.environ, PYTHONPATH=checkout)).stdout
-  found = {}
-  for key, value in re.findall(rf'^{workload}\.(\w+): ([-+\d.eE]+)$', out, re.M):
-    found[key] = float(value)
-  return found
+def steps_per_s(checkout: str, workload: str) -> float:
+  file, steps, repeats, timer = SPECS[workload]
+  code = SNIPPET.format(checkout=checkout, config=os.path.join(checkout, 'configs', file),
+                        steps=steps, repeats=repeats, timer=timer)
+  out = subprocess.run([sys.executable, '-c', code], cwd=checkout, capture_output=True,
+                       text=True, check=True, env=dict(os.environ, PYTHONPATH=checkout)).stdout
+  return float(out.split()[-1])
 
 
 def main(argv=None) -> dict:
@@ -38,7 +51,7 @@ def main(argv=None) -> dict:
   parser.add_argument('--before', required=True)
   parser.add_argument('--after', required=True)
   parser.add_argument('--workloads', default='toy,msp,ladder')
-  parser.add_argument('--rounds', type=int, default=2)
+  parser.add_argument('--rounds', type=int, default=3)
   parser.add_argument('--json', default='')
   args = parser.parse_args(argv)
   sides = {'before': os.path.abspath(args.before), 'after': os.path.abspath(args.after)}
@@ -48,17 +61,17 @@ def main(argv=None) -> dict:
     for i, w in enumerate(values):
       order = list(sides) if (r + i) % 2 == 0 else list(sides)[::-1]
       for side in order:
-        values[w][side].append(run(sides[side], w))
-        print(f'round {r + 1}, {w}, {side}: {values[w][side][-1]}', file=sys.stderr)
+        values[w][side].append(steps_per_s(sides[side], w))
+        print(f'round {r + 1}, {w}, {side}: {values[w][side][-1]:.4g} steps/s', file=sys.stderr)
   table = {}
+  print('| workload | before (steps/s, each round) | after | after / before (medians) |')
+  print('| --- | --- | --- | --- |')
   for w, by_side in values.items():
-    for key in sorted(set(by_side['before'][0]) & set(by_side['after'][0])):
-      b = [v[key] for v in by_side['before']]
-      a = [v[key] for v in by_side['after']]
-      ratio = statistics.median(a) / statistics.median(b) if statistics.median(b) else None
-      table[f'{w}.{key}'] = dict(before=b, after=a, ratio_after_over_before=ratio)
-      print(f'| {w}.{key} | {", ".join(f"{x:.4g}" for x in b)} | '
-            f'{", ".join(f"{x:.4g}" for x in a)} | {ratio:.3f} |' if ratio else f'| {w}.{key} |')
+    b, a = by_side['before'], by_side['after']
+    ratio = statistics.median(a) / statistics.median(b)
+    table[w] = dict(before_steps_per_s=b, after_steps_per_s=a, ratio_after_over_before=ratio)
+    print(f'| {w} | {", ".join(f"{x:.4g}" for x in b)} | {", ".join(f"{x:.4g}" for x in a)} '
+          f'| {ratio:.3f} |')
   commit = lambda d: subprocess.run(['git', '-C', d, 'rev-parse', 'HEAD'], capture_output=True,
                                     text=True).stdout.strip()
   out = dict(before=sides['before'], before_commit=commit(sides['before']), after=sides['after'],
