@@ -63,7 +63,6 @@ import rarelearn
 from rarelearn import expt, lever
 from rarelearn.analysis import claims
 from rarelearn.core import configlib
-from rarelearn.population import ladder
 
 NAME = 'lever_upweight_vs_scale'
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, 'configs')

@@ -64,7 +64,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from rarelearn import expt, main as rarelearn_main
-from rarelearn.analysis import claims, results as results_lib
+from rarelearn.analysis import claims
 from rarelearn.core import configlib
 from rarelearn.runtime.history import History
 

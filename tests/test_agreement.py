@@ -7,7 +7,6 @@ import pytest
 import rarelearn
 from rarelearn import families
 from rarelearn.analysis import theory
-from rarelearn.core import configlib
 
 TASK_SETS = {
     'k8_d4_zipf1.2_offset0.3': dict(

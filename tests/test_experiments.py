@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from rarelearn import expt
-from rarelearn.analysis import results, results as results_lib, theory
+from rarelearn.analysis import theory
 from rarelearn.runtime.history import History
 from conftest import assert_golden
 

@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 
-import rarelearn
 from rarelearn import plan
 from rarelearn.core import configlib
 from rarelearn.population import planner

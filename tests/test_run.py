@@ -19,7 +19,7 @@ import pytest
 import rarelearn
 from rarelearn import families, main
 from rarelearn.core import configlib
-from rarelearn.population import mlp_setup, mlp_sweep, vmapped
+from rarelearn.population import mlp_setup, vmapped
 from rarelearn.runtime import checkpoint, loop, workdir as workdir_lib
 from conftest import REPO, SWEEP, assert_golden
 

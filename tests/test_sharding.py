@@ -17,7 +17,6 @@ import sys
 
 import numpy as np
 
-import rarelearn
 from rarelearn import inspect as inspect_lib
 from rarelearn.core import configlib
 

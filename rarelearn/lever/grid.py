@@ -13,7 +13,6 @@ from typing import Sequence
 import numpy as np
 
 from rarelearn import families
-from rarelearn.core import configlib
 from rarelearn.runtime import workdir as wd
 
 

@@ -1,8 +1,9 @@
 """The transformer track's host program: a model ladder × injection frequencies (× seeds).
 
-``train(config)`` builds the members (configs/olmo_tiny.py, configs/olmo_ladder.py), trains
-them and returns the evaluation history; with a workdir (``python -m rarelearn.main``) it also
-checkpoints, resumes and writes what ``rarelearn.inspect`` opens. Members of one rung share a
+``Ladder`` is the population of a ladder config (configs/olmo_tiny.py, configs/olmo_ladder.py)
+that ``rarelearn.train`` runs through the loop (checkpoints, resume and what ``rarelearn.inspect``
+opens, with a workdir); ``grid(outcome)`` gives a finished run's arrays by rung, setting and
+seed. Members of one rung share a
 shape, so each rung is one vmapped, jitted program with no padding at all (the rungs are the
 width buckets of the transformer track); every rung sees the same background batches, and a
 member's task instances depend only on its frequency (and the step), never on its rung — sizes
@@ -18,9 +19,6 @@ Shape letters (rarelearn/__init__.py): R rungs, F frequencies (settings), Z seed
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
-from typing import Any
 
 import jax
 import jax.numpy as jnp

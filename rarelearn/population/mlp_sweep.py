@@ -16,7 +16,6 @@ import numpy as np
 from rarelearn.analysis import plots, theory
 from rarelearn.core import configlib
 from rarelearn.population import layout, mlp_setup, sharding, vmapped
-from rarelearn.runtime import workdir as wd
 
 MEASURE_DIR = 'measurements'  # <step>.npz per chunk: the [K, K] and [W, K] measurement arrays
 _MATRIX_KEYS = ('grad_cos', 'grad_cos_probe', 'unit_share')
