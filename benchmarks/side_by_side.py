@@ -1,10 +1,10 @@
 """Two checkouts' training speed side by side in one session, in paired rounds:
 
-    python benchmarks/side_by_side.py --before=DIR --after=DIR [--workloads=toy,msp,ladder]
+    python benchmarks/side_by_side.py --before=DIR --after=DIR [--workloads=toy,msp,large,ladder]
                                       [--rounds=3] [--json=PATH]
 
 The population timing of ``python -m rarelearn.bench`` (``bench._population_seconds``: one
-jitted chunk of every member, as a run trains it, median of 7 calls of 250 steps; the ladder's
+jitted chunk of every member, as a run trains it, median of 7 calls of 250 steps, ``large`` of 3 calls of 10 as the bench times it; the ladder's
 ``bench._ladder_seconds``, median of 3 calls of 20 steps), one process per timing. Each round
 times every workload once in each checkout, the order of the two alternating from round to
 round and workload to workload, so that neither always runs on a warmer or quieter machine.
@@ -23,6 +23,7 @@ import time
 
 SPECS = {'toy': ('sweep.py', 250, 7, '_population_seconds'),
          'msp': ('msp.py', 250, 7, '_population_seconds'),
+         'large': ('bench_large.py', 10, 3, '_population_seconds'),
          'ladder': ('olmo_tiny.py', 20, 3, '_ladder_seconds')}
 SNIPPET = """
 import sys
