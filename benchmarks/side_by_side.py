@@ -4,12 +4,13 @@
                                       [--rounds=3] [--json=PATH]
 
 The population timing of ``python -m rarelearn.bench`` (``bench._population_seconds``: one
-jitted chunk of every member, as a run trains it, median of 7 calls of 250 steps, ``large`` of 3 calls of 10 as the bench times it; the ladder's
-``bench._ladder_seconds``, median of 3 calls of 20 steps), one process per timing. Each round
-times every workload once in each checkout, the order of the two alternating from round to
-round and workload to workload, so that neither always runs on a warmer or quieter machine.
-Prints every round's steps/s for both checkouts and the ratio after / before of their medians
-(above 1: faster after); ``--json`` writes the same with both commits.
+jitted chunk of every member, as a run trains it, median of 7 calls of 250 steps, ``large`` of 3
+calls of 10 as the bench times it; the ladder's ``bench._ladder_seconds``, median of 3 calls of
+20 steps), one process per timing. Each round times every workload once in each checkout, the
+order of the two alternating from round to round and workload to workload, so that neither
+always runs on a warmer or quieter machine. Prints every round's steps/s for both checkouts and
+the ratio after / before of their medians (above 1: faster after); ``--json`` writes the same
+with both commits.
 """
 from __future__ import annotations
 
