@@ -25,8 +25,7 @@ Scale: sequences of 2,048 tokens, 256 per step (524,288 tokens per optimizer ste
 steps (10.5B tokens per member); bfloat16 compute with float32 parameters and AdamW state,
 every layer rematerialized, the cross-entropy 8,192 tokens at a time. ``train.plan`` has
 ``rarelearn.main`` place each rung on the devices it finds (``rarelearn/population/planner.py``:
-model
-shards, members per program, micro-batch, states offloaded to host memory between chunks) and
+model shards, members per program, micro-batch, states offloaded to host memory between chunks) and
 refuse a machine the config cannot fit. Plans (docs/scale.md "The ladder at the paper's scale"):
 an 8 × 80 GB GPU node, a TPU v5e-16 (16 × 16 GiB), and ``:colab`` on a Colab TPU runtime.
 Before the planner (float32, whole batches of 64 × 512): two members of each of the 4M and

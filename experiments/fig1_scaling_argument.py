@@ -22,8 +22,7 @@ smallest size N_s*(ε) exists below which a capability is learnable only by mode
 ε → 0, N_s* ∝ N_l^(γ/α) ≈ N_l^0.74 (paper form here: log-slope 0.739, N_s*/N_l falls from 1.5e-2
 at N_l = 1e7 to 1.4e-3 at 1e11). The parametric form does not reproduce that exponent: its L_C
 and L_∞ share the exponent α, so N_s*/N_l = (1 + α/β)^(-1/α) ≈ 0.0965 at every N_l (log-slope 1).
-Note
-the paper's γ ≈ 0.34 equals Hoffmann's loss exponent α, and its α ≈ 0.46 matches Hoffmann's
+Note the paper's γ ≈ 0.34 equals Hoffmann's loss exponent α, and its α ≈ 0.46 matches Hoffmann's
 Approach-3 allocation exponent a (N_opt ∝ C^a), not an exponent of L(N, D).
 """
 from __future__ import annotations

@@ -18,8 +18,7 @@ task, each the other's control.
 
 Claims, fixed before the run (per task; each statistic per seed over the final cells — sizes ×
 frequencies — and its 95% interval over the seeds; ``rarelearn.analysis.claims``). Size and
-frequency
-raise both the feature and the accuracy, so a pooled correlation alone would follow them:
+frequency raise both the feature and the accuracy, so a pooled correlation alone would follow them:
 - ``<task>_feature_tracks_accuracy``: Spearman ρ(feature score, test accuracy) over the final
   cells, ci95 above 0.5;
 - ``<task>_feature_beyond_size_and_frequency``: the partial Spearman ρ — both ranked, log size

@@ -8,9 +8,8 @@ Every rung of the config's ladder (default ``configs/olmo_tiny.py``, T_CMP) × `
 trained with G batches' worth of instances every G batches (as in fig8_retention.py: G = 100,
 0.25 instances per sequence, so each injection fills 25 batches). Inside the jitted training
 loop (``measure.decomposition``, ``lm_training.Hyper.probe_*``), at probe steps: the task neurons
-are the
-top ``--neurons`` first-layer MLP units by the norm of g_r (the task loss's gradient over all
-10,000 pairs); the batch gradient g is split into g_t (targets written by an instance) and g_nt
+are the top ``--neurons`` first-layer MLP units by the norm of g_r (the task loss's gradient over
+all 10,000 pairs); the batch gradient g is split into g_t (targets written by an instance) and g_nt
 (all other targets) in one backward pass; cos(g, g_r), cos(g_t, g_r) and cos(g_nt, g_r) over
 those units' parameters, and two nulls for the last on the same parameters: cos(g_nt, u) with
 u a random direction (a new one per probe) and cos(g_nt, g_s) with g_s the gradient of the same

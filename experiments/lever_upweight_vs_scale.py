@@ -7,11 +7,11 @@ Trains ``configs/lever.py`` in ``DIR/toy`` (7 widths × 8 rare-task factors × 3
 population), ``configs/olmo_tiny.py:lever`` in ``DIR/ladder_cmp`` (5 rungs × 7 T_CMP
 frequencies × 3 seeds) and ``configs/msp.py`` with 3 seeds in ``DIR/msp`` (7 widths; its 50
 subtasks' own Zipf frequencies are the frequency axis); a finished run there is read back, an
-unfinished one resumed. On each
-it runs the lever (``rarelearn.lever.analyse``) twice: on every size (the frontier both ways,
-the power law f*(N) = a·N^(−κ), the routes and their costs) and with the two largest sizes held
-out of the fit (``holdout=2``). "Learned" is each run's own threshold (ℓ ≥ 0.5 on the toy, test
-accuracy ≥ 0.8 on the CPU ladder) with the lever's first-sustained-crossing rule, margin 0.05.
+unfinished one resumed. On each it runs the lever (``rarelearn.lever.analyse``) twice: on every size
+(the frontier both ways, the power law f*(N) = a·N^(−κ), the routes and their costs) and with the
+two largest sizes held out of the fit (``holdout=2``). "Learned" is each run's own threshold (ℓ ≥
+0.5 on the toy, test accuracy ≥ 0.8 on the CPU ladder) with the lever's first-sustained-crossing
+rule, margin 0.05.
 
 Writes ``DIR/lever_upweight_vs_scale.json``: ``toy``, ``ladder`` and ``msp``, each
 ``{all, held_out}``

@@ -6,11 +6,11 @@ in frequency order.
 Part 1 trains ``configs/msp.py`` (50 subtasks, Zipf 1.4, n = 20 data bits, k = 3; one-hidden-
 layer ReLU widths 8…512 × 5 seeds, Adam 1e-3, batch 1,024, 30,000 steps; the ``sparse_parity``
 family of ``rarelearn.population.mlp_sweep``, all members packed side by side in one program, in
-``DIR/msp``). A
-subtask is learned when 1 − its loss in bits is ≥ ``train.learned_threshold`` = 0.9 (loss ≤ 0.1
-bits); its learning step is the first evaluation (every 250 steps) from which it stays learned.
-Part 2 trains ``configs/msp.py:complexity`` (20 subtasks in pairs of adjacent frequency, one of
-order 2 and one of order 4, the order-4 one the rarer of its pair in every other pair; 5 seeds).
+``DIR/msp``). A subtask is learned when 1 − its loss in bits is ≥ ``train.learned_threshold`` = 0.9
+(loss ≤ 0.1 bits); its learning step is the first evaluation (every 250 steps) from which it stays
+learned. Part 2 trains ``configs/msp.py:complexity`` (20 subtasks in pairs of adjacent frequency,
+one of order 2 and one of order 4, the order-4 one the rarer of its pair in every other pair; 5
+seeds).
 
 Claims, fixed before the run (per seed; Student t 95% intervals over the 5 seeds; a trend
 holds only with its permutation p below 0.05; ``rarelearn.analysis.claims``):

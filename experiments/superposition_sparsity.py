@@ -37,9 +37,8 @@ Writes ``DIR/superposition_sparsity.json``: ``claims``; ``represented_by_density
 ``lowest_represented_frequency`` per hidden size and seed; ``above_threshold_at_init_by_density``
 and ``_by_hidden`` (features with ‖W_i‖ > 0.5 at initialization, means over seeds: every column
 starts near ``model.init_norm`` = 0.25, so a represented feature is one that training grew);
-``wall_time_s``; and
-``DIR/superposition_sparsity.png``: ‖W_i‖ against feature for each density (sparsity) and the
-represented set of each hidden size against frequency (zipf).
+``wall_time_s``; and ``DIR/superposition_sparsity.png``: ‖W_i‖ against feature for each density
+(sparsity) and the represented set of each hidden size against frequency (zipf).
 
 What Elhage et al. report (Toy Models of Superposition, 2022, section "Demonstrating
 Superposition", n = 20, m = 5, I_i = 0.7^i): with dense features the model represents the m most

@@ -193,10 +193,9 @@ def train_token_tasks(spec: str, tasks, progress: bool = True, seeds: int | None
   """A transformer ladder (``rarelearn.train``) on the config file ``spec`` once per token task
   (``task.kind``), with ``seeds`` seeds per setting if given: ({task: its ``ladder.grid`` plus
   ``task`` (the ``TokenTask``) and ``vocab``}, the last task's config). With ``workdir`` each task's
-  run lives in
-  ``workdir/ladder_<task>``: a finished run of the same config there is read back instead of
-  trained again (so experiments on the same ladder share one run), an unfinished one resumed,
-  one of another config replaced."""
+  run lives in ``workdir/ladder_<task>``: a finished run of the same config there is read back
+  instead of trained again (so experiments on the same ladder share one run), an unfinished one
+  resumed, one of another config replaced."""
   from rarelearn import training  # pylint: disable=g-import-not-at-top
   from rarelearn.core import configlib  # pylint: disable=g-import-not-at-top
   from rarelearn.population import ladder  # pylint: disable=g-import-not-at-top

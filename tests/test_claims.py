@@ -1,6 +1,5 @@
 """Claims over seeds (rarelearn/analysis/claims.py) on hand-worked cases: t intervals from tables
-and
-their coverage by simulation; the orderings of a few sizes counted by hand."""
+and their coverage by simulation; the orderings of a few sizes counted by hand."""
 import math
 
 import numpy as np

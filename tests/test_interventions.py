@@ -1,8 +1,7 @@
 """Interventions on the update (rarelearn/population/interventions.py, family_population.py): each
-removes
-or adds exactly what it names — a numpy oracle on hand-made gradients, directions and an Adam
-preconditioner worked by hand —, strength 0 is plain training bit for bit, and every family runs
-them through ``rarelearn.main`` with ``--config.intervention.…``."""
+removes or adds exactly what it names — a numpy oracle on hand-made gradients, directions and an
+Adam preconditioner worked by hand —, strength 0 is plain training bit for bit, and every family
+runs them through ``rarelearn.main`` with ``--config.intervention.…``."""
 import json
 import os
 import subprocess

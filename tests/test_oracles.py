@@ -13,8 +13,7 @@
 ``lm_training.train_step``
   takes) against central finite differences of the numpy reference's float64 loss.
 - Accuracy: ``lm_training.evaluate``'s test accuracy, task loss and background loss against the
-numpy
-  model run on the full instances TOK1 TOK2 LABEL EOD, the answer recomputed from the task's
+  numpy model run on the full instances TOK1 TOK2 LABEL EOD, the answer recomputed from the task's
   hidden order (not from its label table).
 - Rank statistics: the trend claims' vectorized Spearman ρ (``claims.rank_correlation``) against
   ``scipy.stats.spearmanr`` on tied data.
@@ -189,8 +188,7 @@ def test_forward_matches_numpy_textbook_decoder():
 
 def test_training_gradient_matches_finite_differences_of_numpy_loss():
   """The float32 gradient the optimizer receives (``lm_training._gradient``: ``loss_fn`` with the
-  rung's
-  memory settings) against central differences (step 1e-5) of the float64 numpy loss on one
+  rung's memory settings) against central differences (step 1e-5) of the float64 numpy loss on one
   training batch (``lm_training.batch_at``, 2 sequences of 8 + 1 tokens, one carrying a task
   instance).
 
@@ -270,8 +268,7 @@ def _copy_head(params, sharpness=50.0):
 
 def test_evaluate_accuracy_and_losses_match_numpy_model():
   """``lm_training.evaluate``'s train/test accuracy equals the fraction of held-out instances on
-  which
-  the numpy model's argmax at position 1 (the one that predicts LABEL, after TOK1 TOK2) is the
+  which the numpy model's argmax at position 1 (the one that predicts LABEL, after TOK1 TOK2) is the
   answer the task's hidden order gives (T_CMP: a if rank(a) ≥ rank(b) else b), the numpy model
   reading the whole instance TOK1 TOK2 LABEL EOD; exactly, except that a pair whose top two
   numpy logits are within 1e-5 of the largest |logit| could have its float32 argmax flipped by

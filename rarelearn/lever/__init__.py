@@ -58,8 +58,7 @@ costs) under the first workdir (``--out`` elsewhere).
 
 The package, by concern: ``grid`` reads finished runs into a ``Grid``; ``frontier`` its learning
 steps and frontier (by ``rarelearn.analysis.results``' one learned-step rule and one frontier, with
-the
-margin and closed upwards) and the held-out check; ``power_law`` the fit and its prediction;
+the margin and closed upwards) and the held-out check; ``power_law`` the fit and its prediction;
 ``routes`` up-weighting against scaling; ``report`` the text and the figure; here ``analyse``
 and the command line (``__main__``).
 """

@@ -11,8 +11,7 @@ member's ``seed`` (so members of one seed start nested), data 1, evaluation 2, t
 interventions' random directions 3 (folded with the member's index).
 
 With interventions (``rarelearn/population/interventions.py``) each step takes the gradient of the
-loss
-split by task (the whole loss's and the target task's), keeps the target's direction (an
+loss split by task (the whole loss's and the target task's), keeps the target's direction (an
 average of its gradients) in the state, and changes the gradient as the member's intervention
 says before the update; a member with kind ``none`` or strength 0 trains exactly as without.
 

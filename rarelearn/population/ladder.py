@@ -3,11 +3,10 @@
 ``Ladder`` is the population of a ladder config (configs/olmo_tiny.py, configs/olmo_ladder.py)
 that ``rarelearn.train`` runs through the loop (checkpoints, resume and what ``rarelearn.inspect``
 opens, with a workdir); ``grid(outcome)`` gives a finished run's arrays by rung, setting and
-seed. Members of one rung share a
-shape, so each rung is one vmapped, jitted program with no padding at all (the rungs are the
-width buckets of the transformer track); every rung sees the same background batches, and a
-member's task instances depend only on its frequency (and the step), never on its rung — sizes
-are compared on identical data.
+seed. Members of one rung share a shape, so each rung is one vmapped, jitted program with no padding
+at all (the rungs are the width buckets of the transformer track); every rung sees the same
+background batches, and a member's task instances depend only on its frequency (and the step), never
+on its rung — sizes are compared on identical data.
 
 Learning rate per rung: ``optimizer.lr`` · (N / N_0)^(-1/3), N the rung's non-embedding
 parameter count and N_0 the smallest rung's (the N^-1/3 rule of OLMo's ladder); with

@@ -2,8 +2,7 @@
 
 This is the only module (with ``mlp_sweep.py``) that knows about more than one model. It vmaps the
 single-member functions of ``mlp_training.py`` over M and jits them once. Members share the data key
-and
-the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all —
+and the task spec (unbatched under the vmap), so each step's batch is drawn once and seen by all —
 unless each member carries its own task schedule (``make_chunk(..., mixture_axis=0)``).
 
 Shape letters (rarelearn/__init__.py): M members, K tasks.
@@ -311,8 +310,7 @@ def make_lm_chunk(hp: lm_training.Hyper) -> Callable:
 
   (state, data_key, start_step, members, data, eval_background, background=None) → (state,
   train_loss_M, probes [M, steps, len(lm_training.PROBES)], ``lm_training.evaluate``'s dict of [M]).
-  The
-  background batch depends on the step only (or is given: ``background`` [steps, B, S + 1]),
+  The background batch depends on the step only (or is given: ``background`` [steps, B, S + 1]),
   so it is drawn once for all members. ``make_lm_pieces`` runs the same chunk in pieces.
   """
   train_part, finish = _lm_parts(hp)
